@@ -258,8 +258,8 @@ func TestParseKeys(t *testing.T) {
 	require.NoError(t, err)
 
 	for name, data := range map[string][]byte{
-		"PKCS#8": pemOf(t, "PRIVATE KEY", pkcs8),
-		"PKCS#1": pemOf(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(mk)),
+		"PKCS#8":                  pemOf(t, "PRIVATE KEY", pkcs8),
+		"PKCS#1":                  pemOf(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(mk)),
 		"PKCS#8 with text around": append(append([]byte("apiclient_key.pem\n"), pemOf(t, "PRIVATE KEY", pkcs8)...), "\n"...),
 	} {
 		t.Run("private "+name, func(t *testing.T) {

@@ -1,0 +1,222 @@
+// Package membercard holds the request and answer types of the WeChat Pay
+// membership-card APIs wxcard serves, their paths, and the documented rules
+// their fields must keep. Both the Lambda handlers (before calling WeChat
+// Pay) and the wxpaytest stand-in (as WeChat Pay does) check requests with
+// it.
+package membercard
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Paths of the APIs. The path parameter functions escape their argument, so
+// a parameter can never change which API is called.
+const (
+	BrandPreAuthTokensPath = "/brand/card-member/pre-auth-tokens"
+	// PartnerPreAuthTokensPath is the current name (2025) of the partner API.
+	PartnerPreAuthTokensPath = "/v3/brand/partner/card-member/pre-auth-tokens"
+	// PartnerOpenUserCardTokensPath is its older name, still served by wxcard
+	// to callers, never called upstream.
+	PartnerOpenUserCardTokensPath = "/v3/brand/partner/card-member/open-user-card-tokens"
+	PermissionTokensRoute         = "/v3/marketing/membercard-open/cards/{card_id}/permission-tokens"
+	ProductAuthoritiesRoute       = "/v3/brand-basic/partner/brands/{brand_id}/product-authorities"
+)
+
+// PermissionTokensPath is the path of the permission-token API for a card.
+func PermissionTokensPath(cardID string) string {
+	return "/v3/marketing/membercard-open/cards/" + url.PathEscape(cardID) + "/permission-tokens"
+}
+
+// ProductAuthoritiesPath is the path of the product-authorities API for a brand.
+func ProductAuthoritiesPath(brandID string) string {
+	return "/v3/brand-basic/partner/brands/" + url.PathEscape(brandID) + "/product-authorities"
+}
+
+// Activation types of a permission token.
+const (
+	AutoActivate = "AUTO_ACTIVATE"
+	JumpActivate = "JUMP_ACTIVATE"
+)
+
+// BrandPreAuthTokenRequest is the body of POST /brand/card-member/pre-auth-tokens.
+type BrandPreAuthTokenRequest struct {
+	CardID string `json:"card_id"`
+	OpenID string `json:"openid"`
+}
+
+// Validate checks the documented rules.
+func (r *BrandPreAuthTokenRequest) Validate() error {
+	return firstError(
+		CheckID("card_id", r.CardID, 32),
+		CheckID("openid", r.OpenID, 128),
+	)
+}
+
+// PartnerPreAuthTokenRequest is the body of POST
+// /v3/brand/partner/card-member/pre-auth-tokens. UserCardCode appears only
+// in the older third-party document; it is sent only when the caller gave it.
+type PartnerPreAuthTokenRequest struct {
+	BrandID      string `json:"brand_id"`
+	CardID       string `json:"card_id"`
+	OpenID       string `json:"openid"`
+	UserCardCode string `json:"user_card_code,omitempty"`
+}
+
+// Validate checks the documented rules.
+func (r *PartnerPreAuthTokenRequest) Validate() error {
+	err := firstError(
+		CheckID("brand_id", r.BrandID, 32),
+		CheckID("card_id", r.CardID, 32),
+		CheckID("openid", r.OpenID, 128),
+	)
+	if err == nil && r.UserCardCode != "" {
+		err = CheckID("user_card_code", r.UserCardCode, 32)
+	}
+	return err
+}
+
+// PermissionTokenRequest is the body of POST
+// /v3/marketing/membercard-open/cards/{card_id}/permission-tokens.
+type PermissionTokenRequest struct {
+	ActivateType             string `json:"activate_type"`
+	NavigateBackPreviousPage *bool  `json:"navigate_back_previous_page,omitempty"`
+	ActivateURL              string `json:"activate_url,omitempty"`
+	ActivateAppID            string `json:"activate_appid,omitempty"`
+	ActivatePath             string `json:"activate_path,omitempty"`
+	OuterStr                 string `json:"outer_str,omitempty"`
+}
+
+// Validate checks the documented rules, including that JUMP_ACTIVATE names
+// where to jump.
+func (r *PermissionTokenRequest) Validate() error {
+	switch r.ActivateType {
+	case AutoActivate, JumpActivate:
+	case "":
+		return &FieldError{Field: "activate_type", Reason: "is required"}
+	default:
+		return &FieldError{Field: "activate_type", Reason: "must be AUTO_ACTIVATE or JUMP_ACTIVATE"}
+	}
+	if r.ActivateType == JumpActivate && r.ActivateURL == "" && r.ActivateAppID == "" {
+		return &FieldError{Field: "activate_url", Reason: "or activate_appid is required when activate_type is JUMP_ACTIVATE"}
+	}
+	var errs []error
+	if r.ActivateURL != "" {
+		errs = append(errs, checkURL("activate_url", r.ActivateURL, 128))
+	}
+	if r.ActivateAppID != "" {
+		errs = append(errs, CheckID("activate_appid", r.ActivateAppID, 32))
+	}
+	if r.ActivatePath != "" {
+		errs = append(errs, checkText("activate_path", r.ActivatePath, 128))
+	}
+	if r.OuterStr != "" {
+		errs = append(errs, checkOuterStr(r.OuterStr))
+	}
+	return firstError(errs...)
+}
+
+// PreAuthToken is the answer of both pre-auth-token APIs.
+type PreAuthToken struct {
+	Token      string `json:"token"`
+	ExpireTime string `json:"expire_time"`
+}
+
+// PermissionToken is the answer of the permission-token API.
+type PermissionToken struct {
+	PermissionToken string `json:"permission_token"`
+}
+
+// ProductAuthorities is the answer of the product-authorities API.
+type ProductAuthorities struct {
+	BrandID              string   `json:"brand_id"`
+	AuthorizationType    string   `json:"authorization_type"`
+	AuthorizationProduct []string `json:"authorization_product,omitempty"`
+	UpdateTime           string   `json:"update_time"`
+}
+
+// FieldError is a field that breaks a documented rule.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckID checks a required identifier (card_id, openid, brand_id, AppID):
+// 1 to max characters of [A-Za-z0-9_-], the alphabet WeChat Pay's IDs use.
+func CheckID(field, v string, max int) error {
+	if v == "" {
+		return &FieldError{Field: field, Reason: "is required"}
+	}
+	if len(v) > max {
+		return &FieldError{Field: field, Reason: fmt.Sprintf("must be at most %d characters", max)}
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return &FieldError{Field: field, Reason: "may contain only letters, digits, '_' and '-'"}
+		}
+	}
+	return nil
+}
+
+// CheckText checks what WeChat Pay accepts in any string: UTF-8 of 1 to 3
+// byte characters (no emoji), no control characters, at most max characters.
+func checkText(field, v string, max int) error {
+	if !utf8.ValidString(v) {
+		return &FieldError{Field: field, Reason: "must be valid UTF-8"}
+	}
+	if utf8.RuneCountInString(v) > max {
+		return &FieldError{Field: field, Reason: fmt.Sprintf("must be at most %d characters", max)}
+	}
+	for _, r := range v {
+		if r > 0xFFFF {
+			return &FieldError{Field: field, Reason: "must not contain 4-byte UTF-8 characters such as emoji"}
+		}
+		if unicode.IsControl(r) {
+			return &FieldError{Field: field, Reason: "must not contain control characters"}
+		}
+	}
+	return nil
+}
+
+func checkURL(field, v string, max int) error {
+	if err := checkText(field, v, max); err != nil {
+		return err
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(v, " \t") {
+		return &FieldError{Field: field, Reason: "must be an absolute http(s) URL"}
+	}
+	return nil
+}
+
+// checkOuterStr: at most 32 characters of digits, Chinese and English
+// letters and half-width (ASCII) punctuation.
+func checkOuterStr(v string) error {
+	if err := checkText("outer_str", v, 32); err != nil {
+		return err
+	}
+	for _, r := range v {
+		ok := r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' ||
+			r < utf8.RuneSelf && unicode.IsPunct(r) || r < utf8.RuneSelf && unicode.IsSymbol(r) ||
+			unicode.Is(unicode.Han, r)
+		if !ok {
+			return &FieldError{Field: "outer_str", Reason: "may contain only digits, Chinese and English letters and half-width punctuation"}
+		}
+	}
+	return nil
+}

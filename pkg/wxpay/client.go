@@ -1,0 +1,393 @@
+// Package wxpay is a WeChat Pay API v3 client that does the transport right:
+// it signs each attempt with [wxsign], verifies every 2xx answer before
+// returning it, retries 429 and 5xx with backoff inside the caller's
+// deadline, fails over to the backup host once when the first cannot be
+// reached, and keeps one connection pool that survives a Lambda freeze.
+package wxpay
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/wxcard/wxcard/pkg/wxsign"
+)
+
+// Version is this client's version, sent in the User-Agent.
+const Version = "0.1.0"
+
+// Default hosts of WeChat Pay API v3.
+const (
+	DefaultBaseURL   = "https://api.mch.weixin.qq.com"
+	DefaultBackupURL = "https://api2.mch.weixin.qq.com"
+)
+
+// IdleConnTimeout is how long a pooled connection may stay idle. WeChat Pay
+// closes idle keep-alive connections after about 8 s; dropping ours first
+// means we never write into a connection the server is closing.
+const IdleConnTimeout = 5 * time.Second
+
+// MaxAnswerBytes bounds an answer's body; WeChat Pay's are a few hundred bytes.
+const MaxAnswerBytes = 1 << 20
+
+// NewHTTPClient returns the http.Client a process should share across
+// invocations. rootCAs nil means the system roots (SSL_CERT_FILE applies).
+// Every phase has its own bound, all well inside a Lambda deadline; the
+// caller's context bounds the whole call.
+func NewHTTPClient(rootCAs *x509.CertPool) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: (&net.Dialer{
+				Timeout:   3 * time.Second,
+				KeepAlive: 30 * time.Second,
+			}).DialContext,
+			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: rootCAs},
+			TLSHandshakeTimeout:   3 * time.Second,
+			ResponseHeaderTimeout: 10 * time.Second,
+			IdleConnTimeout:       IdleConnTimeout,
+			MaxIdleConnsPerHost:   8,
+		},
+		Timeout: 15 * time.Second,
+		// WeChat Pay never redirects; following one would send a signed request elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Config configures a Client. Signer and Verifier are required.
+type Config struct {
+	BaseURL   string // default DefaultBaseURL
+	BackupURL string // default DefaultBackupURL; "-" disables fail-over
+
+	Signer   *wxsign.Signer   // signs every attempt
+	Verifier *wxsign.Verifier // verifies every 2xx answer
+	// PublicKeyID is sent as Wechatpay-Serial: required by brand APIs, and it
+	// makes partner APIs sign answers with that key.
+	PublicKeyID string
+
+	HTTPClient *http.Client // default NewHTTPClient(nil); share one per process
+	Logger     *slog.Logger // default slog.Default()
+
+	MaxAttempts int           // default 3
+	BaseBackoff time.Duration // default 100 ms; doubled each retry, with full jitter
+	MaxBackoff  time.Duration // default 1 s
+}
+
+// Client calls WeChat Pay. It is safe for concurrent use.
+type Client struct {
+	cfg       Config
+	hosts     []string
+	userAgent string
+}
+
+// New returns a Client for cfg.
+func New(cfg Config) (*Client, error) {
+	if cfg.Signer == nil || cfg.Verifier == nil {
+		return nil, errors.New("wxpay: Config needs a Signer and a Verifier")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	if cfg.BackupURL == "" {
+		cfg.BackupURL = DefaultBackupURL
+	}
+	hosts := []string{strings.TrimRight(cfg.BaseURL, "/")}
+	if cfg.BackupURL != "-" {
+		hosts = append(hosts, strings.TrimRight(cfg.BackupURL, "/"))
+	}
+	for _, h := range hosts {
+		if !strings.HasPrefix(h, "https://") {
+			return nil, fmt.Errorf("wxpay: host %q is not https://", h)
+		}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = NewHTTPClient(nil)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = time.Second
+	}
+	return &Client{
+		cfg:       cfg,
+		hosts:     hosts,
+		userAgent: fmt.Sprintf("wxcard/%s (%s/%s) Go/%s", Version, runtime.GOOS, runtime.GOARCH, runtime.Version()),
+	}, nil
+}
+
+// UserAgent is the User-Agent the client sends.
+func (c *Client) UserAgent() string { return c.userAgent }
+
+// Request is one API call.
+type Request struct {
+	Method string
+	// Path is the escaped path and query exactly as sent and signed.
+	Path string
+	// Route is the path template, for logs (no IDs in it).
+	Route string
+	// Body is sent, and signed, byte for byte; nil for GET.
+	Body []byte
+}
+
+// Response is a verified 2xx answer.
+type Response struct {
+	Status    int
+	Body      []byte
+	RequestID string
+	Attempts  int
+}
+
+// APIError is a non-2xx answer from WeChat Pay.
+type APIError struct {
+	Status    int
+	Code      string          `json:"code"`
+	Message   string          `json:"message"`
+	Detail    json.RawMessage `json:"detail,omitempty"`
+	RequestID string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("wxpay: WeChat Pay answered %d %s: %s (request ID %q)", e.Status, e.Code, e.Message, e.RequestID)
+}
+
+// Retryable reports whether WeChat Pay asked to come back later: 429 or 5xx.
+func (e *APIError) Retryable() bool { return e.Status == http.StatusTooManyRequests || e.Status >= 500 }
+
+// Transport failures, matched with errors.Is.
+var (
+	// ErrUnreachable: no host answered (DNS, connect, TLS, or a connection
+	// that broke before an answer), after fail-over.
+	ErrUnreachable = errors.New("WeChat Pay unreachable")
+	// ErrTimeout: no answer before the caller's deadline.
+	ErrTimeout = errors.New("no answer from WeChat Pay before the deadline")
+)
+
+// CallError wraps a failed call with what is safe to log about it.
+type CallError struct {
+	Route     string
+	Attempts  int
+	RequestID string // WeChat Pay's Request-ID of the last answer, if any
+	Err       error
+}
+
+func (e *CallError) Error() string {
+	return fmt.Sprintf("wxpay: %s after %d attempt(s): %v", e.Route, e.Attempts, e.Err)
+}
+
+func (e *CallError) Unwrap() error { return e.Err }
+
+// RequestID returns WeChat Pay's Request-ID carried by err, if any.
+func RequestID(err error) string {
+	var ce *CallError
+	if errors.As(err, &ce) && ce.RequestID != "" {
+		return ce.RequestID
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.RequestID
+	}
+	var ve *wxsign.VerifyError
+	if errors.As(err, &ve) {
+		return ve.RequestID
+	}
+	return ""
+}
+
+// Do makes the call: it returns a verified answer, or an error that is an
+// *APIError, a *wxsign.VerifyError, ErrUnreachable or ErrTimeout (all
+// wrapped in a *CallError).
+func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	start := time.Now()
+	resp, attempts, err := c.do(ctx, req)
+	c.log(ctx, req, resp, attempts, time.Since(start), err)
+	if err != nil {
+		return nil, &CallError{Route: req.Route, Attempts: attempts, RequestID: RequestID(err), Err: err}
+	}
+	resp.Attempts = attempts
+	return resp, nil
+}
+
+func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
+	host := 0
+	reusedRetry := false
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		resp, info, err := c.once(ctx, c.hosts[host], req)
+		if err == nil {
+			return resp, attempt, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || isTimeout(err) {
+			return nil, attempt, fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		var apiErr *APIError
+		switch {
+		case errors.As(err, &apiErr):
+			if !apiErr.Retryable() || attempt >= c.cfg.MaxAttempts {
+				return nil, attempt, err
+			}
+			if !c.backoff(ctx, attempt) {
+				return nil, attempt, lastErr
+			}
+		case info.answered || info.local:
+			// An answer that did not verify or could not be read, or a request
+			// we could not build: not a network failure, nothing to retry.
+			return nil, attempt, err
+		case info.reused && !reusedRetry:
+			// A pooled connection died while idle (a server close racing our
+			// write, or a thawed process): the server never saw the request,
+			// so sending it again on a fresh connection is safe.
+			reusedRetry = true
+		case host+1 < len(c.hosts):
+			host++ // fail over once, to the backup host
+		default:
+			return nil, attempt, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
+		if attempt >= c.cfg.MaxAttempts+2 {
+			// Hard stop: retries, one fresh connection and one fail-over at most.
+			return nil, attempt, lastErr
+		}
+	}
+}
+
+// backoff waits before attempt+1: full jitter over BaseBackoff*2^(attempt-1),
+// capped at MaxBackoff. It returns false, without waiting, when the wait
+// would end past the context's deadline.
+func (c *Client) backoff(ctx context.Context, attempt int) bool {
+	ceiling := c.cfg.BaseBackoff << (attempt - 1)
+	if ceiling > c.cfg.MaxBackoff || ceiling <= 0 {
+		ceiling = c.cfg.MaxBackoff
+	}
+	wait := time.Duration(rand.Int64N(int64(ceiling)) + 1) //nolint:gosec // jitter, not a secret
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+type attemptInfo struct {
+	reused   bool // the request went out on a pooled connection
+	answered bool // WeChat Pay sent at least a status line
+	local    bool // failed before anything was sent
+}
+
+// once sends one signed attempt to host.
+func (c *Client) once(ctx context.Context, host string, req Request) (*Response, attemptInfo, error) {
+	var info attemptInfo
+	info.local = true
+	auth, err := c.cfg.Signer.Authorization(req.Method, req.Path, req.Body)
+	if err != nil {
+		return nil, info, err
+	}
+	var body io.Reader
+	if req.Body != nil {
+		body = bytes.NewReader(req.Body)
+	}
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(ci httptrace.GotConnInfo) { info.reused = ci.Reused },
+	})
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, host+req.Path, body)
+	if err != nil {
+		return nil, info, fmt.Errorf("wxpay: building request for %s: %w", req.Route, err)
+	}
+	hreq.Header.Set("Authorization", auth)
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", c.userAgent)
+	if c.cfg.PublicKeyID != "" {
+		hreq.Header.Set("Wechatpay-Serial", c.cfg.PublicKeyID)
+	}
+	if req.Body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	info.local = false
+	hresp, err := c.cfg.HTTPClient.Do(hreq)
+	if err != nil {
+		return nil, info, err
+	}
+	defer hresp.Body.Close()
+	info.answered = true
+	raw, err := io.ReadAll(io.LimitReader(hresp.Body, MaxAnswerBytes+1))
+	requestID := hresp.Header.Get(wxsign.HeaderRequestID)
+	if err != nil {
+		return nil, info, fmt.Errorf("wxpay: reading answer (request ID %q): %w", requestID, err)
+	}
+	if len(raw) > MaxAnswerBytes {
+		return nil, info, fmt.Errorf("wxpay: answer over %d bytes (request ID %q)", MaxAnswerBytes, requestID)
+	}
+	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
+		apiErr := &APIError{Status: hresp.StatusCode, RequestID: requestID}
+		if json.Unmarshal(raw, apiErr) != nil || apiErr.Code == "" {
+			apiErr.Code = http.StatusText(hresp.StatusCode)
+			apiErr.Message = "answer without a WeChat Pay error body"
+		}
+		return nil, info, apiErr
+	}
+	if err := c.cfg.Verifier.Verify(hresp.Header, raw); err != nil {
+		return nil, info, err
+	}
+	return &Response{Status: hresp.StatusCode, Body: raw, RequestID: requestID}, info, nil
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// log writes the one line of a call. It never logs the Authorization
+// header, the body, an openid or a token.
+func (c *Client) log(ctx context.Context, req Request, resp *Response, attempts int, d time.Duration, err error) {
+	attrs := []slog.Attr{
+		slog.String("method", req.Method),
+		slog.String("route", req.Route),
+		slog.Int("attempts", attempts),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+	}
+	level := slog.LevelInfo
+	status, code, requestID := 0, "", RequestID(err)
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		status, requestID = resp.Status, resp.RequestID
+	case errors.As(err, &apiErr):
+		status, code = apiErr.Status, apiErr.Code
+		level = slog.LevelWarn
+	default:
+		level = slog.LevelWarn
+		if wxsign.IsProbe(err) {
+			code = "PROBE_SIGNATURE"
+		}
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	attrs = append(attrs, slog.Int("status", status), slog.String("code", code), slog.String("wechatpay_request_id", requestID))
+	c.cfg.Logger.LogAttrs(ctx, level, "wechatpay call", attrs...)
+}
