@@ -1,0 +1,336 @@
+package wxpay_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
+)
+
+const (
+	mchid   = "1900000001"
+	brandID = "1004"
+	cardID  = "pbLatjvWOibDc5-TBnbUk1pD12o0"
+	openid  = "obLatjnx9gnqzS4myYGmLZ7LgLBA"
+)
+
+type fixture struct {
+	srv    *wxpaytest.Server
+	mch    *wxpaytest.Identity
+	brand  *wxpaytest.Identity
+	logs   *bytes.Buffer
+	logger *slog.Logger
+}
+
+func newFixture(t *testing.T, opts wxpaytest.Options) *fixture {
+	t.Helper()
+	srv := wxpaytest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	srv.AddCard(cardID)
+	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}, UpdateTime: "2025-05-20T13:29:35+08:00"})
+	logs := &bytes.Buffer{}
+	return &fixture{
+		srv: srv, mch: srv.AddMerchant(mchid), brand: srv.AddBrand(brandID),
+		logs: logs, logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	}
+}
+
+// client builds a partner client; edit tweaks the config.
+func (f *fixture) client(t *testing.T, edit func(*wxpay.Config)) *wxpay.Client {
+	t.Helper()
+	cfg := wxpay.Config{
+		BaseURL: f.srv.URL, BackupURL: "-",
+		Signer: f.mch.Signer(), Verifier: f.srv.Verifier(), PublicKeyID: f.srv.PublicKeyID,
+		HTTPClient: f.srv.Client(), Logger: f.logger,
+		BaseBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	c, err := wxpay.New(cfg)
+	require.NoError(t, err)
+	return c
+}
+
+func partnerRequest() wxpay.Request {
+	body, _ := json.Marshal(membercard.PartnerPreAuthTokenRequest{BrandID: brandID, CardID: cardID, OpenID: openid})
+	return wxpay.Request{Method: http.MethodPost, Path: membercard.PartnerPreAuthTokensPath, Route: membercard.PartnerPreAuthTokensPath, Body: body}
+}
+
+func ctxWithin(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestPartnerCallIsSignedSentAndVerified(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	c := f.client(t, nil)
+	req := partnerRequest()
+	resp, err := c.Do(ctxWithin(t, 5*time.Second), req)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.Status)
+	assert.Equal(t, 1, resp.Attempts)
+	assert.NotEmpty(t, resp.RequestID)
+	var tok membercard.PreAuthToken
+	require.NoError(t, json.Unmarshal(resp.Body, &tok))
+	assert.Len(t, tok.Token, 32)
+
+	got, err := f.srv.LastRequest()
+	require.NoError(t, err)
+	assert.Equal(t, req.Body, got.Body, "the exact signed bytes are sent")
+	assert.Equal(t, "application/json", got.Header.Get("Accept"))
+	assert.Equal(t, "application/json", got.Header.Get("Content-Type"))
+	assert.Equal(t, f.srv.PublicKeyID, got.Header.Get("Wechatpay-Serial"))
+	assert.Regexp(t, `^wxcard/\S+ \(\w+/\w+\) Go/go\S+$`, got.Header.Get("User-Agent"))
+	assert.True(t, strings.HasPrefix(got.Header.Get("Authorization"), `WECHATPAY2-SHA256-RSA2048 mchid="1900000001",`))
+}
+
+func TestBrandCallAndGet(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	brand := f.client(t, func(c *wxpay.Config) { c.Signer = f.brand.Signer() })
+	body, _ := json.Marshal(membercard.BrandPreAuthTokenRequest{CardID: cardID, OpenID: openid})
+	_, err := brand.Do(ctxWithin(t, 5*time.Second), wxpay.Request{Method: http.MethodPost, Path: membercard.BrandPreAuthTokensPath, Route: membercard.BrandPreAuthTokensPath, Body: body})
+	require.NoError(t, err)
+
+	partner := f.client(t, nil)
+	resp, err := partner.Do(ctxWithin(t, 5*time.Second), wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath(brandID), Route: membercard.ProductAuthoritiesRoute})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"brand_id":"1004","authorization_type":"AUTHORIZATION_TYPE_HOSTING","authorization_product":["BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"],"update_time":"2025-05-20T13:29:35+08:00"}`, string(resp.Body))
+	got, _ := f.srv.LastRequest()
+	assert.Empty(t, got.Header.Get("Content-Type"), "GET carries no body and no Content-Type")
+}
+
+func TestAnswerThatFailsVerificationIsNeverReturned(t *testing.T) {
+	tests := []struct {
+		fault  wxpaytest.FaultKind
+		reason error
+		probe  bool
+	}{
+		{wxpaytest.ProbeSignature, wxsign.ErrBadSignature, true},
+		{wxpaytest.BadSignature, wxsign.ErrBadSignature, false},
+		{wxpaytest.UnknownKeyID, wxsign.ErrUnknownKey, false},
+		{wxpaytest.StaleTimestamp, wxsign.ErrStaleTimestamp, false},
+		{wxpaytest.MissingHeaders, wxsign.ErrMissingHeader, false},
+		{wxpaytest.TamperedBody, wxsign.ErrBadSignature, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.reason.Error(), func(t *testing.T) {
+			f := newFixture(t, wxpaytest.Options{})
+			f.srv.Inject(wxpaytest.Fault{Kind: tc.fault})
+			resp, err := f.client(t, nil).Do(ctxWithin(t, 5*time.Second), partnerRequest())
+			require.Nil(t, resp)
+			require.ErrorIs(t, err, tc.reason)
+			var ve *wxsign.VerifyError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tc.probe, wxsign.IsProbe(err))
+			assert.NotEmpty(t, wxpay.RequestID(err), "the Request-ID travels with the failure")
+			assert.Len(t, f.srv.Requests(), 1, "a failed verification is not retried")
+		})
+	}
+}
+
+func TestRateLimitedOnceThenSuccess(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: 429})
+	resp, err := f.client(t, nil).Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	assert.Equal(t, 2, resp.Attempts)
+	reqs := f.srv.Requests()
+	require.Len(t, reqs, 2)
+	assert.NotEqual(t, reqs[0].Header.Get("Authorization"), reqs[1].Header.Get("Authorization"), "each attempt is signed anew")
+}
+
+func TestPersistent5xxEndsAfterThreeAttemptsWithinDeadline(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	for range 5 {
+		f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: 500})
+	}
+	start := time.Now()
+	_, err := f.client(t, nil).Do(ctxWithin(t, 2*time.Second), partnerRequest())
+	var apiErr *wxpay.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 500, apiErr.Status)
+	assert.Equal(t, "SYSTEM_ERROR", apiErr.Code)
+	assert.Len(t, f.srv.Requests(), 3)
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+func TestBackoffNeverWaitsPastTheDeadline(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	for range 3 {
+		f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: 503})
+	}
+	c := f.client(t, func(c *wxpay.Config) { c.BaseBackoff, c.MaxBackoff = 10*time.Second, 10*time.Second })
+	ctx := ctxWithin(t, 300*time.Millisecond)
+	_, err := c.Do(ctx, partnerRequest())
+	var apiErr *wxpay.APIError
+	require.ErrorAs(t, err, &apiErr, "the last answer is returned rather than waiting past the deadline")
+	assert.NoError(t, ctx.Err(), "returned before the deadline")
+}
+
+func TestSlowAnswerEndsInTimeout(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Slow, Delay: 5 * time.Second})
+	_, err := f.client(t, nil).Do(ctxWithin(t, 200*time.Millisecond), partnerRequest())
+	require.ErrorIs(t, err, wxpay.ErrTimeout)
+}
+
+// closedPort returns an https URL on which nothing listens.
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "https://" + addr
+}
+
+func TestFailsOverWhenPrimaryRefusesConnections(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.BackupURL = closedPort(t), f.srv.URL })
+	resp, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	assert.Equal(t, 2, resp.Attempts)
+	assert.Len(t, f.srv.Requests(), 1)
+}
+
+func TestUnreachableOnBothHosts(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.BackupURL = closedPort(t), closedPort(t) })
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.ErrorIs(t, err, wxpay.ErrUnreachable)
+}
+
+func TestNoFailOverAfterAnHTTPAnswer(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	backup := newFixture(t, wxpaytest.Options{})
+	for range 3 {
+		f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: 502})
+	}
+	c := f.client(t, func(c *wxpay.Config) { c.BackupURL = backup.srv.URL })
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.Error(t, err)
+	assert.Empty(t, backup.srv.Requests())
+}
+
+func TestDroppedConnectionFailsOver(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	backup := newFixture(t, wxpaytest.Options{})
+	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Drop})
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(f.srv.CACertPEM()))
+	require.True(t, pool.AppendCertsFromPEM(backup.srv.CACertPEM()))
+	c := f.client(t, func(c *wxpay.Config) {
+		c.HTTPClient = wxpay.NewHTTPClient(pool)
+		c.BackupURL = backup.srv.URL
+		c.Signer = backup.mch.Signer()
+		c.Verifier = backup.srv.Verifier()
+	})
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	// The primary does not know this merchant, but it dropped the
+	// connection before answering, so the backup answered.
+	require.NoError(t, err)
+	assert.Len(t, backup.srv.Requests(), 1)
+}
+
+func TestAPIErrorIsTypedAndNotRetried(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	req := partnerRequest()
+	req.Body = []byte(`{"brand_id":"9999","card_id":"` + cardID + `","openid":"` + openid + `"}`)
+	_, err := f.client(t, nil).Do(ctxWithin(t, 5*time.Second), req)
+	var apiErr *wxpay.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 400, apiErr.Status)
+	assert.Equal(t, "PARAM_ERROR", apiErr.Code)
+	assert.NotEmpty(t, apiErr.Message)
+	assert.NotEmpty(t, apiErr.RequestID)
+	assert.Len(t, f.srv.Requests(), 1)
+}
+
+// After WeChat Pay has closed an idle connection (here: all of them, at
+// once), the next call does not fail on the dead pooled connection.
+func TestCallAfterServerClosedPooledConnection(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	c := f.client(t, nil)
+	for i := 0; i < 5; i++ {
+		_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+		require.NoError(t, err, "call %d", i)
+		f.srv.CloseClientConnections()
+	}
+}
+
+// A thaw: the process slept past WeChat Pay's idle timeout, so the pooled
+// connection is dead on the server side; the call still succeeds.
+func TestThawAfterIdleTimeout(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{IdleTimeout: 100 * time.Millisecond})
+	c := f.client(t, nil)
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond) // the frozen time; this is the scenario, not synchronisation
+	_, err = c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+}
+
+// Warm calls reuse one connection; the pool drops a connection idle past
+// IdleConnTimeout before the server would.
+func TestConnectionReuseAndIdleDrop(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	hc := f.srv.Client()
+	c := f.client(t, func(c *wxpay.Config) { c.HTTPClient = hc })
+	for i := 0; i < 5; i++ {
+		_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, f.srv.Connections())
+	assert.Equal(t, wxpay.IdleConnTimeout, hc.Transport.(*http.Transport).IdleConnTimeout)
+	assert.Less(t, wxpay.IdleConnTimeout, 8*time.Second)
+}
+
+func TestLogLineHasNoSecrets(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	resp, err := f.client(t, nil).Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	var tok membercard.PreAuthToken
+	require.NoError(t, json.Unmarshal(resp.Body, &tok))
+	line := f.logs.String()
+	var entry map[string]any
+	require.NoError(t, json.Unmarshal([]byte(line), &entry), line)
+	assert.Equal(t, "POST", entry["method"])
+	assert.Equal(t, membercard.PartnerPreAuthTokensPath, entry["route"])
+	assert.EqualValues(t, 200, entry["status"])
+	assert.EqualValues(t, 1, entry["attempts"])
+	assert.Equal(t, resp.RequestID, entry["wechatpay_request_id"])
+	assert.Contains(t, entry, "duration_ms")
+	for _, secret := range []string{tok.Token, openid, "WECHATPAY2", "signature", cardID} {
+		assert.NotContains(t, line, secret)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	_, err := wxpay.New(wxpay.Config{})
+	require.Error(t, err)
+	_, err = wxpay.New(wxpay.Config{Signer: f.mch.Signer(), Verifier: f.srv.Verifier(), BaseURL: "http://plain.example"})
+	require.ErrorContains(t, err, "https")
+}
+
+func TestErrorsMatch(t *testing.T) {
+	err := &wxpay.CallError{Route: "/r", Attempts: 3, Err: errors.Join(wxpay.ErrUnreachable)}
+	assert.ErrorIs(t, err, wxpay.ErrUnreachable)
+	assert.Contains(t, err.Error(), "after 3 attempt(s)")
+}

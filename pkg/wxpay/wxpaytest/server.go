@@ -1,0 +1,632 @@
+// Package wxpaytest is a WeChat Pay API v3 stand-in for tests, in the manner
+// of net/http/httptest: a server over real TLS, with its own throwaway CA
+// and keys, that checks requests as WeChat Pay does (scheme per route, known
+// identity and serial, clock, nonce reuse, signature over the exact bytes,
+// headers, documented field rules), answers the four membership-card APIs
+// with signed answers, can be told to misbehave, and records what it got.
+package wxpaytest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+	"github.com/wxcard/wxcard/pkg/wxsign"
+)
+
+// DefaultPublicKeyID is the ID of the stand-in's WeChat Pay public key.
+const DefaultPublicKeyID = "PUB_KEY_ID_0114232134912410000000000000"
+
+// Options configure a Server.
+type Options struct {
+	// IdleTimeout closes keep-alive connections idle this long, as WeChat
+	// Pay does after about 8 s (the default).
+	IdleTimeout time.Duration
+	// RateLimits enforces WeChat Pay's limits: 5/s per brand on the brand
+	// pre-auth API, 5/s per merchant on the partner pre-auth API, 10/s per
+	// merchant on product authorities and permission tokens.
+	RateLimits bool
+	// Listener, when set, is served instead of a new 127.0.0.1:0 listener.
+	Listener net.Listener
+	// Now is the stand-in's clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Identity is a caller WeChat Pay knows: a merchant (service provider) or a brand.
+type Identity struct {
+	Scheme   wxsign.Scheme
+	ID       string // mchid or brand_id
+	SerialNo string // its API certificate serial number
+	Key      *rsa.PrivateKey
+}
+
+// Signer returns a signer for the identity.
+func (id *Identity) Signer() *wxsign.Signer {
+	return &wxsign.Signer{Scheme: id.Scheme, ID: id.ID, SerialNo: id.SerialNo, Key: id.Key}
+}
+
+// Record is a request the server received, and what it answered.
+type Record struct {
+	Time   time.Time
+	Method string
+	URI    string // the request target exactly as received
+	Header http.Header
+	Body   []byte
+	Status int
+	Code   string // WeChat Pay error code of the answer, empty on success
+}
+
+// Server is a running stand-in.
+type Server struct {
+	// URL is https://127.0.0.1:PORT.
+	URL string
+	// PublicKeyID names Key's public half, as WeChat Pay's public key ID does.
+	PublicKeyID string
+	// Key is the stand-in's WeChat Pay signing key.
+	Key *rsa.PrivateKey
+
+	srv   *httptest.Server
+	caPEM []byte
+	pool  *x509.CertPool
+	opts  Options
+	conns atomic.Int64
+	reqID atomic.Int64
+
+	mu          sync.Mutex
+	nextKey     int
+	identities  map[string]*Identity // by scheme + " " + ID
+	cards       map[string]bool
+	authorities map[string]membercard.ProductAuthorities
+	nonces      map[string]time.Time
+	faults      []Fault
+	records     []Record
+	windows     map[string][]time.Time
+}
+
+// NewServer starts a stand-in. Close it when done.
+func NewServer(opts Options) *Server {
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 8 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	caPEM, pool, cert, err := newTLS()
+	if err != nil {
+		panic(fmt.Sprintf("wxpaytest: making TLS certificates: %v", err))
+	}
+	s := &Server{
+		PublicKeyID: DefaultPublicKeyID,
+		Key:         PooledKey(0),
+		caPEM:       caPEM,
+		pool:        pool,
+		opts:        opts,
+		nextKey:     1,
+		identities:  map[string]*Identity{},
+		cards:       map[string]bool{},
+		authorities: map[string]membercard.ProductAuthorities{},
+		nonces:      map[string]time.Time{},
+		windows:     map[string][]time.Time{},
+	}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if opts.Listener != nil {
+		_ = s.srv.Listener.Close()
+		s.srv.Listener = opts.Listener
+	}
+	s.srv.Config.IdleTimeout = opts.IdleTimeout
+	s.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	// Handshake failures of clients that do not trust us are expected in tests.
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	s.srv.StartTLS()
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close shuts the server down.
+func (s *Server) Close() { s.srv.Close() }
+
+// CloseClientConnections closes every connection, as WeChat Pay does to
+// idle ones: the next call on a pooled connection finds it dead.
+func (s *Server) CloseClientConnections() { s.srv.CloseClientConnections() }
+
+// Connections is how many TCP connections the server has accepted.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// CACertPEM is the PEM of the throwaway CA that signed the server's
+// certificate, for SSL_CERT_FILE.
+func (s *Server) CACertPEM() []byte { return bytes.Clone(s.caPEM) }
+
+// WriteCAFile writes CACertPEM to path.
+func (s *Server) WriteCAFile(path string) error { return os.WriteFile(path, s.caPEM, 0o600) }
+
+// CertPool trusts the server's CA.
+func (s *Server) CertPool() *x509.CertPool { return s.pool }
+
+// Client returns a production-configured client (wxpay.NewHTTPClient) that
+// trusts the server. Each call returns a new client with its own pool.
+func (s *Server) Client() *http.Client { return wxpay.NewHTTPClient(s.pool) }
+
+// PublicKeyPEM is the stand-in's WeChat Pay public key.
+func (s *Server) PublicKeyPEM() []byte { return PublicKeyPEM(&s.Key.PublicKey) }
+
+// Verifier verifies the stand-in's answers.
+func (s *Server) Verifier() *wxsign.Verifier {
+	return &wxsign.Verifier{Keys: wxsign.KeySet{s.PublicKeyID: &s.Key.PublicKey}}
+}
+
+// AddMerchant registers a service provider and returns its identity.
+func (s *Server) AddMerchant(mchid string) *Identity { return s.addIdentity(wxsign.Merchant, mchid) }
+
+// AddBrand registers a brand and returns its identity.
+func (s *Server) AddBrand(brandID string) *Identity { return s.addIdentity(wxsign.Brand, brandID) }
+
+func (s *Server) addIdentity(scheme wxsign.Scheme, id string) *Identity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := PooledKey(s.nextKey)
+	s.nextKey++
+	ident := &Identity{Scheme: scheme, ID: id, SerialNo: fmt.Sprintf("%040X", s.nextKey*7919), Key: key}
+	s.identities[string(scheme)+" "+id] = ident
+	return ident
+}
+
+// AddCard makes a membership card template exist.
+func (s *Server) AddCard(cardID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cards[cardID] = true
+}
+
+// SetAuthorities sets what product-authorities answers for a brand; a
+// brand without authorities is unknown (400 PARAM_ERROR, as WeChat Pay
+// answers for a brand with no authorisation).
+func (s *Server) SetAuthorities(a membercard.ProductAuthorities) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.authorities[a.BrandID] = a
+}
+
+// Requests returns what the server received so far.
+func (s *Server) Requests() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Record(nil), s.records...)
+}
+
+// ResetRequests forgets what the server received.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records = nil
+}
+
+// FaultKind is a way to misbehave.
+type FaultKind int
+
+// The faults a Server can be told to commit.
+const (
+	ProbeSignature FaultKind = iota + 1 // sign with a WECHATPAY/SIGNTEST/ probe
+	BadSignature                        // a signature that does not verify
+	UnknownKeyID                        // Wechatpay-Serial names a key nobody holds
+	StaleTimestamp                      // Wechatpay-Timestamp 10 minutes old
+	MissingHeaders                      // no Wechatpay-* headers
+	TamperedBody                        // change the body after signing
+	Status                              // answer Fault.Status with WeChat Pay's error body
+	Slow                                // wait Fault.Delay (or until the caller gives up), then answer
+	Drop                                // close the connection without answering
+)
+
+// Fault is one misbehaviour, spent on one request.
+type Fault struct {
+	Kind   FaultKind
+	Status int           // for Status: 429, 500, 503…
+	Delay  time.Duration // for Slow
+}
+
+// Inject queues faults; each request takes the next one.
+func (s *Server) Inject(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, faults...)
+}
+
+func (s *Server) takeFault() (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.faults) == 0 {
+		return Fault{}, false
+	}
+	f := s.faults[0]
+	s.faults = s.faults[1:]
+	return f, true
+}
+
+// answer is what a route decided to send.
+type answer struct {
+	status int
+	code   string
+	body   []byte
+}
+
+func apiError(status int, code, message string) answer {
+	b, _ := json.Marshal(map[string]string{"code": code, "message": message})
+	return answer{status: status, code: code, body: b}
+}
+
+func ok(v any) answer {
+	b, _ := json.Marshal(v)
+	return answer{status: http.StatusOK, body: b}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return
+	}
+	fault, faulty := s.takeFault()
+	if faulty && fault.Kind == Drop {
+		s.record(r, body, answer{})
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+			}
+		}
+		return
+	}
+	if faulty && fault.Kind == Slow {
+		t := time.NewTimer(fault.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			s.record(r, body, answer{})
+			return
+		}
+	}
+	var a answer
+	if faulty && fault.Kind == Status {
+		code, msg := "SYSTEM_ERROR", "系统异常，请稍后重试"
+		if fault.Status == http.StatusTooManyRequests {
+			code, msg = "FREQUENCY_LIMITED", "请求过快，达到接口频率限制"
+		}
+		a = apiError(fault.Status, code, msg)
+	} else {
+		a = s.handle(r, body)
+	}
+	s.record(r, body, a)
+	s.write(w, a, fault)
+}
+
+func (s *Server) record(r *http.Request, body []byte, a answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records = append(s.records, Record{
+		Time: s.opts.Now(), Method: r.Method, URI: r.RequestURI, Header: r.Header.Clone(),
+		Body: body, Status: a.status, Code: a.code,
+	})
+}
+
+// write signs and sends an answer, committing the fault if it is one that
+// spoils the signature.
+func (s *Server) write(w http.ResponseWriter, a answer, f Fault) {
+	ts := strconv.FormatInt(s.opts.Now().Unix(), 10)
+	if f.Kind == StaleTimestamp {
+		ts = strconv.FormatInt(s.opts.Now().Add(-10*time.Minute).Unix(), 10)
+	}
+	nonce, _ := wxsign.NewNonce()
+	sig, err := wxsign.Sign(s.Key, wxsign.ResponseMessage(ts, nonce, a.body))
+	if err != nil {
+		http.Error(w, "signing failed", http.StatusInternalServerError)
+		return
+	}
+	serial := s.PublicKeyID
+	body := a.body
+	switch f.Kind {
+	case ProbeSignature:
+		sig = wxsign.ProbePrefix + sig[len(wxsign.ProbePrefix):]
+	case BadSignature:
+		flip := "A"
+		if sig[0] == 'A' {
+			flip = "B"
+		}
+		sig = flip + sig[1:]
+	case UnknownKeyID:
+		serial = "PUB_KEY_ID_0000000000000000000000000000"
+	case TamperedBody:
+		body = bytes.Replace(body, []byte(`"`), []byte(`'`), 1)
+		if bytes.Equal(body, a.body) {
+			body = append(body, ' ')
+		}
+	}
+	h := w.Header()
+	h.Set("Request-ID", s.newRequestID())
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	if f.Kind != MissingHeaders {
+		h.Set(wxsign.HeaderTimestamp, ts)
+		h.Set(wxsign.HeaderNonce, nonce)
+		h.Set(wxsign.HeaderSignature, sig)
+		h.Set(wxsign.HeaderSerial, serial)
+	}
+	w.WriteHeader(a.status)
+	_, _ = w.Write(body)
+}
+
+func (s *Server) newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("08%014X%s", s.reqID.Add(1), strings.ToUpper(hex.EncodeToString(b[:])))
+}
+
+// route is one API the stand-in serves.
+type route struct {
+	method string
+	scheme wxsign.Scheme
+	limit  int // requests per second per identity, with RateLimits
+	handle func(s *Server, caller *Identity, param string, body []byte) answer
+}
+
+// match finds the route of a path; param is its path parameter, unescaped.
+func match(path string) (*route, string, bool) {
+	switch path {
+	case membercard.BrandPreAuthTokensPath:
+		return &brandPreAuth, "", true
+	case membercard.PartnerPreAuthTokensPath:
+		return &partnerPreAuth, "", true
+	}
+	if p, ok := strings.CutPrefix(path, "/v3/marketing/membercard-open/cards/"); ok {
+		if id, ok := strings.CutSuffix(p, "/permission-tokens"); ok && id != "" && !strings.Contains(id, "/") {
+			return &permissionTokens, id, true
+		}
+	}
+	if p, ok := strings.CutPrefix(path, "/v3/brand-basic/partner/brands/"); ok {
+		if id, ok := strings.CutSuffix(p, "/product-authorities"); ok && id != "" && !strings.Contains(id, "/") {
+			return &productAuthorities, id, true
+		}
+	}
+	return nil, "", false
+}
+
+func (s *Server) handle(r *http.Request, body []byte) answer {
+	rt, param, found := match(r.URL.Path)
+	if !found {
+		return apiError(http.StatusNotFound, "NOT_FOUND", "请求的资源不存在")
+	}
+	if r.Method != rt.method {
+		return apiError(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "不支持的请求方法")
+	}
+	if a, bad := s.checkHeaders(r, rt); bad {
+		return a
+	}
+	caller, a, bad := s.authenticate(r, rt, body)
+	if bad {
+		return a
+	}
+	if rt.scheme == wxsign.Brand && r.Header.Get(wxsign.HeaderSerial) != s.PublicKeyID {
+		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Wechatpay-Serial 与 brand_id 对应的微信支付公钥ID不匹配")
+	}
+	if serial := r.Header.Get(wxsign.HeaderSerial); serial != "" && serial != s.PublicKeyID {
+		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Wechatpay-Serial 无效")
+	}
+	if s.opts.RateLimits && !s.allow(r.URL.Path+" "+caller.ID, rt.limit) {
+		return apiError(http.StatusTooManyRequests, "FREQUENCY_LIMITED", "请求过快，达到接口频率限制")
+	}
+	return rt.handle(s, caller, param, body)
+}
+
+// checkHeaders checks the headers every API v3 request must carry.
+func (s *Server) checkHeaders(r *http.Request, rt *route) (answer, bool) {
+	switch accept := r.Header.Get("Accept"); accept {
+	case "application/json", "*/*":
+	default:
+		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Accept 应为 application/json"), true
+	}
+	if r.Header.Get("User-Agent") == "" {
+		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "缺少 User-Agent"), true
+	}
+	if rt.method == http.MethodPost {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Content-Type 应为 application/json"), true
+		}
+	}
+	return answer{}, false
+}
+
+// authenticate checks the Authorization header as WeChat Pay does.
+func (s *Server) authenticate(r *http.Request, rt *route, body []byte) (*Identity, answer, bool) {
+	signErr := func(msg string) (*Identity, answer, bool) {
+		return nil, apiError(http.StatusUnauthorized, "SIGN_ERROR", msg), true
+	}
+	c, err := wxsign.ParseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return signErr("Authorization 格式错误")
+	}
+	if c.Scheme != rt.scheme {
+		return signErr("认证类型错误，应为 " + string(rt.scheme))
+	}
+	s.mu.Lock()
+	caller := s.identities[string(c.Scheme)+" "+c.ID]
+	s.mu.Unlock()
+	if caller == nil {
+		return signErr(c.Scheme.IDParam() + " 不存在")
+	}
+	if c.SerialNo != caller.SerialNo {
+		return signErr("serial_no 与商户证书不匹配")
+	}
+	now := s.opts.Now().Unix()
+	if d := now - c.Timestamp; d >= 300 || d <= -300 {
+		return signErr("timestamp 已过期")
+	}
+	if len(c.Nonce) == 0 || len(c.Nonce) > 32 {
+		return signErr("nonce_str 长度错误")
+	}
+	if err := wxsign.VerifyRequest(&caller.Key.PublicKey, c, r.Method, r.RequestURI, body); err != nil {
+		return signErr("签名验证失败")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nonceKey := c.ID + " " + c.Nonce
+	if _, seen := s.nonces[nonceKey]; seen {
+		return signErr("nonce_str 重复")
+	}
+	s.nonces[nonceKey] = s.opts.Now()
+	if len(s.nonces) > 10000 {
+		for k, t := range s.nonces {
+			if s.opts.Now().Sub(t) > 10*time.Minute {
+				delete(s.nonces, k)
+			}
+		}
+	}
+	return caller, answer{}, false
+}
+
+// allow is a sliding one-second window per key.
+func (s *Server) allow(key string, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	w := s.windows[key]
+	for len(w) > 0 && now.Sub(w[0]) >= time.Second {
+		w = w[1:]
+	}
+	if len(w) >= limit {
+		s.windows[key] = w
+		return false
+	}
+	s.windows[key] = append(w, now)
+	return true
+}
+
+func paramError(err error) answer {
+	return apiError(http.StatusBadRequest, "PARAM_ERROR", "参数错误: "+err.Error())
+}
+
+func (s *Server) cardExists(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cards[id]
+}
+
+func (s *Server) preAuthToken() answer {
+	tok, _ := wxsign.NewNonce()
+	cst := time.FixedZone("CST", 8*3600)
+	return ok(membercard.PreAuthToken{Token: tok, ExpireTime: s.opts.Now().Add(time.Hour).In(cst).Format(time.RFC3339)})
+}
+
+var brandPreAuth = route{
+	method: http.MethodPost, scheme: wxsign.Brand, limit: 5,
+	handle: func(s *Server, _ *Identity, _ string, body []byte) answer {
+		var req membercard.BrandPreAuthTokenRequest
+		if err := decode(body, &req); err != nil {
+			return paramError(err)
+		}
+		if !s.cardExists(req.CardID) {
+			return apiError(http.StatusBadRequest, "PARAM_ERROR", "会员卡模板ID无效")
+		}
+		return s.preAuthToken()
+	},
+}
+
+var partnerPreAuth = route{
+	method: http.MethodPost, scheme: wxsign.Merchant, limit: 5,
+	handle: func(s *Server, _ *Identity, _ string, body []byte) answer {
+		var req membercard.PartnerPreAuthTokenRequest
+		if err := decode(body, &req); err != nil {
+			return paramError(err)
+		}
+		s.mu.Lock()
+		_, brandKnown := s.authorities[req.BrandID]
+		s.mu.Unlock()
+		if !brandKnown {
+			return apiError(http.StatusBadRequest, "PARAM_ERROR", "品牌ID错误，或未建立授权关系")
+		}
+		if !s.cardExists(req.CardID) {
+			return apiError(http.StatusBadRequest, "PARAM_ERROR", "会员卡模板ID无效")
+		}
+		return s.preAuthToken()
+	},
+}
+
+var permissionTokens = route{
+	method: http.MethodPost, scheme: wxsign.Merchant, limit: 10,
+	handle: func(s *Server, _ *Identity, cardID string, body []byte) answer {
+		if err := membercard.CheckID("card_id", cardID, 32); err != nil {
+			return paramError(err)
+		}
+		var req membercard.PermissionTokenRequest
+		if err := decode(body, &req); err != nil {
+			return paramError(err)
+		}
+		if !s.cardExists(cardID) {
+			return apiError(http.StatusBadRequest, "INVALID_REQUEST", "会员卡ID无效")
+		}
+		var b [48]byte
+		_, _ = rand.Read(b[:])
+		return ok(membercard.PermissionToken{PermissionToken: "Eh" + hex.EncodeToString(b[:])})
+	},
+}
+
+var productAuthorities = route{
+	method: http.MethodGet, scheme: wxsign.Merchant, limit: 10,
+	handle: func(s *Server, _ *Identity, brandID string, body []byte) answer {
+		if len(body) != 0 {
+			return apiError(http.StatusBadRequest, "INVALID_REQUEST", "GET 请求不应有包体")
+		}
+		if err := membercard.CheckID("brand_id", brandID, 32); err != nil {
+			return paramError(err)
+		}
+		s.mu.Lock()
+		a, found := s.authorities[brandID]
+		s.mu.Unlock()
+		if !found {
+			return apiError(http.StatusBadRequest, "PARAM_ERROR", "品牌ID错误，或未建立授权关系")
+		}
+		return ok(a)
+	},
+}
+
+// decode applies WeChat Pay's body rules, then the API's field rules.
+func decode(body []byte, v interface{ Validate() error }) error {
+	if err := membercard.Decode(body, v); err != nil {
+		return err
+	}
+	return v.Validate()
+}
+
+// ErrNoRequest is returned by LastRequest when nothing was received.
+var ErrNoRequest = errors.New("wxpaytest: no request received")
+
+// LastRequest returns the most recent request.
+func (s *Server) LastRequest() (Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.records) == 0 {
+		return Record{}, ErrNoRequest
+	}
+	return s.records[len(s.records)-1], nil
+}
