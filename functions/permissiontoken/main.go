@@ -1,0 +1,18 @@
+// Command permissiontoken is the Lambda function behind
+// POST /v3/marketing/membercard-open/cards/{card_id}/permission-tokens: it
+// signs as a service provider.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/secret"
+)
+
+func main() {
+	app := lambdaapp.MustBoot(secret.ServiceProvider)
+	h := &cardapi.PermissionToken{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger}
+	lambda.Start(h.Handle)
+}

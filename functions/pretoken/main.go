@@ -1,0 +1,17 @@
+// Command pretoken is the Lambda function behind
+// POST /brand/card-member/pre-auth-tokens: it signs as a brand.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/secret"
+)
+
+func main() {
+	app := lambdaapp.MustBoot(secret.Brand)
+	h := &cardapi.PreToken{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger}
+	lambda.Start(h.Handle)
+}

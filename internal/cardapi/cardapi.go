@@ -1,0 +1,278 @@
+// Package cardapi holds the handlers of wxcard's four functions. Each is a
+// plain struct built once at cold start; it validates an API Gateway
+// HTTP API event by the documented field rules and the deployment's policy,
+// calls WeChat Pay once through its Upstream, and answers with WeChat Pay's
+// verified answer or an error from the design's table.
+package cardapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wxcard/wxcard/internal/apigw"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+)
+
+// Upstream calls WeChat Pay; *lambdaapp.Upstream and *wxpay.Client are ones.
+type Upstream interface {
+	Do(ctx context.Context, req wxpay.Request) (*wxpay.Response, error)
+}
+
+// Policy is what a deployment allows on top of the field rules.
+type Policy struct {
+	// OpenIDClaim names the JWT claim the body's openid is bound to.
+	OpenIDClaim string
+	// AllowedCardIDs and AllowedBrandIDs, when not empty, are the only cards
+	// and brands served.
+	AllowedCardIDs  []string
+	AllowedBrandIDs []string
+}
+
+func allowed(list []string, id string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, a := range list {
+		if a == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Policy) checkCard(cardID string) *apigw.Error {
+	if !allowed(p.AllowedCardIDs, cardID) {
+		return apigw.Forbidden("card_id", "is not served by this deployment")
+	}
+	return nil
+}
+
+func (p *Policy) checkBrand(brandID string) *apigw.Error {
+	if !allowed(p.AllowedBrandIDs, brandID) {
+		return apigw.Forbidden("brand_id", "is not served by this deployment")
+	}
+	return nil
+}
+
+// bindOpenID applies the JWT binding: with a claim, the body's openid must
+// equal it, and an absent one is taken from it. Without a JWT the body's
+// openid stands.
+func (p *Policy) bindOpenID(ev *events.APIGatewayV2HTTPRequest, openid *string) *apigw.Error {
+	claim := ""
+	if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil && p.OpenIDClaim != "" {
+		claim = a.JWT.Claims[p.OpenIDClaim]
+	}
+	switch {
+	case claim == "":
+		return nil
+	case *openid == "":
+		*openid = claim
+		return nil
+	case *openid != claim:
+		return apigw.Forbidden("openid", "does not match the caller's token")
+	}
+	return nil
+}
+
+// outcome is what one invocation logs.
+type outcome struct {
+	openid string
+	token  string
+}
+
+// serve runs the common path: build the upstream request (validating
+// everything first), call WeChat Pay, answer, and log one line.
+func serve(ctx context.Context, logger *slog.Logger, up Upstream, route string, ev *events.APIGatewayV2HTTPRequest,
+	build func(out *outcome) (wxpay.Request, *apigw.Error), tokenField string,
+) events.APIGatewayV2HTTPResponse {
+	start := time.Now()
+	var out outcome
+	req, aerr := build(&out)
+	var resp *wxpay.Response
+	if aerr == nil {
+		var err error
+		if resp, err = up.Do(ctx, req); err != nil {
+			aerr = apigw.FromUpstream(err)
+		}
+	}
+	attrs := []slog.Attr{
+		slog.String("route", route),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+	}
+	if out.openid != "" {
+		attrs = append(attrs, slog.String("openid_hash", HashOpenID(out.openid)))
+	}
+	if aerr != nil {
+		attrs = append(attrs, slog.Int("status", aerr.Status), slog.String("code", aerr.Code),
+			slog.String("message", aerr.Message), slog.String("wechatpay_request_id", aerr.RequestID))
+		level := slog.LevelInfo
+		if aerr.Status >= 500 {
+			level = slog.LevelError
+		}
+		logger.LogAttrs(ctx, level, "request refused", attrs...)
+		return aerr.Respond()
+	}
+	if tokenField != "" {
+		var m map[string]any
+		if json.Unmarshal(resp.Body, &m) == nil {
+			if tok, ok := m[tokenField].(string); ok {
+				attrs = append(attrs, slog.String("token_prefix", TokenPrefix(tok)))
+			}
+		}
+	}
+	attrs = append(attrs, slog.Int("status", resp.Status), slog.String("wechatpay_request_id", resp.RequestID), slog.Int("attempts", resp.Attempts))
+	logger.LogAttrs(ctx, slog.LevelInfo, "request served", attrs...)
+	return apigw.JSON(resp.Status, resp.Body)
+}
+
+// HashOpenID is how an openid appears in logs: the first 16 hex digits of
+// its SHA-256, enough to correlate lines, not to recover the openid.
+func HashOpenID(openid string) string {
+	sum := sha256.Sum256([]byte("wxcard-openid:" + openid))
+	return hex.EncodeToString(sum[:8])
+}
+
+// TokenPrefix is how a token appears in logs: its first 4 characters.
+func TokenPrefix(tok string) string {
+	if len(tok) <= 4 {
+		return "…"
+	}
+	return tok[:4] + "…"
+}
+
+// decodeBody reads and checks a JSON body into v.
+func decodeBody(ev *events.APIGatewayV2HTTPRequest, v any) *apigw.Error {
+	body, aerr := apigw.Body(ev)
+	if aerr != nil {
+		return aerr
+	}
+	if err := membercard.Decode(body, v); err != nil {
+		return apigw.FromFieldError(err)
+	}
+	return nil
+}
+
+// pathParam returns a path parameter checked to the strict ID alphabet, so
+// that, escaped, it can never change which API is called.
+func pathParam(ev *events.APIGatewayV2HTTPRequest, name string, max int) (string, *apigw.Error) {
+	v := ev.PathParameters[name]
+	if err := membercard.CheckID(name, v, max); err != nil {
+		return "", apigw.FromFieldError(err)
+	}
+	return v, nil
+}
+
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only strings and bools: cannot fail
+	}
+	return b
+}
+
+// PreToken serves POST /brand/card-member/pre-auth-tokens, signing as a brand.
+type PreToken struct {
+	Upstream Upstream
+	Policy   Policy
+	Logger   *slog.Logger
+}
+
+// Handle serves one event.
+func (h *PreToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return serve(ctx, h.Logger, h.Upstream, membercard.BrandPreAuthTokensPath, &ev, func(out *outcome) (wxpay.Request, *apigw.Error) {
+		if aerr := apigw.Method(&ev, http.MethodPost); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		var req membercard.BrandPreAuthTokenRequest
+		if aerr := decodeBody(&ev, &req); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		if aerr := h.Policy.bindOpenID(&ev, &req.OpenID); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		out.openid = req.OpenID
+		if err := req.Validate(); err != nil {
+			return wxpay.Request{}, apigw.FromFieldError(err)
+		}
+		if aerr := h.Policy.checkCard(req.CardID); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		return wxpay.Request{Method: http.MethodPost, Path: membercard.BrandPreAuthTokensPath, Route: membercard.BrandPreAuthTokensPath, Body: marshal(req)}, nil
+	}, "token"), nil
+}
+
+// PartnerToken serves POST /v3/brand/partner/card-member/pre-auth-tokens
+// and its older name …/open-user-card-tokens, always calling the current
+// upstream path, signing as a service provider.
+type PartnerToken struct {
+	Upstream Upstream
+	Policy   Policy
+	Logger   *slog.Logger
+}
+
+// Handle serves one event.
+func (h *PartnerToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return serve(ctx, h.Logger, h.Upstream, membercard.PartnerPreAuthTokensPath, &ev, func(out *outcome) (wxpay.Request, *apigw.Error) {
+		if aerr := apigw.Method(&ev, http.MethodPost); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		var req membercard.PartnerPreAuthTokenRequest
+		if aerr := decodeBody(&ev, &req); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		if aerr := h.Policy.bindOpenID(&ev, &req.OpenID); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		out.openid = req.OpenID
+		if err := req.Validate(); err != nil {
+			return wxpay.Request{}, apigw.FromFieldError(err)
+		}
+		if aerr := h.Policy.checkBrand(req.BrandID); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		if aerr := h.Policy.checkCard(req.CardID); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		return wxpay.Request{Method: http.MethodPost, Path: membercard.PartnerPreAuthTokensPath, Route: membercard.PartnerPreAuthTokensPath, Body: marshal(req)}, nil
+	}, "token"), nil
+}
+
+// PermissionToken serves POST
+// /v3/marketing/membercard-open/cards/{card_id}/permission-tokens.
+type PermissionToken struct {
+	Upstream Upstream
+	Policy   Policy
+	Logger   *slog.Logger
+}
+
+// Handle serves one event.
+func (h *PermissionToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return serve(ctx, h.Logger, h.Upstream, membercard.PermissionTokensRoute, &ev, func(*outcome) (wxpay.Request, *apigw.Error) {
+		if aerr := apigw.Method(&ev, http.MethodPost); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		cardID, aerr := pathParam(&ev, "card_id", 32)
+		if aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		var req membercard.PermissionTokenRequest
+		if aerr := decodeBody(&ev, &req); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		if err := req.Validate(); err != nil {
+			return wxpay.Request{}, apigw.FromFieldError(err)
+		}
+		if aerr := h.Policy.checkCard(cardID); aerr != nil {
+			return wxpay.Request{}, aerr
+		}
+		return wxpay.Request{Method: http.MethodPost, Path: membercard.PermissionTokensPath(cardID), Route: membercard.PermissionTokensRoute, Body: marshal(req)}, nil
+	}, "permission_token"), nil
+}

@@ -1,0 +1,90 @@
+package lambdaapp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+)
+
+// SecretsTimeout bounds the cold start's read of the secret.
+const SecretsTimeout = 5 * time.Second
+
+// App is what a function's main wires its handler with.
+type App struct {
+	Env      Env
+	Logger   *slog.Logger
+	Upstream *Upstream
+}
+
+// Boot is a cold start: read the environment, load the AWS configuration
+// (AWS_ENDPOINT_URL_SECRETS_MANAGER and friends apply), read and check the
+// secret as identity kind, and build the WeChat Pay client once.
+func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, error) {
+	env, err := OSEnv()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, SecretsTimeout)
+	defer cancel()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	load := func(ctx context.Context) (*secret.Identity, error) { return secret.Load(ctx, sm, env.SecretID, kind) }
+	up, err := NewUpstream(ctx, env, load, wxpay.NewHTTPClient(nil), logger)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Env: env, Logger: logger, Upstream: up}, nil
+}
+
+// MustBoot boots or, failing, logs why (naming the secret and field, never
+// its content), reports an init error to the Lambda Runtime API, and exits:
+// the function refuses to serve rather than serve with broken credentials.
+func MustBoot(kind secret.Kind) *App {
+	logger := NewLogger(os.Stderr)
+	app, err := Boot(context.Background(), kind, logger)
+	if err != nil {
+		logger.Error("cold start failed; refusing to serve", "error", err.Error())
+		reportInitError(err)
+		os.Exit(1)
+	}
+	return app
+}
+
+// reportInitError posts to /runtime/init/error, as the Runtime API asks of
+// a runtime that cannot start.
+func reportInitError(err error) {
+	api := os.Getenv("AWS_LAMBDA_RUNTIME_API")
+	if api == "" {
+		return
+	}
+	body, _ := json.Marshal(map[string]any{"errorMessage": err.Error(), "errorType": "Runtime.InitError"})
+	req, rerr := http.NewRequest(http.MethodPost, "http://"+api+"/2018-06-01/runtime/init/error", bytes.NewReader(body))
+	if rerr != nil {
+		return
+	}
+	req.Header.Set("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+	c := &http.Client{Timeout: 2 * time.Second}
+	if resp, err := c.Do(req); err == nil {
+		_ = resp.Body.Close()
+	}
+}
+
+// Policy is the deployment's policy from the environment.
+func (a *App) Policy() cardapi.Policy {
+	return cardapi.Policy{OpenIDClaim: a.Env.OpenIDClaim, AllowedCardIDs: a.Env.AllowedCardIDs, AllowedBrandIDs: a.Env.AllowedBrandIDs}
+}

@@ -1,0 +1,128 @@
+package lambdaapp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+)
+
+func TestEnvFrom(t *testing.T) {
+	get := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	e, err := EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": " wxcard/partner ", "AUTHORITY_BRAND_IDS": "1004, 1005,,", "ALLOWED_CARD_IDS": "c1"}))
+	require.NoError(t, err)
+	assert.Equal(t, Env{
+		SecretID: "wxcard/partner", BaseURL: wxpay.DefaultBaseURL, BackupURL: wxpay.DefaultBackupURL,
+		AuthorityBrandIDs: []string{"1004", "1005"}, AllowedCardIDs: []string{"c1"}, OpenIDClaim: "openid",
+	}, e)
+
+	_, err = EnvFrom(get(map[string]string{}))
+	require.ErrorContains(t, err, "WXPAY_SECRET_ID")
+	_, err = EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": "s", "AUTHORITY_BRAND_IDS": "1004,10/05"}))
+	require.ErrorContains(t, err, "AUTHORITY_BRAND_IDS")
+	_, err = EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": "s", "ALLOWED_BRAND_IDS": "a b"}))
+	require.ErrorContains(t, err, "ALLOWED_BRAND_IDS")
+}
+
+func TestLoggerAddsLambdaRequestID(t *testing.T) {
+	var buf bytes.Buffer
+	l := NewLogger(&buf).With("fn", "pretoken")
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
+	l.InfoContext(ctx, "hello")
+	assert.Contains(t, buf.String(), `"lambda_request_id":"8476a536-e9f4-11e8-9739-2dfe598c3fcd"`)
+	assert.Contains(t, buf.String(), `"fn":"pretoken"`)
+}
+
+func identityOf(srv *wxpaytest.Server, id *wxpaytest.Identity) *secret.Identity {
+	return &secret.Identity{Kind: secret.ServiceProvider, ID: id.ID, CertSerialNo: id.SerialNo, PrivateKey: id.Key, PublicKeyID: srv.PublicKeyID, PublicKey: &srv.Key.PublicKey}
+}
+
+// Warm calls never read the secret; a refresh happens after an hour, and
+// right after WeChat Pay answers SIGN_ERROR (here: after a key rotation).
+func TestUpstreamFollowsTheSecret(t *testing.T) {
+	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	defer srv.Close()
+	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
+	current := identityOf(srv, srv.AddMerchant("1900000001"))
+	var loads atomic.Int64
+	load := func(context.Context) (*secret.Identity, error) { loads.Add(1); return current, nil }
+	env := Env{BaseURL: srv.URL, BackupURL: "-"}
+	u, err := NewUpstream(context.Background(), env, load, srv.Client(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	now := time.Now()
+	u.now = func() time.Time { return now }
+	req := wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath("1004"), Route: membercard.ProductAuthoritiesRoute}
+
+	for i := 0; i < 3; i++ {
+		_, err := u.Do(context.Background(), req)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 1, loads.Load(), "warm invocations do not read the secret")
+	assert.Equal(t, 1, srv.Connections(), "warm invocations reuse the connection")
+
+	now = now.Add(MaxAge + time.Second)
+	_, err = u.Do(context.Background(), req)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, loads.Load(), "refreshed after an hour")
+
+	// The operator rotates the key: WeChat Pay now knows only the new one,
+	// and the secret holds it.
+	now = now.Add(2 * RetryAfterFailure)
+	current = identityOf(srv, srv.AddMerchant("1900000001"))
+	_, err = u.Do(context.Background(), req)
+	var apiErr *wxpay.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "SIGN_ERROR", apiErr.Code)
+	_, err = u.Do(context.Background(), req)
+	require.NoError(t, err, "the next call reloads the secret and signs with the new key")
+	assert.EqualValues(t, 3, loads.Load())
+	assert.Equal(t, current, u.Identity())
+}
+
+// A refresh that fails keeps the working credentials, and is not retried
+// more than once a minute.
+func TestUpstreamKeepsCredentialsWhenRefreshFails(t *testing.T) {
+	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	defer srv.Close()
+	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
+	id := identityOf(srv, srv.AddMerchant("1900000001"))
+	var loads atomic.Int64
+	load := func(context.Context) (*secret.Identity, error) {
+		if loads.Add(1) > 1 {
+			return nil, errors.New("Secrets Manager is down")
+		}
+		return id, nil
+	}
+	var logs bytes.Buffer
+	u, err := NewUpstream(context.Background(), Env{BaseURL: srv.URL, BackupURL: "-"}, load, srv.Client(), slog.New(slog.NewJSONHandler(&logs, nil)))
+	require.NoError(t, err)
+	now := time.Now().Add(MaxAge + time.Minute)
+	u.now = func() time.Time { return now }
+	req := wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath("1004"), Route: membercard.ProductAuthoritiesRoute}
+	for i := 0; i < 3; i++ {
+		_, err = u.Do(context.Background(), req)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 2, loads.Load(), "one failed refresh, not one per call")
+	assert.Contains(t, logs.String(), "credentials refresh failed")
+}
+
+func TestNewUpstreamFailsWithoutCredentials(t *testing.T) {
+	_, err := NewUpstream(context.Background(), Env{}, func(context.Context) (*secret.Identity, error) {
+		return nil, &secret.Error{SecretID: "wxcard/x", Field: "private_key", Reason: "does not parse"}
+	}, http.DefaultClient, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, `"wxcard/x": field "private_key"`)
+}

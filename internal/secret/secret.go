@@ -1,0 +1,181 @@
+// Package secret reads a function's WeChat Pay credentials from AWS Secrets
+// Manager and checks them before anything is signed with them.
+package secret
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/wxcard/wxcard/pkg/wxsign"
+)
+
+// Kind is the kind of identity a secret holds.
+type Kind int
+
+// The two kinds of identity.
+const (
+	// Brand signs brand APIs (WECHATPAY-BRAND-SHA256-RSA2048) as a brand_id.
+	Brand Kind = iota + 1
+	// ServiceProvider signs partner APIs (WECHATPAY2-SHA256-RSA2048) as an mchid.
+	ServiceProvider
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Brand:
+		return "brand"
+	case ServiceProvider:
+		return "service provider"
+	}
+	return "unknown"
+}
+
+// idField is the secret's field that carries the identity of kind k.
+func (k Kind) idField() string {
+	if k == Brand {
+		return "brand_id"
+	}
+	return "mchid"
+}
+
+// Identity is a parsed, checked secret.
+type Identity struct {
+	Kind         Kind
+	ID           string // brand_id or mchid
+	CertSerialNo string
+	PrivateKey   *rsa.PrivateKey
+	PublicKeyID  string // WeChat Pay public key ID, sent as Wechatpay-Serial
+	PublicKey    *rsa.PublicKey
+}
+
+// Signer returns a request signer for the identity.
+func (id *Identity) Signer() *wxsign.Signer {
+	scheme := wxsign.Merchant
+	if id.Kind == Brand {
+		scheme = wxsign.Brand
+	}
+	return &wxsign.Signer{Scheme: scheme, ID: id.ID, SerialNo: id.CertSerialNo, Key: id.PrivateKey}
+}
+
+// Verifier returns a verifier that trusts the identity's WeChat Pay public key.
+func (id *Identity) Verifier() *wxsign.Verifier {
+	return &wxsign.Verifier{Keys: wxsign.KeySet{id.PublicKeyID: id.PublicKey}}
+}
+
+// Error says which secret and which field is wrong, never what it holds.
+type Error struct {
+	SecretID string
+	Field    string // empty when the secret as a whole is wrong
+	Reason   string
+	Err      error // the cause, when it carries no secret material
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("secret %q: %s", e.SecretID, e.Reason)
+	if e.Field != "" {
+		msg = fmt.Sprintf("secret %q: field %q %s", e.SecretID, e.Field, e.Reason)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// fields is the secret's JSON. Unknown fields are allowed: an operator may
+// keep notes or the API v3 key beside them.
+type fields struct {
+	BrandID              *string `json:"brand_id"`
+	MchID                *string `json:"mchid"`
+	CertSerialNo         *string `json:"cert_serial_no"`
+	PrivateKey           *string `json:"private_key"`
+	WechatpayPublicKeyID *string `json:"wechatpay_public_key_id"`
+	WechatpayPublicKey   *string `json:"wechatpay_public_key"`
+}
+
+// Parse checks a secret's value and returns the identity of kind want.
+func Parse(secretID string, value []byte, want Kind) (*Identity, error) {
+	fail := func(field, reason string, err error) error {
+		return &Error{SecretID: secretID, Field: field, Reason: reason, Err: err}
+	}
+	var f fields
+	dec := json.NewDecoder(bytes.NewReader(value))
+	if err := dec.Decode(&f); err != nil {
+		// The decoder's message may quote the secret; keep only its kind.
+		return nil, fail("", "is not a JSON object", nil)
+	}
+	hasBrand, hasMch := f.BrandID != nil, f.MchID != nil
+	switch {
+	case hasBrand && hasMch:
+		return nil, fail("", "has both brand_id and mchid; a secret holds one identity", nil)
+	case want == Brand && hasMch:
+		return nil, fail("mchid", "is a service-provider identity; this function signs as a brand and needs brand_id", nil)
+	case want == ServiceProvider && hasBrand:
+		return nil, fail("brand_id", "is a brand identity; this function signs as a service provider and needs mchid", nil)
+	}
+	id := &Identity{Kind: want}
+	required := []struct {
+		name string
+		v    *string
+		dst  *string
+	}{
+		{want.idField(), pick(want == Brand, f.BrandID, f.MchID), &id.ID},
+		{"cert_serial_no", f.CertSerialNo, &id.CertSerialNo},
+		{"private_key", f.PrivateKey, nil},
+		{"wechatpay_public_key_id", f.WechatpayPublicKeyID, &id.PublicKeyID},
+		{"wechatpay_public_key", f.WechatpayPublicKey, nil},
+	}
+	for _, r := range required {
+		if r.v == nil || strings.TrimSpace(*r.v) == "" {
+			return nil, fail(r.name, "is missing or empty", nil)
+		}
+		if r.dst != nil {
+			*r.dst = strings.TrimSpace(*r.v)
+			if strings.ContainsAny(*r.dst, "\",\\ \n\t") {
+				return nil, fail(r.name, "contains quotes, commas, backslashes or spaces", nil)
+			}
+		}
+	}
+	var err error
+	if id.PrivateKey, err = wxsign.ParsePrivateKey([]byte(*f.PrivateKey)); err != nil {
+		return nil, fail("private_key", "does not parse", err)
+	}
+	if id.PublicKey, err = wxsign.ParsePublicKey([]byte(*f.WechatpayPublicKey)); err != nil {
+		return nil, fail("wechatpay_public_key", "does not parse", err)
+	}
+	return id, nil
+}
+
+func pick(cond bool, a, b *string) *string {
+	if cond {
+		return a
+	}
+	return b
+}
+
+// GetSecretValueAPI is the one Secrets Manager call this package makes.
+type GetSecretValueAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Load fetches secretID and parses it as an identity of kind want.
+func Load(ctx context.Context, api GetSecretValueAPI, secretID string, want Kind) (*Identity, error) {
+	if secretID == "" {
+		return nil, &Error{SecretID: secretID, Reason: "no secret configured: set WXPAY_SECRET_ID"}
+	}
+	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &secretID})
+	if err != nil {
+		return nil, &Error{SecretID: secretID, Reason: "cannot be read from Secrets Manager", Err: err}
+	}
+	if out.SecretString == nil {
+		return nil, &Error{SecretID: secretID, Reason: "has no SecretString (binary secrets are not supported)"}
+	}
+	return Parse(secretID, []byte(*out.SecretString), want)
+}

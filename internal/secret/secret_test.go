@@ -1,0 +1,155 @@
+package secret_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/internal/secretstest"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+)
+
+func values(idField, id string) map[string]string {
+	return map[string]string{
+		idField:                   id,
+		"cert_serial_no":          "5E0B1F7A93C1D6EDD4A4A16996DE7B47773A8C",
+		"private_key":             string(wxpaytest.PrivateKeyPEM(wxpaytest.PooledKey(1))),
+		"wechatpay_public_key_id": "PUB_KEY_ID_0114232134912410000000000000",
+		"wechatpay_public_key":    string(wxpaytest.PublicKeyPEM(&wxpaytest.PooledKey(0).PublicKey)),
+	}
+}
+
+func jsonOf(m map[string]string) string {
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// cases are the secrets every backend must judge the same way.
+func cases() []struct {
+	name, value string
+	want        secret.Kind
+	field       string // "" and ok: a valid secret
+	ok          bool
+} {
+	brand := values("brand_id", "1004")
+	sp := values("mchid", "1900000001")
+	without := func(m map[string]string, k string) string {
+		c := map[string]string{}
+		for kk, v := range m {
+			if kk != k {
+				c[kk] = v
+			}
+		}
+		return jsonOf(c)
+	}
+	with := func(m map[string]string, k, v string) string {
+		c := map[string]string{}
+		for kk, vv := range m {
+			c[kk] = vv
+		}
+		c[k] = v
+		return jsonOf(c)
+	}
+	brokenPEM := strings.Replace(brand["private_key"], "\n", "\n!!", 3)
+	return []struct {
+		name, value string
+		want        secret.Kind
+		field       string
+		ok          bool
+	}{
+		{"good brand", jsonOf(brand), secret.Brand, "", true},
+		{"good service provider", jsonOf(sp), secret.ServiceProvider, "", true},
+		{"not JSON", "-----BEGIN PRIVATE KEY-----", secret.Brand, "", false},
+		{"missing brand_id", without(brand, "brand_id"), secret.Brand, "brand_id", false},
+		{"missing mchid", without(sp, "mchid"), secret.ServiceProvider, "mchid", false},
+		{"missing cert_serial_no", without(sp, "cert_serial_no"), secret.ServiceProvider, "cert_serial_no", false},
+		{"empty private_key", with(sp, "private_key", " "), secret.ServiceProvider, "private_key", false},
+		{"missing public key ID", without(brand, "wechatpay_public_key_id"), secret.Brand, "wechatpay_public_key_id", false},
+		{"missing public key", without(brand, "wechatpay_public_key"), secret.Brand, "wechatpay_public_key", false},
+		{"broken PEM", with(brand, "private_key", brokenPEM), secret.Brand, "private_key", false},
+		{"public key is not a key", with(sp, "wechatpay_public_key", "PUB_KEY_ID_0114"), secret.ServiceProvider, "wechatpay_public_key", false},
+		{"brand secret for a partner function", jsonOf(brand), secret.ServiceProvider, "brand_id", false},
+		{"partner secret for the brand function", jsonOf(sp), secret.Brand, "mchid", false},
+		{"serial with a quote", with(sp, "cert_serial_no", `5E0B",x`), secret.ServiceProvider, "cert_serial_no", false},
+	}
+}
+
+func check(t *testing.T, id *secret.Identity, err error, value string, want secret.Kind, field string, ok bool) {
+	t.Helper()
+	if ok {
+		require.NoError(t, err)
+		assert.Equal(t, want, id.Kind)
+		assert.NotNil(t, id.PrivateKey)
+		assert.NotNil(t, id.PublicKey)
+		return
+	}
+	var se *secret.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "wxcard/test", se.SecretID)
+	assert.Equal(t, field, se.Field)
+	msg := err.Error()
+	assert.Contains(t, msg, `"wxcard/test"`, "the error names the secret")
+	for _, leak := range []string{"MII", "PUB_KEY_ID_0114", "5E0B1F7A"} {
+		assert.NotContains(t, msg, leak, "the error must not echo the secret's content")
+	}
+	for _, line := range strings.Split(string(wxpaytest.PrivateKeyPEM(wxpaytest.PooledKey(1))), "\n") {
+		if len(line) > 16 && !strings.HasPrefix(line, "-----") {
+			assert.NotContains(t, msg, line[:16], "no key material in the error")
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range cases() {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := secret.Parse("wxcard/test", []byte(tc.value), tc.want)
+			check(t, id, err, tc.value, tc.want, tc.field, tc.ok)
+		})
+	}
+}
+
+// loadAll runs the cases through Load with the real SDK client against endpoint.
+func loadAll(t *testing.T, client *secretsmanager.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, tc := range cases() {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("wxcard/test"), SecretString: aws.String(tc.value)})
+			if err != nil {
+				_, err = client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("wxcard/test"), SecretString: aws.String(tc.value)})
+			}
+			require.NoError(t, err)
+			id, err := secret.Load(ctx, client, "wxcard/test", tc.want)
+			check(t, id, err, tc.value, tc.want, tc.field, tc.ok)
+		})
+	}
+	t.Run("missing secret", func(t *testing.T) {
+		_, err := secret.Load(ctx, client, "wxcard/absent", secret.Brand)
+		var se *secret.Error
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, "wxcard/absent", se.SecretID)
+		assert.Contains(t, err.Error(), "ResourceNotFoundException")
+	})
+	t.Run("no secret configured", func(t *testing.T) {
+		_, err := secret.Load(ctx, client, "", secret.Brand)
+		require.ErrorContains(t, err, "WXPAY_SECRET_ID")
+	})
+}
+
+func TestLoadFromMoto(t *testing.T) {
+	loadAll(t, secretstest.Client(secretstest.StartMoto(t)))
+}
+
+func TestLoadFromInProcessSecretsManager(t *testing.T) {
+	s := secretstest.NewServer(nil)
+	defer s.Close()
+	loadAll(t, secretstest.Client(s.URL))
+}

@@ -1,0 +1,188 @@
+// Package secretstest provides Secrets Manager endpoints for tests: an
+// in-process server speaking the service's JSON 1.1 wire protocol (enough of
+// it for GetSecretValue, CreateSecret and PutSecretValue), and a moto_server launcher. The
+// real aws-sdk-go-v2 client talks HTTP to either.
+package secretstest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+// Server is an in-process Secrets Manager.
+type Server struct {
+	URL string
+
+	srv   *httptest.Server
+	mu    sync.Mutex
+	vals  map[string]string
+	calls atomic.Int64
+}
+
+// NewServer starts a server holding the given secrets (name to SecretString).
+func NewServer(secrets map[string]string) *Server {
+	s := &Server{vals: map[string]string{}}
+	for k, v := range secrets {
+		s.vals[k] = v
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
+	return s
+}
+
+// NewServerOn serves on l, for a fixed address.
+func NewServerOn(l net.Listener, secrets map[string]string) *Server {
+	s := &Server{vals: map[string]string{}}
+	for k, v := range secrets {
+		s.vals[k] = v
+	}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	_ = s.srv.Listener.Close()
+	s.srv.Listener = l
+	s.srv.Start()
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Set stores or replaces a secret.
+func (s *Server) Set(name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vals[name] = value
+}
+
+// Calls is how many GetSecretValue calls were served.
+func (s *Server) Calls() int { return int(s.calls.Load()) }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		writeErr(w, 400, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		return
+	}
+	var in struct {
+		SecretID     string `json:"SecretId"`
+		Name         string `json:"Name"`
+		SecretString string `json:"SecretString"`
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeErr(w, 400, "SerializationException", "body is not JSON")
+		return
+	}
+	switch r.Header.Get("X-Amz-Target") {
+	case "secretsmanager.GetSecretValue":
+		s.calls.Add(1)
+		s.mu.Lock()
+		v, ok := s.vals[in.SecretID]
+		s.mu.Unlock()
+		if !ok {
+			writeErr(w, 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + in.SecretID, "Name": in.SecretID,
+			"SecretString": v, "VersionId": "v1", "VersionStages": []string{"AWSCURRENT"}, "CreatedDate": 1.7e9,
+		})
+	case "secretsmanager.PutSecretValue":
+		s.mu.Lock()
+		_, ok := s.vals[in.SecretID]
+		s.mu.Unlock()
+		if !ok {
+			writeErr(w, 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+			return
+		}
+		s.Set(in.SecretID, in.SecretString)
+		_ = json.NewEncoder(w).Encode(map[string]any{"Name": in.SecretID, "VersionId": "v2"})
+	case "secretsmanager.CreateSecret":
+		s.Set(in.Name, in.SecretString)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + in.Name, "Name": in.Name})
+	default:
+		writeErr(w, 400, "UnknownOperationException", "unsupported operation")
+	}
+}
+
+func writeErr(w http.ResponseWriter, status int, typ, msg string) {
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+}
+
+// Client returns a real Secrets Manager client pointed at endpoint, with
+// static test credentials.
+func Client(endpoint string) *secretsmanager.Client {
+	return secretsmanager.New(secretsmanager.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  aws.NewCredentialsCache(staticCreds{}),
+	})
+}
+
+type staticCreds struct{}
+
+func (staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: "testing", SecretAccessKey: "testing", Source: "secretstest"}, nil
+}
+
+// StartMoto starts moto_server on a free loopback port and returns its
+// endpoint; it stops with the test. It skips the test, saying why, where
+// moto_server is not installed.
+func StartMoto(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath("moto_server")
+	if err != nil {
+		t.Skip("moto_server is not installed; the in-process Secrets Manager covers the same protocol")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=true")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting moto_server: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// moto (werkzeug) prints "Running on http://…" on stderr once it listens.
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			if !signalled && strings.Contains(sc.Text(), "Running on") {
+				close(ready)
+				signalled = true
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(60 * time.Second):
+		t.Fatal("moto_server did not start within 60 s")
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
