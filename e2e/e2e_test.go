@@ -1,0 +1,352 @@
+// Package e2e runs the four compiled bootstrap binaries as Lambda does: a
+// local Runtime API hands them events, the real AWS SDK reads their secret
+// from a local Secrets Manager (AWS_ENDPOINT_URL_SECRETS_MANAGER), and
+// wxpaytest plays WeChat Pay over TLS trusted through SSL_CERT_FILE.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/lambdatest"
+	"github.com/wxcard/wxcard/internal/secretstest"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+)
+
+const (
+	mchid   = "1900000001"
+	brandID = "1004"
+	cardID  = "pbLatjvWOibDc5-TBnbUk1pD12o0"
+	openid  = "obLatjnx9gnqzS4myYGmLZ7LgLBA"
+)
+
+// binaries maps a function's name to its compiled bootstrap.
+var binaries = map[string]string{}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "wxcard-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	for _, fn := range lambdatest.Functions {
+		path, err := lambdatest.Build(dir, fn)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+		binaries[fn] = path
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Stack is WeChat Pay, Secrets Manager and the two identities a deployment has.
+type Stack struct {
+	WxPay   *wxpaytest.Server
+	Secrets *secretstest.Server
+	caFile  string
+	dir     string
+}
+
+func secretJSON(idField, id string, ident *wxpaytest.Identity, srv *wxpaytest.Server) string {
+	b, _ := json.Marshal(map[string]string{
+		idField: id, "cert_serial_no": ident.SerialNo, "private_key": string(wxpaytest.PrivateKeyPEM(ident.Key)),
+		"wechatpay_public_key_id": srv.PublicKeyID, "wechatpay_public_key": string(srv.PublicKeyPEM()),
+	})
+	return string(b)
+}
+
+// NewStack starts WeChat Pay and Secrets Manager with the brand secret
+// "wxcard/brand" and the service-provider secret "wxcard/partner".
+func NewStack(t testing.TB, opts wxpaytest.Options) *Stack {
+	t.Helper()
+	srv := wxpaytest.NewServer(opts)
+	t.Cleanup(srv.Close)
+	srv.AddCard(cardID)
+	for _, b := range []string{"1004", "1005", "1006"} {
+		srv.SetAuthorities(membercard.ProductAuthorities{BrandID: b, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}, UpdateTime: "2025-05-20T13:29:35+08:00"})
+	}
+	brand, mch := srv.AddBrand(brandID), srv.AddMerchant(mchid)
+	sm := secretstest.NewServer(map[string]string{
+		"wxcard/brand":   secretJSON("brand_id", brandID, brand, srv),
+		"wxcard/partner": secretJSON("mchid", mchid, mch, srv),
+	})
+	t.Cleanup(sm.Close)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "wxpaytest-ca.pem")
+	require.NoError(t, srv.WriteCAFile(ca))
+	return &Stack{WxPay: srv, Secrets: sm, caFile: ca, dir: dir}
+}
+
+// Env is the environment of a function of this stack.
+func (s *Stack) Env(secretID string, extra ...string) []string {
+	return append([]string{
+		"WXPAY_SECRET_ID=" + secretID,
+		"WXPAY_BASE_URL=" + s.WxPay.URL,
+		"WXPAY_BACKUP_BASE_URL=" + s.WxPay.URL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.Secrets.URL,
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=" + filepath.Join(s.dir, "no-aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(s.dir, "no-aws-credentials"),
+		"HOME=" + s.dir,
+		"SSL_CERT_FILE=" + s.caFile,
+		"AUTHORITY_BRAND_IDS=1004,1005,1006",
+	}, extra...)
+}
+
+// Function is one running function.
+type Function struct {
+	Runtime *lambdatest.Runtime
+	Proc    *lambdatest.Process
+}
+
+// StartFunction runs a function's binary and waits for its first poll.
+func StartFunction(t testing.TB, name string, env []string) *Function {
+	t.Helper()
+	rt, err := lambdatest.NewRuntime()
+	require.NoError(t, err)
+	t.Cleanup(rt.Close)
+	p, err := lambdatest.Start(binaries[name], rt, env...)
+	require.NoError(t, err)
+	t.Cleanup(p.Stop)
+	select {
+	case <-rt.FirstPoll():
+	case <-p.Exited():
+		t.Fatalf("%s exited during cold start: %v\n%s", name, p.ExitErr(), p.Output())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not poll for an invocation within 20 s\n%s", name, p.Output())
+	}
+	return &Function{Runtime: rt, Proc: p}
+}
+
+// Invoke sends one event and decodes the HTTP API answer.
+func (f *Function) Invoke(t testing.TB, payload any) lambdatest.Result {
+	t.Helper()
+	b, err := json.Marshal(payload)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := f.Runtime.Invoke(ctx, b, 10*time.Second)
+	require.NoError(t, err, "output:\n%s", f.Proc.Output())
+	return res
+}
+
+func (f *Function) HTTP(t testing.TB, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	res := f.Invoke(t, ev)
+	require.False(t, res.IsError, "function error: %s", res.Payload)
+	var resp events.APIGatewayV2HTTPResponse
+	require.NoError(t, json.Unmarshal(res.Payload, &resp), string(res.Payload))
+	return resp
+}
+
+func httpEvent(method, routeKey, path, body string, params map[string]string) events.APIGatewayV2HTTPRequest {
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " " + routeKey, RawPath: path, Body: body, PathParameters: params,
+		Headers: map[string]string{"content-type": "application/json", "user-agent": "e2e"},
+	}
+	ev.RequestContext.HTTP.Method = method
+	ev.RequestContext.HTTP.Path = path
+	ev.RequestContext.RequestID = "JKJaXmPLvHcESHA="
+	ev.RequestContext.Stage = "$default"
+	return ev
+}
+
+// A valid request per function, and warm invocations that reuse the keys
+// (no second Secrets Manager read) and the connection.
+func TestEachFunctionServesAndStaysWarm(t *testing.T) {
+	cases := []struct {
+		fn, secret string
+		ev         events.APIGatewayV2HTTPRequest
+		field      string
+	}{
+		{"pretoken", "wxcard/brand", httpEvent("POST", membercard.BrandPreAuthTokensPath, membercard.BrandPreAuthTokensPath, `{"card_id":"`+cardID+`","openid":"`+openid+`"}`, nil), "token"},
+		{"partnertoken", "wxcard/partner", httpEvent("POST", membercard.PartnerPreAuthTokensPath, membercard.PartnerPreAuthTokensPath, `{"brand_id":"1004","card_id":"`+cardID+`","openid":"`+openid+`"}`, nil), "token"},
+		{"partnertoken", "wxcard/partner", httpEvent("POST", membercard.PartnerOpenUserCardTokensPath, membercard.PartnerOpenUserCardTokensPath, `{"brand_id":"1004","card_id":"`+cardID+`","openid":"`+openid+`"}`, nil), "token"},
+		{"permissiontoken", "wxcard/partner", httpEvent("POST", membercard.PermissionTokensRoute, membercard.PermissionTokensPath(cardID), `{"activate_type":"AUTO_ACTIVATE","outer_str":"门店A"}`, map[string]string{"card_id": cardID}), "permission_token"},
+		{"authorities", "wxcard/partner", httpEvent("GET", membercard.ProductAuthoritiesRoute, membercard.ProductAuthoritiesPath(brandID), "", map[string]string{"brand_id": brandID}), "authorization_type"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.fn+" "+tc.ev.RouteKey, func(t *testing.T) {
+			s := NewStack(t, wxpaytest.Options{})
+			f := StartFunction(t, tc.fn, s.Env(tc.secret))
+			for i := 0; i < 4; i++ {
+				resp := f.HTTP(t, tc.ev)
+				require.Equal(t, 200, resp.StatusCode, resp.Body)
+				assert.Equal(t, "no-store", resp.Headers["Cache-Control"])
+				var m map[string]any
+				require.NoError(t, json.Unmarshal([]byte(resp.Body), &m))
+				assert.NotEmpty(t, m[tc.field])
+			}
+			assert.Equal(t, 1, s.Secrets.Calls(), "warm invocations never read the secret again")
+			assert.Equal(t, 1, s.WxPay.Connections(), "warm invocations reuse the connection")
+			rec, err := s.WxPay.LastRequest()
+			require.NoError(t, err)
+			assert.Contains(t, rec.Header.Get("User-Agent"), "wxcard/")
+			// Log lines are JSON and carry the Lambda request ID and WeChat Pay's Request-ID.
+			served := f.Proc.WaitLines(`"msg":"request served"`, 4, 5*time.Second)
+			require.Len(t, served, 4)
+			var line map[string]any
+			require.NoError(t, json.Unmarshal([]byte(served[0]), &line))
+			assert.NotEmpty(t, line["lambda_request_id"])
+			assert.NotEmpty(t, line["wechatpay_request_id"])
+			out := f.Proc.Output()
+			assert.NotContains(t, out, openid)
+			assert.NotContains(t, out, "PRIVATE KEY")
+			assert.NotContains(t, out, "WECHATPAY2-SHA256")
+		})
+	}
+}
+
+// A bad input answer through the binary: 400 naming the field, nothing upstream.
+func TestBadInputThroughTheBinary(t *testing.T) {
+	s := NewStack(t, wxpaytest.Options{})
+	f := StartFunction(t, "partnertoken", s.Env("wxcard/partner"))
+	resp := f.HTTP(t, httpEvent("POST", membercard.PartnerPreAuthTokensPath, membercard.PartnerPreAuthTokensPath, `{"brand_id":"1004","card_id":"`+strings.Repeat("c", 33)+`","openid":"o"}`, nil))
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.Contains(t, resp.Body, `"code":"PARAM_ERROR"`)
+	assert.Contains(t, resp.Body, "card_id")
+	assert.Empty(t, s.WxPay.Requests())
+}
+
+// The process is frozen (SIGSTOP) longer than WeChat Pay's idle timeout,
+// as Lambda freezes it between invocations; after SIGCONT the next call
+// succeeds although its pooled connection died meanwhile.
+func TestFreezeLongerThanIdleTimeoutThenThaw(t *testing.T) {
+	s := NewStack(t, wxpaytest.Options{IdleTimeout: 500 * time.Millisecond})
+	f := StartFunction(t, "pretoken", s.Env("wxcard/brand"))
+	ev := httpEvent("POST", membercard.BrandPreAuthTokensPath, membercard.BrandPreAuthTokensPath, `{"card_id":"`+cardID+`","openid":"`+openid+`"}`, nil)
+	require.Equal(t, 200, f.HTTP(t, ev).StatusCode)
+
+	require.NoError(t, f.Proc.Cmd.Process.Signal(syscall.SIGSTOP))
+	time.Sleep(1500 * time.Millisecond) // the freeze itself: three idle timeouts
+	require.NoError(t, f.Proc.Cmd.Process.Signal(syscall.SIGCONT))
+
+	resp := f.HTTP(t, ev)
+	assert.Equal(t, 200, resp.StatusCode, resp.Body)
+	assert.Equal(t, 1, s.Secrets.Calls())
+	assert.GreaterOrEqual(t, s.WxPay.Connections(), 2, "the dead connection was replaced")
+}
+
+// A scheduled refresh of three brands, from the EventBridge envelope.
+func TestScheduledRefreshOfThreeBrands(t *testing.T) {
+	s := NewStack(t, wxpaytest.Options{RateLimits: true})
+	f := StartFunction(t, "authorities", s.Env("wxcard/partner"))
+	envelope := map[string]any{
+		"version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": "Scheduled Event", "source": "aws.events",
+		"account": "123456789012", "time": "2026-11-22T06:00:00Z", "region": "us-east-1", "resources": []string{}, "detail": map[string]any{},
+	}
+	res := f.Invoke(t, envelope)
+	require.False(t, res.IsError, string(res.Payload))
+	var sum struct{ Brands, Succeeded, Failed int }
+	require.NoError(t, json.Unmarshal(res.Payload, &sum))
+	assert.Equal(t, 3, sum.Brands)
+	assert.Equal(t, 3, sum.Succeeded)
+	assert.Len(t, f.Proc.WaitLines(`"msg":"brand refreshed"`, 3, 5*time.Second), 3)
+
+	// The schedule's own input overrides the list; a failing brand fails the run.
+	res = f.Invoke(t, map[string]any{"brand_ids": []string{"1005", "4001"}})
+	require.True(t, res.IsError)
+	assert.Contains(t, string(res.Payload), "1 of 2 brands failed: 4001 (PARAM_ERROR)")
+}
+
+// A wrong secret: the function refuses to serve, reports an init error and
+// exits; its log names the secret and the field, never the content.
+func TestBadSecretRefusesToServe(t *testing.T) {
+	cases := []struct{ name, fn, secretID, value, want string }{
+		{"missing secret", "pretoken", "wxcard/absent", "", `secret \"wxcard/absent\"`},
+		{"wrong identity kind", "pretoken", "wxcard/partner", "", `field \"mchid\"`},
+		{"broken PEM", "partnertoken", "wxcard/broken", "broken", `field \"private_key\"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewStack(t, wxpaytest.Options{})
+			if tc.value != "" {
+				var m map[string]string
+				require.NoError(t, json.Unmarshal([]byte(secretJSON("mchid", mchid, s.WxPay.AddMerchant("1900000002"), s.WxPay)), &m))
+				m["private_key"] = "-----BEGIN PRIVATE KEY-----\nMIIBroken\n-----END PRIVATE KEY-----\n"
+				b, _ := json.Marshal(m)
+				s.Secrets.Set(tc.secretID, string(b))
+			}
+			rt, err := lambdatest.NewRuntime()
+			require.NoError(t, err)
+			defer rt.Close()
+			p, err := lambdatest.Start(binaries[tc.fn], rt, s.Env(tc.secretID)...)
+			require.NoError(t, err)
+			defer p.Stop()
+			select {
+			case body := <-rt.InitError():
+				assert.Contains(t, string(body), "Runtime.InitError")
+			case <-time.After(20 * time.Second):
+				t.Fatalf("no init error reported\n%s", p.Output())
+			}
+			select {
+			case <-p.Exited():
+				require.Error(t, p.ExitErr())
+			case <-time.After(10 * time.Second):
+				t.Fatal("the function kept running")
+			}
+			out := p.Output()
+			assert.Contains(t, out, tc.want)
+			assert.Contains(t, out, "refusing to serve")
+			assert.NotContains(t, out, "MIIBroken")
+			assert.NotContains(t, out, "PUB_KEY_ID")
+		})
+	}
+}
+
+// Every sample event in events/ (the ones for sam local invoke -e) is
+// served by its function: a token, an authority, or a refresh summary.
+func TestSampleEvents(t *testing.T) {
+	root, err := lambdatest.ModuleRoot()
+	require.NoError(t, err)
+	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 7)
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		fn, _, _ := strings.Cut(name, "-")
+		secretID := "wxcard/partner"
+		if fn == "pretoken" {
+			secretID = "wxcard/brand"
+		}
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			require.NoError(t, err)
+			s := NewStack(t, wxpaytest.Options{})
+			f := StartFunction(t, fn, s.Env(secretID))
+			res := f.Invoke(t, json.RawMessage(raw))
+			require.False(t, res.IsError, string(res.Payload))
+			if strings.Contains(name, "schedule") {
+				assert.Contains(t, string(res.Payload), `"succeeded":3`)
+				return
+			}
+			var resp events.APIGatewayV2HTTPResponse
+			require.NoError(t, json.Unmarshal(res.Payload, &resp))
+			assert.Equal(t, 200, resp.StatusCode, resp.Body)
+		})
+	}
+}
