@@ -85,7 +85,6 @@ func (p *Policy) bindOpenID(ev *events.APIGatewayV2HTTPRequest, openid *string) 
 // outcome is what one invocation logs.
 type outcome struct {
 	openid string
-	token  string
 }
 
 // serve runs the common path: build the upstream request (validating

@@ -30,13 +30,12 @@ const (
 )
 
 type env struct {
-	srv      *wxpaytest.Server
-	partner  *wxpay.Client
-	brand    *wxpay.Client
-	logs     *bytes.Buffer
-	logger   *slog.Logger
-	policy   cardapi.Policy
-	upstream func(*wxpay.Config)
+	srv     *wxpaytest.Server
+	partner *wxpay.Client
+	brand   *wxpay.Client
+	logs    *bytes.Buffer
+	logger  *slog.Logger
+	policy  cardapi.Policy
 }
 
 func newEnv(t *testing.T) *env {

@@ -73,13 +73,14 @@ func reportInitError(err error) {
 		return
 	}
 	body, _ := json.Marshal(map[string]any{"errorMessage": err.Error(), "errorType": "Runtime.InitError"})
-	req, rerr := http.NewRequest(http.MethodPost, "http://"+api+"/2018-06-01/runtime/init/error", bytes.NewReader(body))
+	// The address is the Lambda service's own AWS_LAMBDA_RUNTIME_API, not caller input.
+	req, rerr := http.NewRequest(http.MethodPost, "http://"+api+"/2018-06-01/runtime/init/error", bytes.NewReader(body)) //nolint:gosec // see above
 	if rerr != nil {
 		return
 	}
 	req.Header.Set("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
 	c := &http.Client{Timeout: 2 * time.Second}
-	if resp, err := c.Do(req); err == nil {
+	if resp, err := c.Do(req); err == nil { //nolint:gosec // the Runtime API, as above
 		_ = resp.Body.Close()
 	}
 }

@@ -36,7 +36,7 @@ func Build(dir, name string) (string, error) {
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building %s: %v\n%s", name, err, b)
+		return "", fmt.Errorf("building %s: %w\n%s", name, err, b)
 	}
 	return out, nil
 }

@@ -215,7 +215,6 @@ func (p *Process) Stop() {
 	<-p.exited
 }
 
-
 // syncBuffer collects output and tells waiters about every write.
 type syncBuffer struct {
 	mu      sync.Mutex

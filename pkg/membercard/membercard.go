@@ -15,6 +15,8 @@ import (
 
 // Paths of the APIs. The path parameter functions escape their argument, so
 // a parameter can never change which API is called.
+//
+//nolint:gosec // "token" in an API path is not a credential
 const (
 	BrandPreAuthTokensPath = "/brand/card-member/pre-auth-tokens"
 	// PartnerPreAuthTokensPath is the current name (2025) of the partner API.
@@ -165,15 +167,18 @@ func CheckID(field, v string, max int) error {
 		return &FieldError{Field: field, Reason: fmt.Sprintf("must be at most %d characters", max)}
 	}
 	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		if !isIDByte(v[i]) {
 			return &FieldError{Field: field, Reason: "may contain only letters, digits, '_' and '-'"}
 		}
 	}
 	return nil
 }
 
-// CheckText checks what WeChat Pay accepts in any string: UTF-8 of 1 to 3
+func isIDByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// checkText checks what WeChat Pay accepts in any string: UTF-8 of 1 to 3
 // byte characters (no emoji), no control characters, at most max characters.
 func checkText(field, v string, max int) error {
 	if !utf8.ValidString(v) {

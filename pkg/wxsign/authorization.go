@@ -58,7 +58,7 @@ func ParseAuthorization(header string) (Credentials, error) {
 		case "timestamp":
 			ts, err := parseTimestamp(value)
 			if err != nil {
-				return c, fmt.Errorf("%w: timestamp: %v", ErrMalformedAuthorization, err)
+				return c, fmt.Errorf("%w: timestamp: %w", ErrMalformedAuthorization, err)
 			}
 			c.Timestamp = ts
 		case "serial_no":

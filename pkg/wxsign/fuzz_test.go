@@ -1,6 +1,7 @@
 package wxsign_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -53,7 +54,8 @@ func FuzzVerify(f *testing.F) {
 			}
 			return
 		}
-		if _, ok := err.(*wxsign.VerifyError); !ok {
+		var ve *wxsign.VerifyError
+		if !errors.As(err, &ve) {
 			t.Fatalf("error %T is not a *VerifyError", err)
 		}
 	})

@@ -225,7 +225,7 @@ func TestVerify(t *testing.T) {
 			assert.Equal(t, tc.probe, wxsign.IsProbe(err))
 			assert.Contains(t, err.Error(), "08F0B6B9A20610A8D6A2E70C18B9CB9A1020C51128D4C7F1")
 			for _, other := range []error{wxsign.ErrMissingHeader, wxsign.ErrUnknownKey, wxsign.ErrMalformedTimestamp, wxsign.ErrStaleTimestamp, wxsign.ErrBadSignature} {
-				if other != tc.want {
+				if !errors.Is(other, tc.want) {
 					assert.NotErrorIs(t, err, other, "a failure has exactly one reason")
 				}
 			}

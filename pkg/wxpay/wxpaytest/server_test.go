@@ -89,7 +89,6 @@ func TestOfficialSDKRejectsFaultyAnswers(t *testing.T) {
 // raw sends a request the way a client would, letting a test spoil one part.
 type raw struct {
 	method, path, body string
-	scheme             wxsign.Scheme
 	mutate             func(r *http.Request, s *wxpaytest.Server)
 	sign               func(sg *wxsign.Signer)
 }

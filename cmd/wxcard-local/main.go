@@ -1,0 +1,90 @@
+// Command wxcard-local serves the four functions on 127.0.0.1:3000 with the
+// routes and events of API Gateway. With no configuration it plays WeChat
+// Pay itself (an embedded sandbox with generated keys), so it needs neither
+// AWS nor WeChat Pay credentials; with WXPAY_SECRET_ID (service provider)
+// and/or WXPAY_BRAND_SECRET_ID (brand) and AWS credentials set, it reads
+// those secrets and calls the real WeChat Pay.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/localapi"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:3000", "address to listen on")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr); err != nil {
+		fmt.Fprintln(os.Stderr, "wxcard-local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, addr string) error {
+	logger := lambdaapp.NewLogger(os.Stderr)
+	partnerSecret, brandSecret := os.Getenv("WXPAY_SECRET_ID"), os.Getenv("WXPAY_BRAND_SECRET_ID")
+	getenv := func(k string) string {
+		if k == "WXPAY_SECRET_ID" {
+			return "local" // the sandbox and the brand-only setup need none
+		}
+		return os.Getenv(k)
+	}
+	env, err := lambdaapp.EnvFrom(getenv)
+	if err != nil {
+		return err
+	}
+	env.SecretID = partnerSecret
+	var stack *localapi.Stack
+	if partnerSecret == "" && brandSecret == "" {
+		stack, err = localapi.NewSandboxStack(ctx, env, logger)
+	} else {
+		stack, err = localapi.NewRealStack(ctx, env, brandSecret, logger)
+	}
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: localapi.Handler(stack.Routes), ReadHeaderTimeout: 5 * time.Second}
+	base := "http://" + ln.Addr().String()
+	if stack.Sandbox != nil {
+		fmt.Printf("wxcard local API on %s, against the embedded WeChat Pay sandbox at %s\n", base, stack.Sandbox.URL)
+	} else {
+		fmt.Printf("wxcard local API on %s, against %s with your secrets\n", base, env.BaseURL)
+	}
+	fmt.Println("Try:")
+	for _, line := range localapi.CurlLines(base) {
+		fmt.Println("  " + line)
+	}
+	fmt.Println("Ctrl-C stops it.")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}

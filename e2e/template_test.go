@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/wxcard/wxcard/internal/lambdatest"
+)
+
+// node walks a YAML mapping by keys; nil when a key is absent.
+func node(n *yaml.Node, keys ...string) *yaml.Node {
+	if n != nil && n.Kind == yaml.DocumentNode {
+		n = n.Content[0]
+	}
+	for _, k := range keys {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+func mapKeys(n *yaml.Node) []string {
+	var out []string
+	for i := 0; n != nil && i+1 < len(n.Content); i += 2 {
+		out = append(out, n.Content[i].Value)
+	}
+	return out
+}
+
+func loadTemplate(t *testing.T) (*yaml.Node, string) {
+	root, err := lambdatest.ModuleRoot()
+	require.NoError(t, err)
+	raw, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(raw, &doc))
+	return &doc, root
+}
+
+// The routes of the design and the function directory that serves each.
+var designRoutes = map[string]string{
+	"POST /brand/card-member/pre-auth-tokens":                              "pretoken",
+	"POST /v3/brand/partner/card-member/pre-auth-tokens":                   "partnertoken",
+	"POST /v3/brand/partner/card-member/open-user-card-tokens":             "partnertoken",
+	"POST /v3/marketing/membercard-open/cards/{card_id}/permission-tokens": "permissiontoken",
+	"GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities":    "authorities",
+}
+
+// tokenRoutes are protected by the JWT authorizer, the others by IAM.
+var tokenRoutes = map[string]bool{
+	"POST /brand/card-member/pre-auth-tokens":                  true,
+	"POST /v3/brand/partner/card-member/pre-auth-tokens":       true,
+	"POST /v3/brand/partner/card-member/open-user-card-tokens": true,
+}
+
+func TestTemplate(t *testing.T) {
+	doc, root := loadTemplate(t)
+	resources := node(doc, "Resources")
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	require.NoError(t, err)
+
+	functions := map[string]*yaml.Node{}
+	for _, id := range mapKeys(resources) {
+		if node(resources, id, "Type").Value == "AWS::Serverless::Function" {
+			functions[id] = node(resources, id)
+		}
+	}
+	require.Len(t, functions, 5)
+
+	// Every function is built by its Makefile target, from a directory that exists.
+	dirOf := map[string]string{}
+	for id, fn := range functions {
+		assert.Equal(t, "makefile", node(fn, "Metadata", "BuildMethod").Value, id)
+		m := regexp.MustCompile(`(?m)^build-` + id + `:.*\n\t.*-o \$\(ARTIFACTS_DIR\)/bootstrap \./functions/(\w+)$`).FindSubmatch(makefile)
+		require.NotNil(t, m, "Makefile has no build-%s target writing $(ARTIFACTS_DIR)/bootstrap", id)
+		dirOf[id] = string(m[1])
+		assert.DirExists(t, filepath.Join(root, "functions", dirOf[id]))
+	}
+	assert.Equal(t, ".", node(doc, "Globals", "Function", "CodeUri").Value)
+	assert.Equal(t, "provided.al2023", node(doc, "Globals", "Function", "Runtime").Value)
+	assert.Equal(t, "bootstrap", node(doc, "Globals", "Function", "Handler").Value)
+	assert.Equal(t, "arm64", node(doc, "Globals", "Function", "Architectures").Content[0].Value)
+
+	// Every route is served by the function the design says.
+	routes := map[string]string{} // route key -> function logical ID
+	auth := map[string]string{}
+	for id, fn := range functions {
+		for _, ev := range mapKeys(node(fn, "Properties", "Events")) {
+			e := node(fn, "Properties", "Events", ev)
+			if node(e, "Type").Value != "HttpApi" {
+				continue
+			}
+			key := node(e, "Properties", "Method").Value + " " + node(e, "Properties", "Path").Value
+			routes[key] = id
+			auth[key] = node(e, "Properties", "Auth", "Authorizer").Value
+		}
+	}
+	for _, id := range mapKeys(resources) {
+		r := node(resources, id)
+		if node(r, "Type").Value != "AWS::ApiGatewayV2::Route" {
+			continue
+		}
+		key := node(r, "Properties", "RouteKey").Value
+		target := node(r, "Properties", "Target").Value // integrations/${XIntegration}
+		integ := strings.TrimSuffix(strings.TrimPrefix(target, "integrations/${"), "}")
+		uri := node(resources, integ, "Properties", "IntegrationUri")
+		require.NotNil(t, uri, "route %s targets %s", key, integ)
+		assert.Equal(t, "!GetAtt", uri.Tag)
+		routes[key] = strings.TrimSuffix(uri.Value, ".Arn")
+		at := node(r, "Properties", "AuthorizationType")
+		assert.Equal(t, "!If", at.Tag, key)
+		auth[key] = at.Content[0].Value + ":" + at.Content[1].Value + "|" + at.Content[2].Value
+	}
+	require.Len(t, routes, len(designRoutes))
+	for key, dir := range designRoutes {
+		id, ok := routes[key]
+		require.True(t, ok, "route %s is not in the template", key)
+		assert.Equal(t, dir, dirOf[id], "route %s is served by %s", key, id)
+		if tokenRoutes[key] {
+			assert.Equal(t, "UseJwt:JWT|NONE", auth[key], "token route %s uses the JWT authorizer when configured", key)
+		} else {
+			assert.Equal(t, "AWS_IAM", auth[key], "operator route %s is IAM-authorised", key)
+		}
+	}
+
+	// Each function's role may read only its own secret: the one in its WXPAY_SECRET_ID.
+	for id, fn := range functions {
+		secretRef := node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID")
+		require.NotNil(t, secretRef, id)
+		want := "PartnerSecretArn"
+		if dirOf[id] == "pretoken" {
+			want = "BrandSecretArn"
+		}
+		assert.Equal(t, want, secretRef.Value, id)
+		policies := node(fn, "Properties", "Policies")
+		require.NotNil(t, policies, id)
+		require.Len(t, policies.Content, 1, "%s has exactly one policy", id)
+		arn := node(policies.Content[0], "AWSSecretsManagerGetSecretValuePolicy", "SecretArn")
+		require.NotNil(t, arn, "%s's policy is the Secrets Manager read of one secret", id)
+		assert.Equal(t, "!Ref", arn.Tag)
+		assert.Equal(t, want, arn.Value, "%s reads only its own secret", id)
+	}
+
+	// The refresh: ScheduleV2 with OmitName, a retry policy and a dead-letter queue, on a reserved instance.
+	refresh := functions["AuthoritiesRefreshFunction"]
+	sched := node(refresh, "Properties", "Events", "Refresh", "Properties")
+	assert.Equal(t, "ScheduleV2", node(refresh, "Properties", "Events", "Refresh", "Type").Value)
+	assert.Equal(t, "true", node(sched, "OmitName").Value)
+	assert.NotNil(t, node(sched, "RetryPolicy", "MaximumRetryAttempts"))
+	assert.NotNil(t, node(sched, "DeadLetterConfig"))
+	assert.Equal(t, "1", node(refresh, "Properties", "ReservedConcurrentExecutions").Value)
+
+	// Deploying without JWT is an explicit choice: no default.
+	p := node(doc, "Parameters", "TokenRoutesAuthorization")
+	assert.Nil(t, node(p, "Default"))
+	// Throttling no higher than WeChat Pay's 5/s.
+	assert.Equal(t, "5", node(resources, "Api", "Properties", "DefaultRouteSettings", "ThrottlingRateLimit").Value)
+}
+
+func TestTemplateFunctionsBuildWithTheirMakefileTargets(t *testing.T) {
+	doc, root := loadTemplate(t)
+	resources := node(doc, "Resources")
+	for _, id := range mapKeys(resources) {
+		if node(resources, id, "Type").Value != "AWS::Serverless::Function" {
+			continue
+		}
+		t.Run(id, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command("make", "-s", "build-"+id, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, string(out))
+			f, err := elf.Open(filepath.Join(dir, "bootstrap"))
+			require.NoError(t, err)
+			defer f.Close()
+			assert.Equal(t, elf.EM_AARCH64, f.Machine, "built for arm64")
+			for _, prog := range f.Progs {
+				assert.NotEqual(t, elf.PT_INTERP, prog.Type, "statically linked")
+			}
+			assert.Nil(t, f.Section(".symtab"), "stripped")
+		})
+	}
+}
+
+func TestTemplateCfnLint(t *testing.T) {
+	path, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		t.Skip("cfn-lint is not installed; template.yaml not linted")
+	}
+	_, root := loadTemplate(t)
+	cmd := exec.Command(path, "template.yaml")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+}

@@ -1,0 +1,266 @@
+// Package localapi runs the four functions' handlers behind a local HTTP
+// server, turning each request into the API Gateway HTTP API (payload 2.0)
+// event API Gateway would send, like `sam local start-api`. By default
+// WeChat Pay is an embedded wxpaytest sandbox with generated keys and the
+// secrets live in memory; with WXPAY_SECRET_ID set, the real secrets and
+// the real WeChat Pay are used.
+package localapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+)
+
+// HandlerFunc is a function's HTTP API handler.
+type HandlerFunc func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// Route is one API Gateway route: "METHOD /path/{param}".
+type Route struct {
+	Key     string
+	Handler HandlerFunc
+}
+
+// maxLocalBody is what the local server reads of a body; the handler
+// itself refuses anything over 16 KiB, as it does behind API Gateway.
+const maxLocalBody = 1 << 20
+
+// Handler serves routes as API Gateway would invoke the functions.
+func Handler(routes []Route) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		mux.HandleFunc(rt.Key, func(w http.ResponseWriter, r *http.Request) {
+			serve(w, r, rt)
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"message":"Not Found"}`)
+	})
+	return mux
+}
+
+func serve(w http.ResponseWriter, r *http.Request, rt Route) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxLocalBody))
+	if err != nil {
+		http.Error(w, "reading body", http.StatusBadRequest)
+		return
+	}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	requestID := hex.EncodeToString(idb[:])
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: rt.Key, RawPath: r.URL.Path, RawQueryString: r.URL.RawQuery,
+		Headers: map[string]string{}, PathParameters: map[string]string{},
+	}
+	for k, v := range r.Header {
+		ev.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	for _, name := range []string{"card_id", "brand_id"} {
+		if v := r.PathValue(name); v != "" {
+			ev.PathParameters[name] = v
+		}
+	}
+	if len(ev.PathParameters) == 0 {
+		ev.PathParameters = nil
+	}
+	// API Gateway base64-encodes bodies it considers binary; JSON is text.
+	if ct := r.Header.Get("Content-Type"); len(body) > 0 && !strings.Contains(ct, "json") && !strings.HasPrefix(ct, "text/") {
+		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+	} else {
+		ev.Body = string(body)
+	}
+	ev.RequestContext.HTTP.Method = r.Method
+	ev.RequestContext.HTTP.Path = r.URL.Path
+	ev.RequestContext.HTTP.Protocol = r.Proto
+	ev.RequestContext.HTTP.SourceIP, _, _ = net.SplitHostPort(r.RemoteAddr)
+	ev.RequestContext.HTTP.UserAgent = r.UserAgent()
+	ev.RequestContext.RequestID = requestID
+	ev.RequestContext.RouteKey = rt.Key
+	ev.RequestContext.Stage = "$default"
+	ev.RequestContext.TimeEpoch = time.Now().UnixMilli()
+
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: requestID})
+	resp, err := rt.Handler(ctx, ev)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `{"message":"Internal Server Error"}`)
+		return
+	}
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	out := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if out, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			out = nil
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(out)
+}
+
+// Sandbox IDs: what the embedded WeChat Pay knows.
+const (
+	SandboxBrandID = "1004"
+	SandboxMchID   = "1900000001"
+	SandboxCardID  = "pbLatjvWOibDc5-TBnbUk1pD12o0"
+	SandboxOpenID  = "obLatjnx9gnqzS4myYGmLZ7LgLBA"
+)
+
+// SandboxBrands are the brands whose product authorities the sandbox knows.
+var SandboxBrands = []string{"1004", "1005", "1006"}
+
+// Stack is what the local API runs on.
+type Stack struct {
+	Routes  []Route
+	Sandbox *wxpaytest.Server // nil when the real WeChat Pay is used
+	close   func()
+}
+
+// Close releases the stack.
+func (s *Stack) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
+
+// NewSandboxStack builds the handlers against an embedded WeChat Pay
+// sandbox; the two secrets are generated and held in memory, and parsed by
+// the same code as the ones from Secrets Manager.
+func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger) (*Stack, error) {
+	srv := wxpaytest.NewServer(wxpaytest.Options{RateLimits: true})
+	srv.AddCard(SandboxCardID)
+	for _, b := range SandboxBrands {
+		srv.SetAuthorities(membercard.ProductAuthorities{BrandID: b, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING",
+			AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD", "BRAND_PRODUCT_AUTHORITY_BRAND_STORE"}, UpdateTime: "2025-05-20T13:29:35+08:00"})
+	}
+	secrets := map[secret.Kind][]byte{
+		secret.Brand:           SecretJSON("brand_id", SandboxBrandID, srv.AddBrand(SandboxBrandID), srv),
+		secret.ServiceProvider: SecretJSON("mchid", SandboxMchID, srv.AddMerchant(SandboxMchID), srv),
+	}
+	env.BaseURL, env.BackupURL = srv.URL, "-"
+	hc := srv.Client()
+	upstream := func(kind secret.Kind) (cardapi.Upstream, error) {
+		name := "sandbox/" + kind.String()
+		return lambdaapp.NewUpstream(ctx, env, func(context.Context) (*secret.Identity, error) {
+			return secret.Parse(name, secrets[kind], kind)
+		}, hc, logger)
+	}
+	routes, err := routes(env, logger, upstream)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return &Stack{Routes: routes, Sandbox: srv, close: srv.Close}, nil
+}
+
+// SecretJSON is a secret's value for an identity of the sandbox.
+func SecretJSON(idField, id string, ident *wxpaytest.Identity, srv *wxpaytest.Server) []byte {
+	b, _ := json.Marshal(map[string]string{
+		idField: id, "cert_serial_no": ident.SerialNo, "private_key": string(wxpaytest.PrivateKeyPEM(ident.Key)),
+		"wechatpay_public_key_id": srv.PublicKeyID, "wechatpay_public_key": string(srv.PublicKeyPEM()),
+	})
+	return b
+}
+
+// NewRealStack builds the handlers against real WeChat Pay with the
+// service-provider secret in env.SecretID and the brand secret in
+// brandSecretID (either may be empty; its routes then answer 503).
+func NewRealStack(ctx context.Context, env lambdaapp.Env, brandSecretID string, logger *slog.Logger) (*Stack, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	hc := wxpay.NewHTTPClient(nil)
+	upstream := func(kind secret.Kind) (cardapi.Upstream, error) {
+		id := env.SecretID
+		if kind == secret.Brand {
+			id = brandSecretID
+		}
+		if id == "" {
+			return notConfigured{}, nil
+		}
+		return lambdaapp.NewUpstream(ctx, env, func(ctx context.Context) (*secret.Identity, error) {
+			return secret.Load(ctx, sm, id, kind)
+		}, hc, logger)
+	}
+	routes, err := routes(env, logger, upstream)
+	if err != nil {
+		return nil, err
+	}
+	return &Stack{Routes: routes}, nil
+}
+
+// notConfigured answers for routes whose secret was not given.
+type notConfigured struct{}
+
+var errNotConfigured = errors.New("no secret configured for this route")
+
+func (notConfigured) Do(context.Context, wxpay.Request) (*wxpay.Response, error) {
+	return nil, &wxpay.APIError{Status: http.StatusServiceUnavailable, Code: "NOT_CONFIGURED", Message: errNotConfigured.Error()}
+}
+
+// routes wires the five routes of the template to the four handlers.
+func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (cardapi.Upstream, error)) ([]Route, error) {
+	brand, err := upstream(secret.Brand)
+	if err != nil {
+		return nil, err
+	}
+	partner, err := upstream(secret.ServiceProvider)
+	if err != nil {
+		return nil, err
+	}
+	policy := cardapi.Policy{OpenIDClaim: env.OpenIDClaim, AllowedCardIDs: env.AllowedCardIDs, AllowedBrandIDs: env.AllowedBrandIDs}
+	pre := &cardapi.PreToken{Upstream: brand, Policy: policy, Logger: logger}
+	partnerTok := &cardapi.PartnerToken{Upstream: partner, Policy: policy, Logger: logger}
+	perm := &cardapi.PermissionToken{Upstream: partner, Policy: policy, Logger: logger}
+	auth := &cardapi.Authorities{Upstream: partner, Policy: policy, Logger: logger, BrandIDs: env.AuthorityBrandIDs}
+	return []Route{
+		{"POST " + membercard.BrandPreAuthTokensPath, pre.Handle},
+		{"POST " + membercard.PartnerPreAuthTokensPath, partnerTok.Handle},
+		{"POST " + membercard.PartnerOpenUserCardTokensPath, partnerTok.Handle},
+		{"POST " + membercard.PermissionTokensRoute, perm.Handle},
+		{"GET " + membercard.ProductAuthoritiesRoute, auth.Handle},
+	}, nil
+}
+
+// CurlLines are ready-to-paste requests against base, one per route.
+func CurlLines(base string) []string {
+	post := func(path, body string) string {
+		return fmt.Sprintf("curl -s -X POST %s%s -H 'Content-Type: application/json' -d '%s'", base, path, body)
+	}
+	return []string{
+		post(membercard.BrandPreAuthTokensPath, `{"card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`),
+		post(membercard.PartnerPreAuthTokensPath, `{"brand_id":"`+SandboxBrandID+`","card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`),
+		post(membercard.PermissionTokensPath(SandboxCardID), `{"activate_type":"JUMP_ACTIVATE","activate_url":"https://example.com/activate","outer_str":"门店A"}`),
+		fmt.Sprintf("curl -s %s%s", base, membercard.ProductAuthoritiesPath(SandboxBrandID)),
+	}
+}

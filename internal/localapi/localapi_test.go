@@ -1,0 +1,92 @@
+package localapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/localapi"
+)
+
+func sandbox(t *testing.T) *httptest.Server {
+	t.Helper()
+	env, err := lambdaapp.EnvFrom(func(k string) string {
+		if k == "WXPAY_SECRET_ID" {
+			return "local"
+		}
+		return ""
+	})
+	require.NoError(t, err)
+	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	srv := httptest.NewServer(localapi.Handler(stack.Routes))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The printed curl lines, run as a user pastes them, return tokens.
+func TestCurlLinesReturnTokens(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	srv := sandbox(t)
+	want := []string{"token", "token", "permission_token", "authorization_type"}
+	lines := localapi.CurlLines(srv.URL)
+	require.Len(t, lines, len(want))
+	for i, line := range lines {
+		out, err := exec.Command("sh", "-c", line+" -w '\n%{http_code}'").Output()
+		require.NoError(t, err, line)
+		body, code, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		assert.Equal(t, "200", code, "%s\n%s", line, body)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(body), &m), body)
+		assert.NotEmpty(t, m[want[i]], body)
+	}
+}
+
+func TestRoutesAndEvents(t *testing.T) {
+	srv := sandbox(t)
+	get := func(method, path, ct, body string) (int, string, http.Header) {
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	code, body, _ := get("GET", "/nope", "", "")
+	assert.Equal(t, 404, code)
+	assert.JSONEq(t, `{"message":"Not Found"}`, body)
+
+	code, body, h := get("POST", "/v3/brand/partner/card-member/open-user-card-tokens", "application/json", `{"brand_id":"1004","card_id":"`+localapi.SandboxCardID+`","openid":"o1"}`)
+	assert.Equal(t, 200, code, body)
+	assert.Equal(t, "no-store", h.Get("Cache-Control"))
+
+	// A binary content type travels base64-encoded, as API Gateway sends it, and is refused by type.
+	code, body, _ = get("POST", "/brand/card-member/pre-auth-tokens", "application/octet-stream", `{}`)
+	assert.Equal(t, 415, code, body)
+
+	code, body, _ = get("GET", "/v3/brand-basic/partner/brands/4001/product-authorities", "", "")
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, `"request_id"`)
+
+	// An escaped slash in a path parameter cannot reach another API.
+	code, body, _ = get("POST", "/v3/marketing/membercard-open/cards/a%2F..%2Fb/permission-tokens", "application/json", `{"activate_type":"AUTO_ACTIVATE"}`)
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, "card_id")
+}
