@@ -350,3 +350,56 @@ func TestSampleEvents(t *testing.T) {
 		})
 	}
 }
+
+// The security rules, through the compiled binaries: the JWT's openid
+// binds the body's, allow-lists refuse before any upstream call, answers
+// are not cacheable, and logs hold a hash of the openid, not the openid.
+func TestSecurityRulesThroughTheBinary(t *testing.T) {
+	s := NewStack(t, wxpaytest.Options{})
+	f := StartFunction(t, "partnertoken", s.Env("wxcard/partner", "ALLOWED_CARD_IDS="+cardID, "ALLOWED_BRAND_IDS=1004,1005", "OPENID_CLAIM=wx_openid"))
+	withClaim := func(ev events.APIGatewayV2HTTPRequest, openid string) events.APIGatewayV2HTTPRequest {
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": "u1", "wx_openid": openid}},
+		}
+		return ev
+	}
+	route := membercard.PartnerPreAuthTokensPath
+	body := func(brand, card, openid string) string {
+		if openid == "" {
+			return `{"brand_id":"` + brand + `","card_id":"` + card + `"}`
+		}
+		return `{"brand_id":"` + brand + `","card_id":"` + card + `","openid":"` + openid + `"}`
+	}
+	cases := []struct {
+		name   string
+		ev     events.APIGatewayV2HTTPRequest
+		status int
+		sent   string
+	}{
+		{"openid differs from the JWT", withClaim(httpEvent("POST", route, route, body("1004", cardID, "someone-else"), nil), openid), 403, ""},
+		{"openid taken from the JWT", withClaim(httpEvent("POST", route, route, body("1004", cardID, ""), nil), openid), 200, openid},
+		{"openid equals the JWT", withClaim(httpEvent("POST", route, route, body("1004", cardID, openid), nil), openid), 200, openid},
+		{"card outside the allow-list", httpEvent("POST", route, route, body("1004", "othercard", openid), nil), 403, ""},
+		{"brand outside the allow-list", httpEvent("POST", route, route, body("2001", cardID, openid), nil), 403, ""},
+		{"duplicate key", httpEvent("POST", route, route, `{"brand_id":"1004","brand_id":"1005","card_id":"`+cardID+`","openid":"o"}`, nil), 400, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s.WxPay.ResetRequests()
+			resp := f.HTTP(t, tc.ev)
+			assert.Equal(t, tc.status, resp.StatusCode, resp.Body)
+			assert.Equal(t, "no-store", resp.Headers["Cache-Control"])
+			if tc.sent == "" {
+				assert.Empty(t, s.WxPay.Requests(), "refused before WeChat Pay")
+				return
+			}
+			rec, err := s.WxPay.LastRequest()
+			require.NoError(t, err)
+			assert.Contains(t, string(rec.Body), `"openid":"`+tc.sent+`"`)
+		})
+	}
+	lines := f.Proc.WaitLines(`"openid_hash"`, 2, 5*time.Second)
+	assert.NotEmpty(t, lines)
+	assert.NotContains(t, f.Proc.Output(), openid)
+	assert.NotContains(t, f.Proc.Output(), "someone-else")
+}
