@@ -10,9 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/pkg/wxpay"
@@ -28,9 +25,9 @@ type App struct {
 	Upstream *Upstream
 }
 
-// Boot is a cold start: read the environment, load the AWS configuration
-// (AWS_ENDPOINT_URL_SECRETS_MANAGER and friends apply), read and check the
-// secret as identity kind, and build the WeChat Pay client once.
+// Boot is a cold start: read the environment, build the Secrets Manager
+// client from it (AWS_ENDPOINT_URL_SECRETS_MANAGER applies), read and check
+// the secret as identity kind, and build the WeChat Pay client once.
 func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, error) {
 	env, err := OSEnv()
 	if err != nil {
@@ -38,11 +35,10 @@ func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, SecretsTimeout)
 	defer cancel()
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	sm, err := SecretsManagerFromEnv(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		return nil, fmt.Errorf("AWS environment: %w", err)
 	}
-	sm := secretsmanager.NewFromConfig(awsCfg)
 	load := func(ctx context.Context) (*secret.Identity, error) { return secret.Load(ctx, sm, env.SecretID, kind) }
 	up, err := NewUpstream(ctx, env, load, wxpay.NewHTTPClient(nil), logger)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
@@ -125,4 +126,31 @@ func TestNewUpstreamFailsWithoutCredentials(t *testing.T) {
 		return nil, &secret.Error{SecretID: "wxcard/x", Field: "private_key", Reason: "does not parse"}
 	}, http.DefaultClient, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, `"wxcard/x": field "private_key"`)
+}
+
+func TestSecretsManagerFromEnv(t *testing.T) {
+	sm := secretstest.NewServer(map[string]string{"wxcard/x": `{"mchid":"1"}`})
+	defer sm.Close()
+	env := map[string]string{"AWS_REGION": "ap-shanghai", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET", "AWS_SESSION_TOKEN": "TOKEN", "AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL}
+	get := func(k string) string { return env[k] }
+	c, err := SecretsManagerFromEnv(get)
+	require.NoError(t, err)
+	_, err = secret.Load(context.Background(), c, "wxcard/x", secret.ServiceProvider)
+	require.ErrorContains(t, err, `field "cert_serial_no"`, "the real client read the secret from the endpoint")
+	assert.Equal(t, 1, sm.Calls())
+
+	delete(env, "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+	env["AWS_ENDPOINT_URL"] = sm.URL
+	c, err = SecretsManagerFromEnv(get)
+	require.NoError(t, err)
+	_, _ = secret.Load(context.Background(), c, "wxcard/x", secret.ServiceProvider)
+	assert.Equal(t, 2, sm.Calls(), "AWS_ENDPOINT_URL applies too")
+
+	delete(env, "AWS_REGION")
+	_, err = SecretsManagerFromEnv(get)
+	require.ErrorContains(t, err, "AWS_REGION")
+	env["AWS_DEFAULT_REGION"] = "ap-shanghai"
+	delete(env, "AWS_SECRET_ACCESS_KEY")
+	_, err = SecretsManagerFromEnv(get)
+	require.ErrorContains(t, err, "AWS_SECRET_ACCESS_KEY")
 }

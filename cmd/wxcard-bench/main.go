@@ -1,0 +1,194 @@
+// Command wxcard-bench runs the project's Go benchmarks and prints the
+// table of BENCHMARKS.md: the crypto floor, one call through pkg/wxpay next
+// to the official SDK and the seed documents' sample, each handler, cold
+// start, binary size and memory, with the targets as ratios measured in the
+// same run. Medians of several runs smooth out a busy machine.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// run is one `go test -bench` invocation.
+type run struct {
+	pkg, pattern string
+	args         []string
+}
+
+var runs = []run{
+	{"./pkg/wxsign", "^(BenchmarkFloor|BenchmarkSign|BenchmarkVerify|BenchmarkAuthorization)$", []string{"-benchmem", "-count", "5"}},
+	{"./pkg/wxpay", "^Benchmark(RoundTrip|Call|OfficialSDKCall|SeedSampleCall|SeedSampleCallFreshTransport|CallStandIn)$", []string{"-benchmem", "-count", "3"}},
+	{"./pkg/wxpay", "^BenchmarkInterleaved$", []string{"-benchtime", "3s", "-count", "5"}},
+	{"./internal/cardapi", "^BenchmarkHandler$", []string{"-benchmem", "-count", "3"}},
+	{"./internal/cardapi", "^BenchmarkLiveHeapGrowth$", []string{"-benchtime", "1x", "-count", "3"}},
+	{"./e2e", "^BenchmarkColdStart$", []string{"-benchtime", "21x", "-count", "1"}},
+	{"./e2e", "^BenchmarkWarmInvocation$", []string{"-benchtime", "1000x", "-count", "1"}},
+}
+
+var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+func main() {
+	samples := map[string]map[string][]float64{} // benchmark -> unit -> values
+	for _, r := range runs {
+		args := append([]string{"test", "-run", "^$", "-bench", r.pattern}, r.args...)
+		args = append(args, r.pkg)
+		fmt.Fprintf(os.Stderr, "go %s\n", strings.Join(args, " "))
+		cmd := exec.Command("go", args...)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			fail(err)
+		}
+		if err := cmd.Start(); err != nil {
+			fail(err)
+		}
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			m := line.FindStringSubmatch(sc.Text())
+			if m == nil {
+				continue
+			}
+			name := strings.TrimPrefix(m[1], "Benchmark")
+			f := strings.Fields(m[2])
+			for i := 0; i+1 < len(f); i += 2 {
+				v, err := strconv.ParseFloat(f[i], 64)
+				if err != nil {
+					continue
+				}
+				if samples[name] == nil {
+					samples[name] = map[string][]float64{}
+				}
+				samples[name][f[i+1]] = append(samples[name][f[i+1]], v)
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			fail(fmt.Errorf("go test %s: %w", r.pkg, err))
+		}
+	}
+	report(samples)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "wxcard-bench:", err)
+	os.Exit(1)
+}
+
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), vs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func report(samples map[string]map[string][]float64) {
+	get := func(name, unit string) float64 { return median(samples[name][unit]) }
+	ms := func(name string) float64 { return get(name, "ns/op") / 1e6 }
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	row := func(label, name string) {
+		fmt.Printf("| %s | %.3f ms | %.0f | %.0f |\n", label, ms(name), get(name, "B/op"), get(name, "allocs/op"))
+	}
+
+	fmt.Println("\n### Crypto floor (pkg/wxsign)")
+	fmt.Println("| benchmark | time/op | B/op | allocs/op |\n|---|---|---|---|")
+	row("sign (RSA-2048, PKCS#1 v1.5, SHA-256)", "Sign")
+	row("verify an answer", "Verify")
+	row("build an Authorization header", "Authorization")
+	row("**floor: sign + verify**", "Floor")
+
+	fmt.Println("\n### One call, warm connection, loopback TLS")
+	fmt.Println("| benchmark | time/op | B/op | allocs/op |\n|---|---|---|---|")
+	row("round trip only (no signing, no verifying)", "RoundTrip")
+	row("**pkg/wxpay call**", "Call")
+	row("wechatpay-go v0.2.20 call", "OfficialSDKCall")
+	row("seed sample: `&http.Client{}` per call", "SeedSampleCall")
+	row("seed sample with a fresh transport per call", "SeedSampleCallFreshTransport")
+	row("pkg/wxpay call to the full wxpaytest stand-in", "CallStandIn")
+
+	fmt.Println("\n### One warm invocation of each handler (event in, response out)")
+	fmt.Println("| handler | time/op | B/op | allocs/op |\n|---|---|---|---|")
+	for _, h := range []string{"pretoken", "partnertoken", "permissiontoken", "authorities"} {
+		row(h, "Handler/"+h)
+	}
+
+	fmt.Println("\n### Compiled bootstraps")
+	fmt.Println("| function | cold start to first poll (median) | stripped binary | peak RSS after 1,000 warm invocations | RSS growth after the first 100 | warm invocation via Runtime API |\n|---|---|---|---|---|---|")
+	maxCold, maxSize := 0.0, 0.0
+	for _, f := range []string{"pretoken", "partnertoken", "permissiontoken", "authorities"} {
+		cold, size := get("ColdStart/"+f, "ms-median-to-first-poll"), get("ColdStart/"+f, "MB-binary")
+		maxCold, maxSize = max(maxCold, cold), max(maxSize, size)
+		fmt.Printf("| %s | %.2f ms | %.2f MB | %.1f MB | %.2f MB | %.2f ms |\n", f, cold, size,
+			get("WarmInvocation/"+f, "MB-peak-rss"), get("WarmInvocation/"+f, "MB-rss-growth-after-100"), ms("WarmInvocation/"+f))
+	}
+	heap := get("LiveHeapGrowth", "B-live-heap-growth-per-1k-calls")
+
+	// The ratios come from the interleaved benchmark: every iteration makes
+	// one call of each kind, so machine drift hits them all alike.
+	il := func(unit string) float64 { return get("Interleaved", unit) }
+	spread := func(unit string) string {
+		vs := append([]float64(nil), samples["Interleaved"][unit]...)
+		sort.Float64s(vs)
+		if len(vs) == 0 {
+			return "no samples"
+		}
+		return fmt.Sprintf("%.3f–%.3f over %d runs", vs[0], vs[len(vs)-1], len(vs))
+	}
+	overhead, vsSDK := il("ratio-wxpay/(floor+roundtrip)"), il("ratio-wxpay/sdk")
+	fmt.Println("\n### Interleaved: one of each call per iteration, rotating order (means, medians of runs)")
+	fmt.Printf("floor %.3f ms · round trip %.3f ms · pkg/wxpay %.3f ms · wechatpay-go %.3f ms · seed sample %.3f ms\n",
+		il("ns-floor")/1e6, il("ns-roundtrip")/1e6, il("ns-wxpay")/1e6, il("ns-sdk")/1e6, il("ns-seed")/1e6)
+
+	fmt.Println("\n### Targets (ratios from this run)")
+	fmt.Println("| target | measured | |\n|---|---|---|")
+	fmt.Printf("| pkg/wxpay call ≤ 1.15 × (floor + round trip) | **%.3f×** (%s) | %s |\n", overhead, spread("ratio-wxpay/(floor+roundtrip)"), verdict(overhead <= 1.15))
+	// Both clients spend most of a call in the same RSA signature; a ratio
+	// within 1 %% of 1 is parity at this measurement's precision.
+	fmt.Printf("| not slower than wechatpay-go | pkg/wxpay / SDK = **%.3f×** (%s) | %s |\n", vsSDK, spread("ratio-wxpay/sdk"), verdict(vsSDK <= 1.01))
+	fmt.Printf("| (the seed sample, for reference) | seed / pkg/wxpay = %.3f×; with a fresh transport per call %.3f× | |\n", il("ratio-seed/wxpay"), ms("SeedSampleCallFreshTransport")/ms("Call"))
+	fmt.Printf("| cold start to first poll < 25 ms | slowest median %.2f ms | %s |\n", maxCold, verdict(maxCold < 25))
+	fmt.Printf("| stripped binary < 10 MB (linux/%s here) | largest %.2f MB | %s |\n", goarch(), maxSize, verdict(maxSize < 10))
+	fmt.Printf("| no per-call allocations that grow with calls | live heap %+.0f B per 1,000 calls after GC | %s |\n", heap, verdict(heap < 64<<10))
+
+	memoryTable(ms("Handler/pretoken"), maxCold)
+}
+
+// memoryTable turns the measured CPU time of a warm invocation and of a
+// cold start into Lambda latency and cost by memory size. Lambda gives a
+// function one full vCPU at 1,769 MB and a proportional share below; the
+// wait for WeChat Pay does not scale. Prices: arm64, us-east-1.
+func memoryTable(warmCPU, coldCPU float64) {
+	const wait = 30.0             // ms waiting for WeChat Pay, assumed
+	const gbSecond = 0.0000133334 // USD per GB-s, arm64
+	const perRequest = 0.20 / 1e6 // USD per request
+	fmt.Printf("\n### Choosing the memory size (from the measured %.2f ms of CPU per warm invocation, %.2f ms per cold start)\n", warmCPU, coldCPU)
+	fmt.Println("| memory | CPU share | CPU time per call | latency per call (+30 ms WeChat Pay) | cold start CPU | cost per million calls |\n|---|---|---|---|---|---|")
+	for _, mb := range []float64{128, 256, 512, 1024, 1769} {
+		share := min(mb/1769, 1)
+		cpu := warmCPU / share
+		latency := cpu + wait
+		billedMs := float64(int(latency + 0.999))
+		cost := billedMs/1000*mb/1024*gbSecond*1e6 + perRequest*1e6
+		fmt.Printf("| %.0f MB | %.0f%% | %.1f ms | %.1f ms | %.1f ms | $%.2f |\n", mb, share*100, cpu, latency, coldCPU/share, cost)
+	}
+}
+
+func goarch() string {
+	out, err := exec.Command("go", "env", "GOARCH").Output()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wxcard/wxcard/internal/lambdatest"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+)
+
+func benchEvent(fn string) (events.APIGatewayV2HTTPRequest, string) {
+	switch fn {
+	case "pretoken":
+		return httpEvent("POST", membercard.BrandPreAuthTokensPath, membercard.BrandPreAuthTokensPath, `{"card_id":"`+cardID+`","openid":"`+openid+`"}`, nil), "wxcard/brand"
+	case "partnertoken":
+		return httpEvent("POST", membercard.PartnerPreAuthTokensPath, membercard.PartnerPreAuthTokensPath, `{"brand_id":"1004","card_id":"`+cardID+`","openid":"`+openid+`"}`, nil), "wxcard/partner"
+	case "permissiontoken":
+		return httpEvent("POST", membercard.PermissionTokensRoute, membercard.PermissionTokensPath(cardID), `{"activate_type":"AUTO_ACTIVATE"}`, map[string]string{"card_id": cardID}), "wxcard/partner"
+	default:
+		return httpEvent("GET", membercard.ProductAuthoritiesRoute, membercard.ProductAuthoritiesPath(brandID), "", map[string]string{"brand_id": brandID}), "wxcard/partner"
+	}
+}
+
+// BenchmarkColdStart measures each compiled bootstrap from process start
+// to its first poll of the Runtime API: environment, AWS configuration,
+// the secret from Secrets Manager on loopback, key parsing, client set-up.
+// It reports the median and the stripped binary's size.
+func BenchmarkColdStart(b *testing.B) {
+	for _, fn := range lambdatest.Functions {
+		b.Run(fn, func(b *testing.B) {
+			s := NewStack(b, wxpaytest.Options{})
+			_, secretID := benchEvent(fn)
+			env := s.Env(secretID)
+			var samples []time.Duration
+			for b.Loop() {
+				rt, err := lambdatest.NewRuntime()
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				p, err := lambdatest.Start(binaries[fn], rt, env...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-rt.FirstPoll():
+				case <-p.Exited():
+					b.Fatalf("exited: %s", p.Output())
+				case <-time.After(20 * time.Second):
+					b.Fatal("no first poll")
+				}
+				samples = append(samples, rt.FirstPollTime().Sub(start))
+				p.Stop()
+				rt.Close()
+			}
+			sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+			b.ReportMetric(float64(samples[len(samples)/2].Microseconds())/1000, "ms-median-to-first-poll")
+			if st, err := os.Stat(binaries[fn]); err == nil {
+				b.ReportMetric(float64(st.Size())/1e6, "MB-binary")
+			}
+		})
+	}
+}
+
+// BenchmarkWarmInvocation is one warm invocation through the compiled
+// binary and the Runtime API. Run with -benchtime 1000x: it reports the
+// process's peak RSS after that many invocations, and how much its RSS grew
+// after the first 100 (it should not grow with the number of calls).
+func BenchmarkWarmInvocation(b *testing.B) {
+	for _, fn := range lambdatest.Functions {
+		b.Run(fn, func(b *testing.B) {
+			s := NewStack(b, wxpaytest.Options{})
+			ev, secretID := benchEvent(fn)
+			f := StartFunction(b, fn, s.Env(secretID))
+			payload, _ := json.Marshal(ev)
+			ctx := context.Background()
+			i := 0
+			var rssWarm float64
+			for b.Loop() {
+				res, err := f.Runtime.Invoke(ctx, payload, 10*time.Second)
+				if err != nil || res.IsError {
+					b.Fatalf("%v %s", err, res.Payload)
+				}
+				if i++; i == 100 {
+					rssWarm = procStatusMB(b, f.Proc.Cmd.Process.Pid, "VmRSS")
+				}
+				s.WxPay.ResetRequests()
+			}
+			b.ReportMetric(procStatusMB(b, f.Proc.Cmd.Process.Pid, "VmHWM"), "MB-peak-rss")
+			if i > 100 {
+				b.ReportMetric(procStatusMB(b, f.Proc.Cmd.Process.Pid, "VmRSS")-rssWarm, "MB-rss-growth-after-100")
+			}
+		})
+	}
+}
+
+// procStatusMB reads a kB field of /proc/PID/status, in MB.
+func procStatusMB(b *testing.B, pid int, field string) float64 {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
