@@ -82,6 +82,26 @@ func (p *Policy) bindOpenID(ev *events.APIGatewayV2HTTPRequest, openid *string) 
 	return nil
 }
 
+// readTokenRequest reads a pre-auth-token request into req: a POST, the
+// body by WeChat Pay's rules, openid (which points into req) bound to the
+// caller's JWT, then the field rules.
+func (p *Policy) readTokenRequest(ev *events.APIGatewayV2HTTPRequest, out *outcome, req interface{ Validate() error }, openid *string) *apigw.Error {
+	if aerr := apigw.Method(ev, http.MethodPost); aerr != nil {
+		return aerr
+	}
+	if aerr := decodeBody(ev, req); aerr != nil {
+		return aerr
+	}
+	if aerr := p.bindOpenID(ev, openid); aerr != nil {
+		return aerr
+	}
+	out.openid = *openid
+	if err := req.Validate(); err != nil {
+		return apigw.FromFieldError(err)
+	}
+	return nil
+}
+
 // outcome is what one invocation logs.
 type outcome struct {
 	openid string
@@ -187,19 +207,9 @@ type PreToken struct {
 // Handle serves one event.
 func (h *PreToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return serve(ctx, h.Logger, h.Upstream, membercard.BrandPreAuthTokensPath, &ev, func(out *outcome) (wxpay.Request, *apigw.Error) {
-		if aerr := apigw.Method(&ev, http.MethodPost); aerr != nil {
-			return wxpay.Request{}, aerr
-		}
 		var req membercard.BrandPreAuthTokenRequest
-		if aerr := decodeBody(&ev, &req); aerr != nil {
+		if aerr := h.Policy.readTokenRequest(&ev, out, &req, &req.OpenID); aerr != nil {
 			return wxpay.Request{}, aerr
-		}
-		if aerr := h.Policy.bindOpenID(&ev, &req.OpenID); aerr != nil {
-			return wxpay.Request{}, aerr
-		}
-		out.openid = req.OpenID
-		if err := req.Validate(); err != nil {
-			return wxpay.Request{}, apigw.FromFieldError(err)
 		}
 		if aerr := h.Policy.checkCard(req.CardID); aerr != nil {
 			return wxpay.Request{}, aerr
@@ -220,19 +230,9 @@ type PartnerToken struct {
 // Handle serves one event.
 func (h *PartnerToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return serve(ctx, h.Logger, h.Upstream, membercard.PartnerPreAuthTokensPath, &ev, func(out *outcome) (wxpay.Request, *apigw.Error) {
-		if aerr := apigw.Method(&ev, http.MethodPost); aerr != nil {
-			return wxpay.Request{}, aerr
-		}
 		var req membercard.PartnerPreAuthTokenRequest
-		if aerr := decodeBody(&ev, &req); aerr != nil {
+		if aerr := h.Policy.readTokenRequest(&ev, out, &req, &req.OpenID); aerr != nil {
 			return wxpay.Request{}, aerr
-		}
-		if aerr := h.Policy.bindOpenID(&ev, &req.OpenID); aerr != nil {
-			return wxpay.Request{}, aerr
-		}
-		out.openid = req.OpenID
-		if err := req.Validate(); err != nil {
-			return wxpay.Request{}, apigw.FromFieldError(err)
 		}
 		if aerr := h.Policy.checkBrand(req.BrandID); aerr != nil {
 			return wxpay.Request{}, aerr
