@@ -146,6 +146,8 @@ func (h *Authorities) Refresh(ctx context.Context, brandIDs []string) (*RefreshS
 	if interval <= 0 {
 		interval = DefaultRefreshInterval
 	}
+	ctx, cancel := upstreamContext(ctx)
+	defer cancel()
 	sum := &RefreshSummary{Brands: len(brandIDs), Results: make([]BrandResult, 0, len(brandIDs))}
 	var tick *time.Ticker
 	for i, brandID := range brandIDs {

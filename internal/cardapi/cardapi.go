@@ -107,6 +107,18 @@ type outcome struct {
 	openid string
 }
 
+// DeadlineMargin is kept free before the invocation's deadline, so that
+// after WeChat Pay ran out of time there is still time to answer 504.
+const DeadlineMargin = 300 * time.Millisecond
+
+// upstreamContext is ctx with its deadline moved DeadlineMargin earlier.
+func upstreamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, dl.Add(-DeadlineMargin))
+	}
+	return context.WithCancel(ctx)
+}
+
 // serve runs the common path: build the upstream request (validating
 // everything first), call WeChat Pay, answer, and log one line.
 func serve(ctx context.Context, logger *slog.Logger, up Upstream, route string, ev *events.APIGatewayV2HTTPRequest,
@@ -117,8 +129,11 @@ func serve(ctx context.Context, logger *slog.Logger, up Upstream, route string, 
 	req, aerr := build(&out)
 	var resp *wxpay.Response
 	if aerr == nil {
+		uctx, cancel := upstreamContext(ctx)
 		var err error
-		if resp, err = up.Do(ctx, req); err != nil {
+		resp, err = up.Do(uctx, req)
+		cancel()
+		if err != nil {
 			aerr = apigw.FromUpstream(err)
 		}
 	}

@@ -528,3 +528,16 @@ func (h lambdaHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	return h.Handler.Handle(ctx, r)
 }
+
+// A slow WeChat Pay still leaves the handler time to answer 504 before the
+// invocation's own deadline: the upstream call ends DeadlineMargin early.
+func TestTimeoutAnswersBeforeTheInvocationDeadline(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Slow, Delay: 5 * time.Second})
+	c, cancel := context.WithTimeout(context.Background(), cardapi.DeadlineMargin+400*time.Millisecond)
+	defer cancel()
+	resp, err := (&cardapi.PartnerToken{Upstream: e.partner, Policy: e.policy, Logger: e.logger}).Handle(c, event("POST", membercard.PartnerPreAuthTokensPath, partnerBody, nil))
+	require.NoError(t, err)
+	assert.Equal(t, 504, resp.StatusCode)
+	assert.NoError(t, c.Err(), "answered before the invocation's deadline")
+}

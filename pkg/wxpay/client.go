@@ -40,28 +40,32 @@ const (
 // means we never write into a connection the server is closing.
 const IdleConnTimeout = 5 * time.Second
 
+// AttemptTimeout bounds one attempt, from dial to the last byte of the answer.
+const AttemptTimeout = 8 * time.Second
+
 // MaxAnswerBytes bounds an answer's body; WeChat Pay's are a few hundred bytes.
 const MaxAnswerBytes = 1 << 20
 
 // NewHTTPClient returns the http.Client a process should share across
 // invocations. rootCAs nil means the system roots (SSL_CERT_FILE applies).
-// Every phase has its own bound, all well inside a Lambda deadline; the
-// caller's context bounds the whole call.
+// Every phase of one attempt has its own bound, and an attempt as a whole
+// at most AttemptTimeout, inside the functions' 10 s Lambda timeout; the
+// caller's context bounds the whole call, retries included.
 func NewHTTPClient(rootCAs *x509.CertPool) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy: http.ProxyFromEnvironment,
 			DialContext: (&net.Dialer{
-				Timeout:   3 * time.Second,
+				Timeout:   2 * time.Second,
 				KeepAlive: 30 * time.Second,
 			}).DialContext,
 			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: rootCAs},
 			TLSHandshakeTimeout:   3 * time.Second,
-			ResponseHeaderTimeout: 10 * time.Second,
+			ResponseHeaderTimeout: 6 * time.Second,
 			IdleConnTimeout:       IdleConnTimeout,
 			MaxIdleConnsPerHost:   8,
 		},
-		Timeout: 15 * time.Second,
+		Timeout: AttemptTimeout,
 		// WeChat Pay never redirects; following one would send a signed request elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
