@@ -3,6 +3,7 @@ package secret_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +153,30 @@ func TestLoadFromInProcessSecretsManager(t *testing.T) {
 	s := secretstest.NewServer(nil)
 	defer s.Close()
 	loadAll(t, secretstest.Client(s.URL))
+}
+
+// FuzzParse: a secret's value never panics the parser, and an error never
+// quotes it.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(jsonOf(values("brand_id", "1004"))), true)
+	f.Add([]byte(jsonOf(values("mchid", "1900000001"))), false)
+	f.Add([]byte(`{"mchid":"1","private_key":"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"}`), false)
+	f.Add([]byte(`not json`), true)
+	f.Fuzz(func(t *testing.T, value []byte, brand bool) {
+		kind := secret.ServiceProvider
+		if brand {
+			kind = secret.Brand
+		}
+		_, err := secret.Parse("wxcard/fuzz", value, kind)
+		if err == nil {
+			return
+		}
+		var se *secret.Error
+		if !errors.As(err, &se) {
+			t.Fatalf("error %T is not a *secret.Error", err)
+		}
+		if len(value) >= 12 && strings.Contains(err.Error(), string(value)) {
+			t.Fatalf("error quotes the secret: %v", err)
+		}
+	})
 }

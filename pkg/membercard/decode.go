@@ -123,7 +123,12 @@ func invalidAt(path string) error {
 	return &FieldError{Field: path, Reason: "is not valid JSON"}
 }
 
+// join names key under path; an empty key is named "" so that an error
+// about it still names a field.
 func join(path, key string) string {
+	if key == "" {
+		key = `""`
+	}
 	if path == "" {
 		return key
 	}
@@ -140,7 +145,7 @@ func decodeError(err error) error {
 		return &FieldError{Field: f, Reason: "must be a " + typeName(typeErr.Type.Kind().String())}
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-		return &FieldError{Field: strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`), Reason: "is not a known field"}
+		return &FieldError{Field: join("", strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)), Reason: "is not a known field"}
 	}
 	return &FieldError{Field: "body", Reason: "is not valid JSON"}
 }

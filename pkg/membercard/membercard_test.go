@@ -155,3 +155,10 @@ func FuzzDecode(f *testing.F) {
 		_ = r.Validate()
 	})
 }
+
+// An empty key still gives an error that names a field (found by FuzzDecode).
+func TestDecodeEmptyKeyIsNamed(t *testing.T) {
+	var r membercard.BrandPreAuthTokenRequest
+	assert.Equal(t, `""`, fieldOf(t, membercard.Decode([]byte(`{"":1,"":2}`), &r)))
+	assert.Equal(t, `""`, fieldOf(t, membercard.Decode([]byte(`{"":1}`), &r)))
+}
