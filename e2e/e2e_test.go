@@ -68,14 +68,6 @@ type Stack struct {
 	dir     string
 }
 
-func secretJSON(idField, id string, ident *wxpaytest.Identity, srv *wxpaytest.Server) string {
-	b, _ := json.Marshal(map[string]string{
-		idField: id, "cert_serial_no": ident.SerialNo, "private_key": string(wxpaytest.PrivateKeyPEM(ident.Key)),
-		"wechatpay_public_key_id": srv.PublicKeyID, "wechatpay_public_key": string(srv.PublicKeyPEM()),
-	})
-	return string(b)
-}
-
 // NewStack starts WeChat Pay and Secrets Manager with the brand secret
 // "wxcard/brand" and the service-provider secret "wxcard/partner".
 func NewStack(t testing.TB, opts wxpaytest.Options) *Stack {
@@ -88,8 +80,8 @@ func NewStack(t testing.TB, opts wxpaytest.Options) *Stack {
 	}
 	brand, mch := srv.AddBrand(brandID), srv.AddMerchant(mchid)
 	sm := secretstest.NewServer(map[string]string{
-		"wxcard/brand":   secretJSON("brand_id", brandID, brand, srv),
-		"wxcard/partner": secretJSON("mchid", mchid, mch, srv),
+		"wxcard/brand":   secretstest.ValueOf(srv, brand),
+		"wxcard/partner": secretstest.ValueOf(srv, mch),
 	})
 	t.Cleanup(sm.Close)
 	dir := t.TempDir()
@@ -286,7 +278,7 @@ func TestBadSecretRefusesToServe(t *testing.T) {
 			s := NewStack(t, wxpaytest.Options{})
 			if tc.value != "" {
 				var m map[string]string
-				require.NoError(t, json.Unmarshal([]byte(secretJSON("mchid", mchid, s.WxPay.AddMerchant("1900000002"), s.WxPay)), &m))
+				require.NoError(t, json.Unmarshal([]byte(secretstest.ValueOf(s.WxPay, s.WxPay.AddMerchant("1900000002"))), &m))
 				m["private_key"] = "-----BEGIN PRIVATE KEY-----\nMIIBroken\n-----END PRIVATE KEY-----\n"
 				b, _ := json.Marshal(m)
 				s.Secrets.Set(tc.secretID, string(b))

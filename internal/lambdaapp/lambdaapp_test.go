@@ -47,17 +47,13 @@ func TestLoggerAddsLambdaRequestID(t *testing.T) {
 	assert.Contains(t, buf.String(), `"fn":"pretoken"`)
 }
 
-func identityOf(srv *wxpaytest.Server, id *wxpaytest.Identity) *secret.Identity {
-	return &secret.Identity{Kind: secret.ServiceProvider, ID: id.ID, CertSerialNo: id.SerialNo, PrivateKey: id.Key, PublicKeyID: srv.PublicKeyID, PublicKey: &srv.Key.PublicKey}
-}
-
 // Warm calls never read the secret; a refresh happens after an hour, and
 // right after WeChat Pay answers SIGN_ERROR (here: after a key rotation).
 func TestUpstreamFollowsTheSecret(t *testing.T) {
 	srv := wxpaytest.NewServer(wxpaytest.Options{})
 	defer srv.Close()
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	current := identityOf(srv, srv.AddMerchant("1900000001"))
+	current := secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
 	var loads atomic.Int64
 	load := func(context.Context) (*secret.Identity, error) { loads.Add(1); return current, nil }
 	env := Env{BaseURL: srv.URL, BackupURL: "-"}
@@ -82,7 +78,7 @@ func TestUpstreamFollowsTheSecret(t *testing.T) {
 	// The operator rotates the key: WeChat Pay now knows only the new one,
 	// and the secret holds it.
 	now = now.Add(2 * RetryAfterFailure)
-	current = identityOf(srv, srv.AddMerchant("1900000001"))
+	current = secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
 	_, err = u.Do(context.Background(), req)
 	var apiErr *wxpay.APIError
 	require.ErrorAs(t, err, &apiErr)
@@ -99,7 +95,7 @@ func TestUpstreamKeepsCredentialsWhenRefreshFails(t *testing.T) {
 	srv := wxpaytest.NewServer(wxpaytest.Options{})
 	defer srv.Close()
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	id := identityOf(srv, srv.AddMerchant("1900000001"))
+	id := secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
 	var loads atomic.Int64
 	load := func(context.Context) (*secret.Identity, error) {
 		if loads.Add(1) > 1 {

@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +28,7 @@ import (
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
@@ -162,8 +162,8 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 			AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD", "BRAND_PRODUCT_AUTHORITY_BRAND_STORE"}, UpdateTime: "2025-05-20T13:29:35+08:00"})
 	}
 	secrets := map[secret.Kind][]byte{
-		secret.Brand:           SecretJSON("brand_id", SandboxBrandID, srv.AddBrand(SandboxBrandID), srv),
-		secret.ServiceProvider: SecretJSON("mchid", SandboxMchID, srv.AddMerchant(SandboxMchID), srv),
+		secret.Brand:           []byte(secretstest.ValueOf(srv, srv.AddBrand(SandboxBrandID))),
+		secret.ServiceProvider: []byte(secretstest.ValueOf(srv, srv.AddMerchant(SandboxMchID))),
 	}
 	env.BaseURL, env.BackupURL = srv.URL, "-"
 	hc := srv.Client()
@@ -179,15 +179,6 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 		return nil, err
 	}
 	return &Stack{Routes: routes, Sandbox: srv, close: srv.Close}, nil
-}
-
-// SecretJSON is a secret's value for an identity of the sandbox.
-func SecretJSON(idField, id string, ident *wxpaytest.Identity, srv *wxpaytest.Server) []byte {
-	b, _ := json.Marshal(map[string]string{
-		idField: id, "cert_serial_no": ident.SerialNo, "private_key": string(wxpaytest.PrivateKeyPEM(ident.Key)),
-		"wechatpay_public_key_id": srv.PublicKeyID, "wechatpay_public_key": string(srv.PublicKeyPEM()),
-	})
-	return b
 }
 
 // NewRealStack builds the handlers against real WeChat Pay with the

@@ -6,7 +6,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -178,4 +181,28 @@ func Load(ctx context.Context, api GetSecretValueAPI, secretID string, want Kind
 		return nil, &Error{SecretID: secretID, Reason: "has no SecretString (binary secrets are not supported)"}
 	}
 	return Parse(secretID, []byte(*out.SecretString), want)
+}
+
+// Encode writes id as the value Parse reads: the JSON object to store in
+// Secrets Manager, with the private key as PKCS#8 PEM and the WeChat Pay
+// public key as PKIX PEM.
+func Encode(id *Identity) ([]byte, error) {
+	if id.PrivateKey == nil || id.PublicKey == nil {
+		return nil, errors.New("secret: identity without keys")
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(id.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("secret: encoding the private key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(id.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("secret: encoding the public key: %w", err)
+	}
+	return json.Marshal(map[string]string{
+		id.Kind.idField():         id.ID,
+		"cert_serial_no":          id.CertSerialNo,
+		"private_key":             string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})),
+		"wechatpay_public_key_id": id.PublicKeyID,
+		"wechatpay_public_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})),
+	})
 }

@@ -180,3 +180,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeRoundTrips(t *testing.T) {
+	for _, kind := range []secret.Kind{secret.Brand, secret.ServiceProvider} {
+		id := &secret.Identity{Kind: kind, ID: "1004", CertSerialNo: "5E0B1F7A", PrivateKey: wxpaytest.PooledKey(1),
+			PublicKeyID: "PUB_KEY_ID_0114", PublicKey: &wxpaytest.PooledKey(0).PublicKey}
+		value, err := secret.Encode(id)
+		require.NoError(t, err)
+		back, err := secret.Parse("wxcard/test", value, kind)
+		require.NoError(t, err)
+		assert.Equal(t, id.ID, back.ID)
+		assert.Equal(t, id.CertSerialNo, back.CertSerialNo)
+		assert.Equal(t, id.PublicKeyID, back.PublicKeyID)
+		assert.True(t, id.PrivateKey.Equal(back.PrivateKey))
+		assert.True(t, id.PublicKey.Equal(back.PublicKey))
+	}
+	_, err := secret.Encode(&secret.Identity{Kind: secret.Brand})
+	require.Error(t, err)
+}

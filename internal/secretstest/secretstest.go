@@ -23,6 +23,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 // Server is an in-process Secrets Manager.
@@ -185,4 +189,22 @@ func StartMoto(t testing.TB) string {
 		t.Fatal("moto_server did not start within 60 s")
 	}
 	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// IdentityOf is the secret.Identity of a caller the stand-in srv knows.
+func IdentityOf(srv *wxpaytest.Server, id *wxpaytest.Identity) *secret.Identity {
+	kind := secret.ServiceProvider
+	if id.Scheme == wxsign.Brand {
+		kind = secret.Brand
+	}
+	return &secret.Identity{Kind: kind, ID: id.ID, CertSerialNo: id.SerialNo, PrivateKey: id.Key, PublicKeyID: srv.PublicKeyID, PublicKey: &srv.Key.PublicKey}
+}
+
+// ValueOf is the secret's value for a caller the stand-in srv knows.
+func ValueOf(srv *wxpaytest.Server, id *wxpaytest.Identity) string {
+	v, err := secret.Encode(IdentityOf(srv, id))
+	if err != nil {
+		panic(err)
+	}
+	return string(v)
 }
