@@ -538,6 +538,6 @@ func TestTimeoutAnswersBeforeTheInvocationDeadline(t *testing.T) {
 	defer cancel()
 	resp, err := (&cardapi.PartnerToken{Upstream: e.partner, Policy: e.policy, Logger: e.logger}).Handle(c, event("POST", membercard.PartnerPreAuthTokensPath, partnerBody, nil))
 	require.NoError(t, err)
-	assert.Equal(t, 504, resp.StatusCode)
+	assert.Equal(t, 504, resp.StatusCode, "%s\n%s", resp.Body, e.logs.String())
 	assert.NoError(t, c.Err(), "answered before the invocation's deadline")
 }

@@ -241,11 +241,12 @@ func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
 			return resp, attempt, nil
 		}
 		lastErr = err
-		if ctx.Err() != nil || isTimeout(err) {
-			return nil, attempt, fmt.Errorf("%w: %w", ErrTimeout, err)
-		}
 		var apiErr *APIError
+		var verifyErr *wxsign.VerifyError
 		switch {
+		case errors.As(err, &verifyErr):
+			// An answer that failed verification is that, whatever the clock says.
+			return nil, attempt, err
 		case errors.As(err, &apiErr):
 			if !apiErr.Retryable() || attempt >= c.cfg.MaxAttempts {
 				return nil, attempt, err
@@ -253,6 +254,8 @@ func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
 			if !c.backoff(ctx, attempt) {
 				return nil, attempt, lastErr
 			}
+		case ctx.Err() != nil || isTimeout(err):
+			return nil, attempt, fmt.Errorf("%w: %w", ErrTimeout, err)
 		case info.answered || info.local:
 			// An answer that did not verify or could not be read, or a request
 			// we could not build: not a network failure, nothing to retry.

@@ -291,11 +291,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	fault, faulty := s.takeFault()
 	if faulty && fault.Kind == Drop {
 		s.record(r, body, answer{})
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-			}
-		}
+		hangUp(w)
 		return
 	}
 	if faulty && fault.Kind == Slow {
@@ -303,8 +299,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
+			// The caller gave up: send nothing, not even the empty 200
+			// net/http would write for a handler that returns.
 			t.Stop()
 			s.record(r, body, answer{})
+			hangUp(w)
 			return
 		}
 	}
@@ -320,6 +319,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r, body, a)
 	s.write(w, a, fault)
+}
+
+// hangUp closes the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	}
 }
 
 func (s *Server) record(r *http.Request, body []byte, a answer) {
