@@ -234,13 +234,11 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
 	host := 0
 	reusedRetry := false
-	var lastErr error
 	for attempt := 1; ; attempt++ {
 		resp, info, err := c.once(ctx, c.hosts[host], req)
 		if err == nil {
 			return resp, attempt, nil
 		}
-		lastErr = err
 		var apiErr *APIError
 		var verifyErr *wxsign.VerifyError
 		switch {
@@ -252,7 +250,7 @@ func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
 				return nil, attempt, err
 			}
 			if !c.backoff(ctx, attempt) {
-				return nil, attempt, lastErr
+				return nil, attempt, err
 			}
 		case ctx.Err() != nil || isTimeout(err):
 			return nil, attempt, fmt.Errorf("%w: %w", ErrTimeout, err)
@@ -272,7 +270,7 @@ func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
 		}
 		if attempt >= c.cfg.MaxAttempts+2 {
 			// Hard stop: retries, one fresh connection and one fail-over at most.
-			return nil, attempt, lastErr
+			return nil, attempt, err
 		}
 	}
 }
