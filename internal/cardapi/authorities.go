@@ -56,17 +56,15 @@ func (h *Authorities) request(brandID string) wxpay.Request {
 	return wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath(brandID), Route: membercard.ProductAuthoritiesRoute}
 }
 
-// event is the union of what the function is invoked with.
+// event holds what tells the function's events apart; the schedule's own
+// input ({"brand_ids": [...]}) is decoded strictly on its own.
 type event struct {
 	// HTTP API payload 2.0
-	Version        string          `json:"version"`
 	RouteKey       string          `json:"routeKey"`
 	RequestContext json.RawMessage `json:"requestContext"`
 	// EventBridge Scheduled Event envelope
 	Source     string `json:"source"`
 	DetailType string `json:"detail-type"`
-	// the schedule's own input
-	BrandIDs *[]string `json:"brand_ids"`
 }
 
 // Invoke is the function's entry point: it tells an HTTP API event from a
