@@ -35,20 +35,12 @@ func main() {
 
 func run(ctx context.Context, addr string) error {
 	logger := lambdaapp.NewLogger(os.Stderr)
-	partnerSecret, brandSecret := os.Getenv("WXPAY_SECRET_ID"), os.Getenv("WXPAY_BRAND_SECRET_ID")
-	getenv := func(k string) string {
-		if k == "WXPAY_SECRET_ID" {
-			return "local" // the sandbox and the brand-only setup need none
-		}
-		return os.Getenv(k)
-	}
-	env, err := lambdaapp.EnvFrom(getenv)
+	env, brandSecret, err := localapi.Env(os.Getenv)
 	if err != nil {
 		return err
 	}
-	env.SecretID = partnerSecret
 	var stack *localapi.Stack
-	if partnerSecret == "" && brandSecret == "" {
+	if env.SecretID == "" && brandSecret == "" {
 		stack, err = localapi.NewSandboxStack(ctx, env, logger)
 	} else {
 		stack, err = localapi.NewRealStack(ctx, env, brandSecret, logger)

@@ -255,3 +255,24 @@ func CurlLines(base string) []string {
 		fmt.Sprintf("curl -s %s%s", base, membercard.ProductAuthoritiesPath(SandboxBrandID)),
 	}
 }
+
+// Env reads the local runner's environment through getenv: the functions'
+// own settings, with WXPAY_SECRET_ID (service provider) and
+// WXPAY_BRAND_SECRET_ID (brand) both optional, since the sandbox needs
+// neither. It returns the brand secret ID beside the Env.
+func Env(getenv func(string) string) (lambdaapp.Env, string, error) {
+	partnerSecret := getenv("WXPAY_SECRET_ID")
+	// lambdaapp.EnvFrom insists on a secret, as a deployed function must;
+	// the local runner decides for itself which secrets it needs.
+	env, err := lambdaapp.EnvFrom(func(k string) string {
+		if k == "WXPAY_SECRET_ID" {
+			return "local"
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return env, "", err
+	}
+	env.SecretID = partnerSecret
+	return env, getenv("WXPAY_BRAND_SECRET_ID"), nil
+}

@@ -14,19 +14,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/localapi"
 )
 
 func sandbox(t *testing.T) *httptest.Server {
 	t.Helper()
-	env, err := lambdaapp.EnvFrom(func(k string) string {
-		if k == "WXPAY_SECRET_ID" {
-			return "local"
-		}
-		return ""
-	})
+	env, brandSecret, err := localapi.Env(func(string) string { return "" })
 	require.NoError(t, err)
+	require.Empty(t, env.SecretID)
+	require.Empty(t, brandSecret)
 	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
@@ -89,4 +85,16 @@ func TestRoutesAndEvents(t *testing.T) {
 	code, body, _ = get("POST", "/v3/marketing/membercard-open/cards/a%2F..%2Fb/permission-tokens", "application/json", `{"activate_type":"AUTO_ACTIVATE"}`)
 	assert.Equal(t, 400, code)
 	assert.Contains(t, body, "card_id")
+}
+
+func TestEnvReadsBothSecrets(t *testing.T) {
+	vars := map[string]string{"WXPAY_SECRET_ID": "wxcard/partner", "WXPAY_BRAND_SECRET_ID": "wxcard/brand", "ALLOWED_CARD_IDS": "c1"}
+	env, brand, err := localapi.Env(func(k string) string { return vars[k] })
+	require.NoError(t, err)
+	assert.Equal(t, "wxcard/partner", env.SecretID)
+	assert.Equal(t, "wxcard/brand", brand)
+	assert.Equal(t, []string{"c1"}, env.AllowedCardIDs)
+	vars["ALLOWED_BRAND_IDS"] = "a b"
+	_, _, err = localapi.Env(func(k string) string { return vars[k] })
+	require.Error(t, err)
 }
