@@ -1,0 +1,55 @@
+package awstest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/statetable"
+)
+
+// The stack a function sees under moto: the bus built from the
+// environment delivers to the subscribed queue, and the table exists.
+func TestMotoStack(t *testing.T) {
+	ep := StartMoto(t)
+	CreateStateTable(t, ep, "wxcard-state")
+	queue := CreateBusWithQueue(t, ep, "wxcard-bus")
+	env := Env(ep, map[string]string{"EVENT_BUS_NAME": "wxcard-bus", "STATE_TABLE_NAME": "wxcard-state"})
+
+	bus, err := eventbus.FromEnv(Getenv(env))
+	require.NoError(t, err)
+	at := time.Date(2025, 5, 20, 5, 29, 35, 0, time.UTC)
+	require.NoError(t, bus.Publish(context.Background(), eventbus.Event{DetailType: "MEMBERCARD.ACCEPT_CARD", Time: at, Detail: json.RawMessage(`{"id":"n1"}`)}))
+
+	got := ReceiveEvents(t, ep, queue, 1, 10*time.Second)
+	require.Len(t, got, 1)
+	assert.Equal(t, "wxcard", got[0].Source)
+	assert.Equal(t, "MEMBERCARD.ACCEPT_CARD", got[0].DetailType)
+	assert.Equal(t, "2025-05-20T05:29:35Z", got[0].Time)
+	assert.JSONEq(t, `{"id":"n1"}`, string(got[0].Detail))
+
+	_, err = statetable.FromEnv(Getenv(env))
+	require.NoError(t, err)
+}
+
+// Faults injected by the proxy reach the real client, once each.
+func TestStackInjectsFaults(t *testing.T) {
+	for _, s := range Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			bus, err := eventbus.FromEnv(Getenv(s.Env(nil)))
+			require.NoError(t, err)
+			ev := eventbus.Event{DetailType: "x", Detail: json.RawMessage(`{}`)}
+			s.Inject("AWSEvents.PutEvents", Fault{Body: PutEventsPartialFailure}, Fault{Status: 400, Type: "ValidationException"})
+			require.ErrorContains(t, bus.Publish(context.Background(), ev), "InternalFailure")
+			require.ErrorContains(t, bus.Publish(context.Background(), ev), "ValidationException")
+			require.NoError(t, bus.Publish(context.Background(), ev))
+			assert.Len(t, s.Events(t, 1, 10*time.Second), 1)
+			assert.Equal(t, 3, s.Calls("AWSEvents.PutEvents"))
+		})
+	}
+}

@@ -1,0 +1,8 @@
+package awstest
+
+import "os/exec"
+
+func motoInstalled() bool {
+	_, err := exec.LookPath("moto_server")
+	return err == nil
+}

@@ -1,0 +1,61 @@
+// Package statetable names the DynamoDB table that cardevents and
+// authorities share (design.md, "State and events"): one string partition
+// key pk, no sort key, TTL attribute expires_at in epoch seconds. Items are
+// notification#<id> (idempotency records) and authority#<brand_id>
+// (product-authority snapshots); the packages that own each kind of item
+// read and write it.
+package statetable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxcard/wxcard/internal/awsenv"
+)
+
+// The table's attribute names.
+const (
+	KeyAttr = "pk"         // the partition key, a string
+	TTLAttr = "expires_at" // epoch seconds; DynamoDB deletes the item some time after
+)
+
+// Key prefixes of the two kinds of item.
+const (
+	NotificationPrefix = "notification#"
+	AuthorityPrefix    = "authority#"
+)
+
+// API is the part of the DynamoDB client the state's owners use.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+// Table is the state table and a client to reach it.
+type Table struct {
+	Client API
+	Name   string
+}
+
+// FromEnv builds the Table from the function's environment:
+// STATE_TABLE_NAME, the AWS region and credentials, and
+// AWS_ENDPOINT_URL_DYNAMODB for a local endpoint.
+func FromEnv(getenv func(string) string) (*Table, error) {
+	name := strings.TrimSpace(getenv("STATE_TABLE_NAME"))
+	if name == "" {
+		return nil, errors.New("STATE_TABLE_NAME is not set: name the DynamoDB state table")
+	}
+	env, err := awsenv.FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("AWS environment: %w", err)
+	}
+	c := dynamodb.New(dynamodb.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("DYNAMODB")})
+	return &Table{Client: c, Name: name}, nil
+}
