@@ -34,7 +34,7 @@ func main() {
 }
 
 func run(ctx context.Context, addr string) error {
-	logger := lambdaapp.NewLogger(os.Stderr)
+	logger := lambdaapp.NewLogger(os.Stderr, lambdaapp.LogLevel(os.Getenv))
 	env, brandSecret, err := localapi.Env(os.Getenv)
 	if err != nil {
 		return err

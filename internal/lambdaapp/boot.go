@@ -51,7 +51,7 @@ func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, err
 // its content), reports an init error to the Lambda Runtime API, and exits:
 // the function refuses to serve rather than serve with broken credentials.
 func MustBoot(kind secret.Kind) *App {
-	logger := NewLogger(os.Stderr)
+	logger := NewLogger(os.Stderr, LogLevel(os.Getenv))
 	app, err := Boot(context.Background(), kind, logger)
 	if err != nil {
 		logger.Error("cold start failed; refusing to serve", "error", err.Error())

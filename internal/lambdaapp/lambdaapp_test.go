@@ -38,9 +38,24 @@ func TestEnvFrom(t *testing.T) {
 	require.ErrorContains(t, err, "ALLOWED_BRAND_IDS")
 }
 
+func TestLogLevel(t *testing.T) {
+	for v, want := range map[string]slog.Level{
+		"": slog.LevelInfo, "INFO": slog.LevelInfo, "debug": slog.LevelDebug, "TRACE": slog.LevelDebug,
+		"WARN": slog.LevelWarn, "ERROR": slog.LevelError, "FATAL": slog.LevelError, "loud": slog.LevelInfo,
+	} {
+		assert.Equal(t, want, LogLevel(func(string) string { return v }), "AWS_LAMBDA_LOG_LEVEL=%q", v)
+	}
+	var buf bytes.Buffer
+	l := NewLogger(&buf, slog.LevelWarn)
+	l.Info("quiet")
+	l.Warn("loud")
+	assert.NotContains(t, buf.String(), "quiet")
+	assert.Contains(t, buf.String(), "loud")
+}
+
 func TestLoggerAddsLambdaRequestID(t *testing.T) {
 	var buf bytes.Buffer
-	l := NewLogger(&buf).With("fn", "pretoken")
+	l := NewLogger(&buf, slog.LevelInfo).With("fn", "pretoken")
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
 	l.InfoContext(ctx, "hello")
 	assert.Contains(t, buf.String(), `"lambda_request_id":"8476a536-e9f4-11e8-9739-2dfe598c3fcd"`)

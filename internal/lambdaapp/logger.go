@@ -4,14 +4,31 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
-// NewLogger returns a JSON logger that adds the Lambda request ID of the
-// invocation in ctx to every line.
-func NewLogger(w io.Writer) *slog.Logger {
-	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})})
+// NewLogger returns a JSON logger at level that adds the Lambda request ID
+// of the invocation in ctx to every line.
+func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
+	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+// LogLevel is the level Lambda's advanced logging controls set in
+// AWS_LAMBDA_LOG_LEVEL (the template's ApplicationLogLevel): TRACE and
+// DEBUG log debug lines, WARN and ERROR (and FATAL) only those; anything
+// else, or nothing, is INFO.
+func LogLevel(getenv func(string) string) slog.Level {
+	switch strings.ToUpper(strings.TrimSpace(getenv("AWS_LAMBDA_LOG_LEVEL"))) {
+	case "TRACE", "DEBUG":
+		return slog.LevelDebug
+	case "WARN":
+		return slog.LevelWarn
+	case "ERROR", "FATAL":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 type requestIDHandler struct{ slog.Handler }

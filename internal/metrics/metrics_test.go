@@ -1,0 +1,99 @@
+package metrics
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var at = time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+
+func TestFlushWritesOneValidEMFLine(t *testing.T) {
+	s := New(map[string]string{"function": "pretoken", "route": "/brand/card-member/pre-auth-tokens"})
+	s.Count("Requests", 1)
+	s.Duration("UpstreamLatency", 42500*time.Microsecond)
+	s.Duration("UpstreamLatency", 7*time.Millisecond)
+	s.SetDimension("outcome", "OK")
+	var buf bytes.Buffer
+	require.NoError(t, s.Flush(&buf, at))
+	assert.Equal(t, 1, bytes.Count(buf.Bytes(), []byte("\n")), "one line")
+
+	r, err := Parse(bytes.TrimSpace(buf.Bytes()))
+	require.NoError(t, err)
+	assert.Equal(t, at.UnixMilli(), r.Timestamp)
+	assert.Equal(t, Namespace, r.Namespace)
+	assert.Equal(t, [][]string{{"function", "route", "outcome"}}, r.Sets)
+	assert.Equal(t, map[string]string{"function": "pretoken", "route": "/brand/card-member/pre-auth-tokens", "outcome": "OK"}, r.Dimensions)
+	assert.Equal(t, map[string]Unit{"Requests": Count, "UpstreamLatency": Milliseconds}, r.Units)
+	assert.Equal(t, []float64{1}, r.Values["Requests"])
+	assert.Equal(t, []float64{42.5, 7}, r.Values["UpstreamLatency"])
+
+	buf.Reset()
+	require.NoError(t, s.Flush(&buf, at))
+	assert.Empty(t, buf.String(), "a flushed set writes nothing more")
+}
+
+func TestLimits(t *testing.T) {
+	s := New(map[string]string{"function": "f"})
+	for i := 0; i < MaxValues+5; i++ {
+		s.Count("Requests", 1)
+	}
+	for i := 0; i < MaxMetrics+5; i++ {
+		s.Count("M"+string(rune('a'+i%26))+string(rune('a'+i/26)), 1)
+	}
+	var buf bytes.Buffer
+	require.NoError(t, s.Flush(&buf, at))
+	r, err := Parse(bytes.TrimSpace(buf.Bytes()))
+	require.NoError(t, err)
+	assert.Len(t, r.Values["Requests"], MaxValues)
+	assert.Len(t, r.Units, MaxMetrics)
+}
+
+// Parse refuses what CloudWatch would refuse, so tests that use it mean it.
+func TestParseRefusesBrokenLines(t *testing.T) {
+	for name, line := range map[string]string{
+		"not JSON":           `{"_aws":`,
+		"no timestamp":       `{"_aws":{"CloudWatchMetrics":[{"Namespace":"wxcard","Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Count"}]}]},"f":"x","R":1}`,
+		"seconds timestamp":  `{"_aws":{"Timestamp":1764000000,"CloudWatchMetrics":[{"Namespace":"wxcard","Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Count"}]}]},"f":"x","R":1}`,
+		"no directive":       `{"_aws":{"Timestamp":1764000000000,"CloudWatchMetrics":[]}}`,
+		"no namespace":       `{"_aws":{"Timestamp":1764000000000,"CloudWatchMetrics":[{"Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Count"}]}]},"f":"x","R":1}`,
+		"dimension missing":  `{"_aws":{"Timestamp":1764000000000,"CloudWatchMetrics":[{"Namespace":"wxcard","Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Count"}]}]},"R":1}`,
+		"dimension a number": `{"_aws":{"Timestamp":1764000000000,"CloudWatchMetrics":[{"Namespace":"wxcard","Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Count"}]}]},"f":1,"R":1}`,
+		"bad unit":           `{"_aws":{"Timestamp":1764000000000,"CloudWatchMetrics":[{"Namespace":"wxcard","Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Things"}]}]},"f":"x","R":1}`,
+		"value missing":      `{"_aws":{"Timestamp":1764000000000,"CloudWatchMetrics":[{"Namespace":"wxcard","Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Count"}]}]},"f":"x"}`,
+		"value a string":     `{"_aws":{"Timestamp":1764000000000,"CloudWatchMetrics":[{"Namespace":"wxcard","Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Count"}]}]},"f":"x","R":"1"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(line))
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, ErrNotEMF)
+		})
+	}
+	_, err := Parse([]byte(`{"level":"INFO","msg":"request served"}`))
+	require.ErrorIs(t, err, ErrNotEMF)
+}
+
+func TestParseLogSkipsOrdinaryLines(t *testing.T) {
+	s := New(map[string]string{"function": "f"})
+	s.Count("Requests", 1)
+	var buf bytes.Buffer
+	buf.WriteString(`{"level":"INFO","msg":"hello"}` + "\n")
+	require.NoError(t, s.Flush(&buf, at))
+	recs, err := ParseLog(buf.Bytes())
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, 1.0, recs[0].Sum("Requests"))
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"_aws":{"Timestamp":1764000000000,"CloudWatchMetrics":[{"Namespace":"wxcard","Dimensions":[["f"]],"Metrics":[{"Name":"R","Unit":"Count"}]}]},"f":"x","R":[1,2]}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		r, err := Parse(line)
+		if err == nil && (r.Namespace == "" || len(r.Units) == 0) {
+			t.Fatalf("accepted a line without namespace or metrics: %q", line)
+		}
+	})
+}
