@@ -33,6 +33,11 @@ func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
+	hc := wxpay.NewHTTPClient(nil)
+	if !env.NoPreconnect {
+		// The handshake with WeChat Pay overlaps the secret read below.
+		StartPreconnect(hc.Transport.(*http.Transport), env.BaseURL, wxpay.IdleConnTimeout)
+	}
 	ctx, cancel := context.WithTimeout(ctx, SecretsTimeout)
 	defer cancel()
 	sm, err := SecretsManagerFromEnv(os.Getenv)
@@ -40,7 +45,7 @@ func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, err
 		return nil, fmt.Errorf("AWS environment: %w", err)
 	}
 	load := func(ctx context.Context) (*secret.Identity, error) { return secret.Load(ctx, sm, env.SecretID, kind) }
-	up, err := NewUpstream(ctx, env, load, wxpay.NewHTTPClient(nil), logger)
+	up, err := NewUpstream(ctx, env, load, hc, logger)
 	if err != nil {
 		return nil, err
 	}

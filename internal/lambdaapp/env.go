@@ -21,6 +21,9 @@ type Env struct {
 	AllowedCardIDs    []string // ALLOWED_CARD_IDS (empty: any)
 	AllowedBrandIDs   []string // ALLOWED_BRAND_IDS (empty: any)
 	OpenIDClaim       string   // OPENID_CLAIM, the JWT claim bound to openid (default "openid")
+	// NoPreconnect is WXPAY_PRECONNECT=off: the cold start does not open
+	// the connection to WeChat Pay while it reads the secret.
+	NoPreconnect bool
 }
 
 // EnvFrom reads the environment through getenv (os.Getenv in production).
@@ -30,6 +33,13 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 		BaseURL:     orDefault(getenv("WXPAY_BASE_URL"), wxpay.DefaultBaseURL),
 		BackupURL:   orDefault(getenv("WXPAY_BACKUP_BASE_URL"), wxpay.DefaultBackupURL),
 		OpenIDClaim: orDefault(getenv("OPENID_CLAIM"), "openid"),
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("WXPAY_PRECONNECT"))); v {
+	case "", "on":
+	case "off":
+		e.NoPreconnect = true
+	default:
+		return e, fmt.Errorf("WXPAY_PRECONNECT is %.20q: want on or off", v)
 	}
 	if e.SecretID == "" {
 		return e, fmt.Errorf("WXPAY_SECRET_ID is not set: name the Secrets Manager secret with the WeChat Pay credentials")

@@ -32,6 +32,11 @@ func TestEnvFrom(t *testing.T) {
 
 	_, err = EnvFrom(get(map[string]string{}))
 	require.ErrorContains(t, err, "WXPAY_SECRET_ID")
+	e, err = EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": "s", "WXPAY_PRECONNECT": "off"}))
+	require.NoError(t, err)
+	assert.True(t, e.NoPreconnect)
+	_, err = EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": "s", "WXPAY_PRECONNECT": "maybe"}))
+	require.ErrorContains(t, err, "WXPAY_PRECONNECT")
 	_, err = EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": "s", "AUTHORITY_BRAND_IDS": "1004,10/05"}))
 	require.ErrorContains(t, err, "AUTHORITY_BRAND_IDS")
 	_, err = EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": "s", "ALLOWED_BRAND_IDS": "a b"}))
