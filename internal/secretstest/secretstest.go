@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,6 +31,7 @@ type Server struct {
 	URL string
 
 	srv   *httptest.Server
+	delay atomic.Int64 // nanoseconds before each answer
 	mu    sync.Mutex
 	vals  map[string]string
 	calls atomic.Int64
@@ -70,10 +72,17 @@ func (s *Server) Set(name, value string) {
 	s.vals[name] = value
 }
 
+// SetDelay makes every answer wait d first: the round trips to a Secrets
+// Manager endpoint that is not on loopback.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
 // Calls is how many GetSecretValue calls were served.
 func (s *Server) Calls() int { return int(s.calls.Load()) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		time.Sleep(d) // simulated latency, not synchronisation
+	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
 		writeErr(w, 400, "MissingAuthenticationTokenException", "Missing Authentication Token")
