@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
@@ -146,7 +147,7 @@ func loadAll(t *testing.T, client *secretsmanager.Client) {
 }
 
 func TestLoadFromMoto(t *testing.T) {
-	loadAll(t, secretstest.Client(secretstest.StartMoto(t)))
+	loadAll(t, secretstest.Client(awstest.StartMoto(t)))
 }
 
 func TestLoadFromInProcessSecretsManager(t *testing.T) {

@@ -1,7 +1,9 @@
 // Package secretstest provides Secrets Manager endpoints for tests: an
 // in-process server speaking the service's JSON 1.1 wire protocol (enough of
-// it for GetSecretValue, CreateSecret and PutSecretValue), and a moto_server launcher. The
-// real aws-sdk-go-v2 client talks HTTP to either.
+// it for GetSecretValue, CreateSecret and PutSecretValue), and the secret of
+// an identity the wxpaytest stand-in knows. Like net/http/httptest it does
+// not import testing, so the local runner may use it; moto_server is
+// started by awstest.StartMoto.
 package secretstest
 
 import (
@@ -14,13 +16,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 	"github.com/wxcard/wxcard/pkg/wxsign"
@@ -149,13 +149,6 @@ type staticCreds struct{}
 
 func (staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
 	return aws.Credentials{AccessKeyID: "testing", SecretAccessKey: "testing", Source: "secretstest"}, nil
-}
-
-// StartMoto starts moto_server (see awstest.StartMoto); it skips the test,
-// saying why, where moto_server is not installed.
-func StartMoto(t testing.TB) string {
-	t.Helper()
-	return awstest.StartMoto(t)
 }
 
 // IdentityOf is the secret.Identity of a caller the stand-in srv knows.

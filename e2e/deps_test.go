@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/lambdatest"
+)
+
+// Test-only modules: the official SDK of the differential tests, testify
+// and what they bring.
+var testOnlyModules = []string{
+	"github.com/wechatpay-apiv3/wechatpay-go", "github.com/stretchr/testify", "github.com/davecgh/go-spew",
+	"github.com/pmezard/go-difflib", "gopkg.in/yaml.v3",
+}
+
+// The shipped binaries carry no test-only module: `go version -m` lists
+// the modules linked into each compiled bootstrap.
+func TestBinariesCarryNoTestOnlyModule(t *testing.T) {
+	for _, fn := range lambdatest.Functions {
+		out, err := exec.Command("go", "version", "-m", binaries[fn]).CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Contains(t, string(out), "github.com/aws/aws-lambda-go", "go version -m lists the modules")
+		for _, m := range testOnlyModules {
+			assert.NotContains(t, string(out), m, "%s links %s", fn, m)
+		}
+	}
+}
+
+// Neither the functions nor the local runner link the testing package or
+// the test-only helpers.
+func TestProgramsLinkNoTestingPackage(t *testing.T) {
+	root, err := lambdatest.ModuleRoot()
+	require.NoError(t, err)
+	cmd := exec.Command("go", "list", "-deps", "./functions/...", "./cmd/wxcard-local")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	for _, pkg := range strings.Fields(string(out)) {
+		assert.NotEqual(t, "testing", pkg)
+		assert.NotContains(t, pkg, "internal/awstest")
+		assert.NotContains(t, pkg, "internal/lambdatest")
+		for _, m := range testOnlyModules {
+			assert.False(t, strings.HasPrefix(pkg, m), "links %s", pkg)
+		}
+	}
+}
