@@ -1,0 +1,214 @@
+// Command wxcard-mutate runs mutation testing (gremlins) on the packages
+// whose tests guard money and security, and fails when a package's test
+// efficacy (mutants killed / mutants covered) is under the threshold.
+//
+// A surviving mutant is either killed by a new test or listed in
+// mutation/equivalent.txt with a one-line reason: a mutant that cannot
+// change behaviour. Such a mutant is left out of the efficacy. A listed
+// mutant that no longer survives, or no longer exists, is reported so the
+// list does not rot.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Packages are the critical packages, as the mutation issue lists them.
+var Packages = []string{
+	"./pkg/wxsign", "./pkg/wxpay", "./pkg/membercard", "./internal/cardapi", "./internal/secret", "./internal/cardevents",
+}
+
+type mutation struct {
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
+}
+
+type report struct {
+	Files []struct {
+		Name      string     `json:"file_name"`
+		Mutations []mutation `json:"mutations"`
+	} `json:"files"`
+}
+
+// equivalent is one listed mutant: a file, a mutator type and the trimmed
+// text of the mutated line (lines move; their text rarely does).
+type equivalent struct {
+	file, typ, text, reason string
+	used                    bool
+}
+
+func main() {
+	threshold := flag.Float64("threshold", 90, "minimum test efficacy per package, in percent")
+	list := flag.String("equivalent", "mutation/equivalent.txt", "file of equivalent mutants")
+	workers := flag.Int("workers", 1, "gremlins workers")
+	flag.Parse()
+	pkgs := flag.Args()
+	if len(pkgs) == 0 {
+		pkgs = Packages
+	}
+	eqs, err := readEquivalent(*list)
+	if err != nil {
+		fail(err)
+	}
+	start := time.Now()
+	failed := false
+	fmt.Println("| package | killed | lived | equivalent | not covered | timed out | efficacy |\n|---|---|---|---|---|---|---|")
+	for _, pkg := range pkgs {
+		if _, err := os.Stat(pkg); err != nil {
+			fmt.Printf("| %s | not present | | | | | |\n", pkg)
+			continue
+		}
+		r, err := unleash(pkg, *workers)
+		if err != nil {
+			fail(err)
+		}
+		var killed, lived, equiv, uncovered, timedOut int
+		var survivors []string
+		for _, f := range r.Files {
+			path := filepath.Join(pkg, f.Name)
+			lines, err := readLines(path)
+			if err != nil {
+				fail(err)
+			}
+			for _, m := range f.Mutations {
+				switch m.Status {
+				case "KILLED":
+					killed++
+				case "TIMED OUT":
+					timedOut++
+				case "NOT COVERED":
+					uncovered++
+				case "LIVED":
+					text := ""
+					if m.Line-1 < len(lines) {
+						text = strings.TrimSpace(lines[m.Line-1])
+					}
+					if e := match(eqs, path, m.Type, text); e != nil {
+						equiv++
+						continue
+					}
+					lived++
+					survivors = append(survivors, fmt.Sprintf("%s:%d:%d %s  %s", path, m.Line, m.Column, m.Type, text))
+				}
+			}
+		}
+		efficacy := 100.0
+		if killed+timedOut+lived > 0 {
+			efficacy = 100 * float64(killed+timedOut) / float64(killed+timedOut+lived)
+		}
+		verdict := ""
+		if efficacy < *threshold {
+			verdict, failed = " **under the threshold**", true
+		}
+		fmt.Printf("| %s | %d | %d | %d | %d | %d | %.1f %%%s |\n", pkg, killed, lived, equiv, uncovered, timedOut, efficacy, verdict)
+		for _, s := range survivors {
+			fmt.Println("    lived: " + s)
+		}
+	}
+	for _, e := range eqs {
+		if !e.used && covers(pkgs, e.file) {
+			fmt.Printf("listed as equivalent but not found surviving (remove it from %s): %s %s %q\n", *list, e.file, e.typ, e.text)
+		}
+	}
+	fmt.Printf("\nmutation testing took %s\n", time.Since(start).Round(time.Second))
+	if failed {
+		fail(fmt.Errorf("a package's test efficacy is under %.0f %%: kill the surviving mutants with tests, or list the equivalent ones", *threshold))
+	}
+}
+
+func covers(pkgs []string, file string) bool {
+	for _, p := range pkgs {
+		if filepath.Dir(file) == filepath.Clean(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func match(eqs []*equivalent, file, typ, text string) *equivalent {
+	for _, e := range eqs {
+		if e.file == file && e.typ == typ && e.text == text {
+			e.used = true
+			return e
+		}
+	}
+	return nil
+}
+
+// unleash runs gremlins on one package and reads its JSON report.
+func unleash(pkg string, workers int) (*report, error) {
+	out, err := os.CreateTemp("", "gremlins-*.json")
+	if err != nil {
+		return nil, err
+	}
+	_ = out.Close()
+	defer os.Remove(out.Name())
+	cmd := exec.Command("gremlins", "unleash", "--workers", fmt.Sprint(workers), "--timeout-coefficient", "3", "-o", out.Name(), pkg) //nolint:gosec // arguments from this program's package list and flags
+	cmd.Stderr = os.Stderr
+	if b, err := cmd.Output(); err != nil {
+		return nil, fmt.Errorf("gremlins on %s: %w\n%s", pkg, err, b)
+	}
+	raw, err := os.ReadFile(out.Name())
+	if err != nil {
+		return nil, err
+	}
+	var r report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("gremlins report of %s: %w", pkg, err)
+	}
+	return &r, nil
+}
+
+// readEquivalent reads lines of the form
+//
+//	path/to/file.go | MUTATOR_TYPE | trimmed text of the mutated line | why it cannot change behaviour
+//
+// ignoring blank lines and lines starting with #.
+func readEquivalent(path string) ([]*equivalent, error) {
+	f, err := os.Open(path) //nolint:gosec // a path from the command line
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []*equivalent
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		parts := strings.Split(line, " | ")
+		if len(parts) != 4 || strings.TrimSpace(parts[3]) == "" {
+			return nil, fmt.Errorf("%s:%d: want `file | TYPE | line text | reason`", path, n)
+		}
+		out = append(out, &equivalent{file: filepath.Clean(strings.TrimSpace(parts[0])), typ: strings.TrimSpace(parts[1]), text: strings.TrimSpace(parts[2]), reason: parts[3]})
+	}
+	return out, sc.Err()
+}
+
+func readLines(path string) ([]string, error) {
+	b, err := os.ReadFile(path) //nolint:gosec // a file gremlins reported
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(string(b), "\n"), nil
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "wxcard-mutate:", err)
+	os.Exit(1)
+}
