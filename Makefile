@@ -2,7 +2,7 @@
 GO            ?= go
 # Lambda runs the functions on arm64 (template.yaml: Architectures).
 LAMBDA_GOARCH ?= arm64
-FUNCTIONS     := pretoken partnertoken permissiontoken authorities
+FUNCTIONS     := pretoken partnertoken permissiontoken authorities authoritiesrefresh
 GOBUILD       := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 GOLANGCI_LINT_VERSION := v2.15.0
 
@@ -14,7 +14,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-34s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build the four functions: static, stripped bin/<function>/bootstrap for linux/$(LAMBDA_GOARCH)
+build: ## build the functions: static, stripped bin/<function>/bootstrap for linux/$(LAMBDA_GOARCH)
 	@for f in $(FUNCTIONS); do \
 		echo "building bin/$$f/bootstrap"; \
 		$(GOBUILD) -o bin/$$f/bootstrap ./functions/$$f || exit 1; \
@@ -29,8 +29,8 @@ build-PermissionTokenFunction: ## sam build: permissiontoken into $(ARTIFACTS_DI
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/permissiontoken
 build-AuthoritiesFunction: ## sam build: authorities into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorities
-build-AuthoritiesRefreshFunction: ## sam build: authorities (scheduled refresh) into $(ARTIFACTS_DIR)/bootstrap
-	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorities
+build-AuthoritiesRefreshFunction: ## sam build: authoritiesrefresh (the scheduled refresh) into $(ARTIFACTS_DIR)/bootstrap
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authoritiesrefresh
 
 test: ## run the whole test suite with the race detector (unit, handler, Secrets Manager, end-to-end, template)
 	$(GO) test -race -count=1 -timeout 20m ./...
