@@ -2,7 +2,7 @@
 GO            ?= go
 # Lambda runs the functions on arm64 (template.yaml: Architectures).
 LAMBDA_GOARCH ?= arm64
-FUNCTIONS     := pretoken partnertoken permissiontoken authorities
+FUNCTIONS     := pretoken partnertoken permissiontoken authorities authoritiesrefresh
 GOBUILD       := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 GOLANGCI_LINT_VERSION := v2.15.0
 GREMLINS_VERSION      := v0.6.0
@@ -17,7 +17,7 @@ help: ## list the targets
 		sed -e 's|$$(LAMBDA_GOARCH)|$(LAMBDA_GOARCH)|g' -e 's|$$(ARTIFACTS_DIR)|$$ARTIFACTS_DIR|g' \
 			-e 's|$$(GOLANGCI_LINT_VERSION)|$(GOLANGCI_LINT_VERSION)|g' -e 's|$$(GREMLINS_VERSION)|$(GREMLINS_VERSION)|g'
 
-build: ## build the four functions: static, stripped bin/<function>/bootstrap for linux/$(LAMBDA_GOARCH)
+build: ## build the functions: static, stripped bin/<function>/bootstrap for linux/$(LAMBDA_GOARCH)
 	@for f in $(FUNCTIONS); do \
 		echo "building bin/$$f/bootstrap"; \
 		$(GOBUILD) -o bin/$$f/bootstrap ./functions/$$f || exit 1; \
@@ -32,8 +32,8 @@ build-PermissionTokenFunction: ## sam build: permissiontoken into $(ARTIFACTS_DI
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/permissiontoken
 build-AuthoritiesFunction: ## sam build: authorities into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorities
-build-AuthoritiesRefreshFunction: ## sam build: authorities (scheduled refresh) into $(ARTIFACTS_DIR)/bootstrap
-	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorities
+build-AuthoritiesRefreshFunction: ## sam build: authoritiesrefresh (the scheduled refresh) into $(ARTIFACTS_DIR)/bootstrap
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authoritiesrefresh
 
 test: ## run the whole test suite with the race detector (unit, handler, Secrets Manager, end-to-end, template)
 	$(GO) test -race -count=1 -timeout 20m ./...

@@ -63,6 +63,9 @@ var designRoutes = map[string]string{
 	"GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities":    "authorities",
 }
 
+// authorityFunctions record product authorities in the state table.
+var authorityFunctions = map[string]bool{"authorities": true, "authoritiesrefresh": true}
+
 // tokenRoutes are protected by the JWT authorizer, the others by IAM.
 var tokenRoutes = map[string]bool{
 	"POST /brand/card-member/pre-auth-tokens":                  true,
@@ -151,12 +154,34 @@ func TestTemplate(t *testing.T) {
 		assert.Equal(t, want, secretRef.Value, id)
 		policies := node(fn, "Properties", "Policies")
 		require.NotNil(t, policies, id)
-		require.Len(t, policies.Content, 1, "%s has exactly one policy", id)
 		arn := node(policies.Content[0], "AWSSecretsManagerGetSecretValuePolicy", "SecretArn")
-		require.NotNil(t, arn, "%s's policy is the Secrets Manager read of one secret", id)
+		require.NotNil(t, arn, "%s's first policy is the Secrets Manager read of one secret", id)
 		assert.Equal(t, "!Ref", arn.Tag)
 		assert.Equal(t, want, arn.Value, "%s reads only its own secret", id)
+		if !authorityFunctions[dirOf[id]] {
+			require.Len(t, policies.Content, 1, "%s has exactly one policy", id)
+			continue
+		}
+		// The authorities functions: their own items of the state table and the bus, nothing more.
+		require.Len(t, policies.Content, 2, "%s: the secret, then the state", id)
+		vars := node(fn, "Properties", "Environment", "Variables")
+		assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value, id)
+		assert.NotNil(t, node(vars, "EVENT_BUS_NAME"), id)
+		stmts := node(policies.Content[1], "Statement")
+		require.NotNil(t, stmts, id)
+		require.Len(t, stmts.Content, 2, id)
+		var actions []string
+		for _, a := range node(stmts.Content[0], "Action").Content {
+			actions = append(actions, a.Value)
+		}
+		assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, actions, id)
+		assert.Equal(t, "StateTable.Arn", node(stmts.Content[0], "Resource").Value, id)
+		assert.Equal(t, "authority#*", node(stmts.Content[0], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys").Content[0].Value, id)
+		assert.Equal(t, "events:PutEvents", node(stmts.Content[1], "Action").Value, id)
 	}
+	assert.Equal(t, "AWS::DynamoDB::Table", node(resources, "StateTable", "Type").Value)
+	assert.Equal(t, "AWS::Events::EventBus", node(resources, "EventBus", "Type").Value)
+	assert.Equal(t, "authoritiesrefresh", dirOf["AuthoritiesRefreshFunction"], "the refresh is its own binary")
 
 	// The refresh: ScheduleV2 with OmitName, a retry policy and a dead-letter queue, on a reserved instance.
 	refresh := functions["AuthoritiesRefreshFunction"]

@@ -65,6 +65,13 @@ func run(ctx context.Context, addr string) error {
 	for _, line := range localapi.CurlLines(base) {
 		fmt.Println("  " + line)
 	}
+	if stack.Sandbox != nil {
+		fmt.Println("Product-authority events (what would go to the bus) print below as JSON lines. See a revocation:")
+		for _, line := range localapi.AuthorityCurlLines(base) {
+			fmt.Println("  " + line)
+		}
+	}
+	stack.Events.Out = os.Stdout
 	fmt.Println("Ctrl-C stops it.")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,7 +1,9 @@
 // Command authorities is the Lambda function behind
-// GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities and the
-// scheduled refresh of the brands in AUTHORITY_BRAND_IDS: it signs as a
-// service provider.
+// GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities: it
+// signs as a service provider and records each answer in the state table
+// (STATE_TABLE_NAME), publishing changes to the bus (EVENT_BUS_NAME). Its
+// only event is the HTTP API's; the scheduled refresh is
+// functions/authoritiesrefresh.
 package main
 
 import (
@@ -14,6 +16,6 @@ import (
 
 func main() {
 	app := lambdaapp.MustBoot(secret.ServiceProvider)
-	h := &cardapi.Authorities{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, BrandIDs: app.Env.AuthorityBrandIDs}
-	lambda.Start(h.Invoke)
+	h := &cardapi.Authorities{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, State: app.MustAuthorityTracker()}
+	lambda.Start(h.Handle)
 }

@@ -45,7 +45,7 @@ func StartMoto(t testing.TB) string {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", fmt.Sprint(port)) //nolint:gosec // moto_server as found on PATH, for tests
 	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=true")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

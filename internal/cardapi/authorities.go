@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxcard/wxcard/internal/apigw"
+	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
@@ -22,90 +23,193 @@ import (
 // under WeChat Pay's 10/s per merchant for product authorities.
 const DefaultRefreshInterval = 125 * time.Millisecond
 
+// StateTimeout bounds recording an answer in the state table and on the
+// bus, so that a failing table cannot hold the GET caller's answer long.
+const StateTimeout = 2 * time.Second
+
 // Authorities serves GET
-// /v3/brand-basic/partner/brands/{brand_id}/product-authorities and the
-// scheduled refresh of which products each brand has authorised.
+// /v3/brand-basic/partner/brands/{brand_id}/product-authorities. Each
+// answer about a brand's authorities (its products, or WeChat Pay's
+// PARAM_ERROR for a brand that is not authorised) is also recorded by
+// State; a failure to record is logged and counted, never the caller's.
 type Authorities struct {
 	Upstream Upstream
 	Policy   Policy
 	Logger   *slog.Logger
-	// BrandIDs is the scheduled refresh's default list (AUTHORITY_BRAND_IDS).
-	BrandIDs []string
-	// Interval between the starts of two brands' calls; 0 means DefaultRefreshInterval.
-	Interval time.Duration
+	// State records the answers; nil records nothing.
+	State *authority.Tracker
 }
 
 // Handle serves one HTTP API event.
 func (h *Authorities) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	return serve(ctx, h.Logger, h.Upstream, membercard.ProductAuthoritiesRoute, &ev, func(*outcome) (wxpay.Request, *apigw.Error) {
+	var brandID string
+	recorded := upstreamFunc(func(ctx context.Context, req wxpay.Request) (*wxpay.Response, error) {
+		resp, err := h.Upstream.Do(ctx, req)
+		if h.State != nil {
+			if obs, ok := observation(resp, err); ok {
+				sctx, cancel := context.WithTimeout(ctx, StateTimeout)
+				res, serr := h.State.Observe(sctx, brandID, obs)
+				cancel()
+				logOutcome(sctx, h.Logger, brandID, res, serr)
+			}
+		}
+		return resp, err
+	})
+	return serve(ctx, h.Logger, recorded, membercard.ProductAuthoritiesRoute, &ev, func(*outcome) (wxpay.Request, *apigw.Error) {
 		if aerr := apigw.Method(&ev, http.MethodGet); aerr != nil {
 			return wxpay.Request{}, aerr
 		}
-		brandID, aerr := pathParam(&ev, "brand_id", 32)
+		var aerr *apigw.Error
+		brandID, aerr = pathParam(&ev, "brand_id", 32)
 		if aerr != nil {
 			return wxpay.Request{}, aerr
 		}
 		if aerr := h.Policy.checkBrand(brandID); aerr != nil {
 			return wxpay.Request{}, aerr
 		}
-		return h.request(brandID), nil
+		return authoritiesRequest(brandID), nil
 	}, ""), nil
 }
 
-func (h *Authorities) request(brandID string) wxpay.Request {
+type upstreamFunc func(context.Context, wxpay.Request) (*wxpay.Response, error)
+
+func (f upstreamFunc) Do(ctx context.Context, req wxpay.Request) (*wxpay.Response, error) {
+	return f(ctx, req)
+}
+
+func authoritiesRequest(brandID string) wxpay.Request {
 	return wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath(brandID), Route: membercard.ProductAuthoritiesRoute}
 }
 
-// event holds what tells the function's events apart; the schedule's own
-// input ({"brand_ids": [...]}) is decoded strictly on its own.
-type event struct {
-	// HTTP API payload 2.0
-	RouteKey       string          `json:"routeKey"`
-	RequestContext json.RawMessage `json:"requestContext"`
-	// EventBridge Scheduled Event envelope
-	Source     string `json:"source"`
-	DetailType string `json:"detail-type"`
+// Revoked reports whether err is WeChat Pay saying the brand is not (or no
+// longer) authorised: 400 PARAM_ERROR, documented as "品牌ID错误，或未建立授
+// 权关系". The brand ID is checked before the call, so it is the only
+// parameter left to be wrong; the message is not matched, as WeChat Pay's
+// own documents spell it in two ways.
+func Revoked(err error) bool {
+	var ae *wxpay.APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest && ae.Code == "PARAM_ERROR"
 }
 
-// Invoke is the function's entry point: it tells an HTTP API event from a
-// schedule's (an EventBridge Scheduled Event envelope, or the schedule's
-// own JSON input, {"brand_ids": [...]} or {}).
-func (h *Authorities) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
-	var ev event
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return nil, fmt.Errorf("event is not a JSON object: %w", err)
+// observation is what an answer says about a brand's authorities: ok is
+// false when it says nothing (a failure, or an answer that does not decode).
+func observation(resp *wxpay.Response, err error) (*authority.Authority, bool) {
+	if err != nil {
+		return nil, Revoked(err)
 	}
-	switch {
-	case ev.RouteKey != "" && len(ev.RequestContext) > 0:
-		var req events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(payload, &req); err != nil {
-			return nil, fmt.Errorf("HTTP API event does not decode: %w", err)
+	var a membercard.ProductAuthorities
+	if json.Unmarshal(resp.Body, &a) != nil {
+		return nil, false
+	}
+	return &authority.Authority{AuthorizationType: a.AuthorizationType, AuthorizationProduct: a.AuthorizationProduct, UpdateTime: a.UpdateTime}, true
+}
+
+// StateFailureMetric is the CloudWatch metric (namespace wxcard) counting
+// answers that could not be recorded in the table or on the bus.
+const StateFailureMetric = "AuthorityStateFailures"
+
+// logOutcome logs a recorded answer's outcome or, failing, why, with an
+// embedded-metric-format count CloudWatch turns into StateFailureMetric.
+func logOutcome(ctx context.Context, logger *slog.Logger, brandID string, res authority.Result, err error) {
+	if err == nil {
+		logger.LogAttrs(ctx, slog.LevelInfo, "authority recorded", slog.String("brand_id", brandID),
+			slog.String("outcome", string(res.Outcome)), slog.Int("events_published", res.Published))
+		return
+	}
+	logger.LogAttrs(ctx, slog.LevelError, "authority not recorded", slog.String("brand_id", brandID),
+		slog.String("outcome", string(res.Outcome)), slog.String("error", err.Error()),
+		slog.Any("_aws", map[string]any{
+			"Timestamp": time.Now().UnixMilli(),
+			"CloudWatchMetrics": []map[string]any{{
+				"Namespace": "wxcard", "Dimensions": [][]string{{}},
+				"Metrics": []map[string]string{{"Name": StateFailureMetric, "Unit": "Count"}},
+			}},
+		}),
+		slog.Int(StateFailureMetric, 1))
+}
+
+// ScheduleEvent is what the schedule invokes the refresh with: an
+// EventBridge Scheduled Event envelope (source aws.events or
+// aws.scheduler), or the schedule's own JSON input, {"brand_ids": [...]}
+// or {}. Anything else, an HTTP API event included, does not decode.
+type ScheduleEvent struct {
+	// BrandIDs, when not nil, replaces AUTHORITY_BRAND_IDS for this run.
+	BrandIDs *[]string
+	// Envelope is set when the event was a Scheduled Event envelope.
+	Envelope *events.EventBridgeEvent
+}
+
+// UnmarshalJSON tells the two shapes apart, strictly.
+func (e *ScheduleEvent) UnmarshalJSON(b []byte) error {
+	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+		return errors.New("schedule event is not a JSON object")
+	}
+	var probe struct {
+		Source     string `json:"source"`
+		DetailType string `json:"detail-type"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return fmt.Errorf("schedule event is not a JSON object: %w", err)
+	}
+	if probe.Source == "aws.events" || probe.Source == "aws.scheduler" {
+		if probe.DetailType != "Scheduled Event" {
+			return fmt.Errorf("unexpected EventBridge event %q", probe.DetailType)
 		}
-		return h.Handle(ctx, req)
-	case ev.Source == "aws.events" || ev.Source == "aws.scheduler":
-		if ev.DetailType != "Scheduled Event" {
-			return nil, fmt.Errorf("unexpected EventBridge event %q", ev.DetailType)
+		var env events.EventBridgeEvent
+		if err := json.Unmarshal(b, &env); err != nil {
+			return fmt.Errorf("scheduled event envelope does not decode: %w", err)
 		}
-		return h.Refresh(ctx, h.BrandIDs)
+		*e = ScheduleEvent{Envelope: &env}
+		return nil
 	}
 	var in struct {
 		BrandIDs *[]string `json:"brand_ids"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return nil, errors.New(`unrecognised event: want an HTTP API event, a Scheduled Event, or {"brand_ids": [...]}`)
+	if err := dec.Decode(&in); err != nil || dec.More() {
+		return errors.New(`unrecognised event: want a Scheduled Event envelope, {"brand_ids": [...]} or {}`)
 	}
-	if in.BrandIDs != nil {
-		return h.Refresh(ctx, *in.BrandIDs)
-	}
-	return h.Refresh(ctx, h.BrandIDs)
+	*e = ScheduleEvent{BrandIDs: in.BrandIDs}
+	return nil
 }
+
+// AuthoritiesRefresh is the scheduled refresh of which products each
+// brand has authorised: it records every answer, like the GET route, and
+// reports each brand's outcome.
+type AuthoritiesRefresh struct {
+	Upstream Upstream
+	Logger   *slog.Logger
+	// State records the answers; nil records nothing.
+	State *authority.Tracker
+	// BrandIDs is the default list (AUTHORITY_BRAND_IDS).
+	BrandIDs []string
+	// Interval between the starts of two brands' calls; 0 means DefaultRefreshInterval.
+	Interval time.Duration
+}
+
+// Handle runs one scheduled refresh.
+func (h *AuthoritiesRefresh) Handle(ctx context.Context, ev ScheduleEvent) (*RefreshSummary, error) {
+	brands := h.BrandIDs
+	if ev.BrandIDs != nil {
+		brands = *ev.BrandIDs
+	}
+	return h.Refresh(ctx, brands)
+}
+
+// OutcomeFailed is a brand's outcome when it could not be checked or
+// recorded; the others are authority.Outcome's.
+const OutcomeFailed = "failed"
 
 // BrandResult is one brand's outcome in a refresh.
 type BrandResult struct {
-	BrandID            string   `json:"brand_id"`
-	OK                 bool     `json:"ok"`
+	BrandID string `json:"brand_id"`
+	// OK: WeChat Pay answered about the brand (a revocation included) and
+	// the answer was recorded.
+	OK bool `json:"ok"`
+	// Outcome: first_seen, unchanged, changed, revoked, still_revoked, or
+	// failed.
+	Outcome            string   `json:"outcome"`
 	AuthorizationType  string   `json:"authorization_type,omitempty"`
 	Products           []string `json:"authorization_product,omitempty"`
 	UpdateTime         string   `json:"update_time,omitempty"`
@@ -116,10 +220,12 @@ type BrandResult struct {
 
 // RefreshSummary is a refresh's return value.
 type RefreshSummary struct {
-	Brands    int           `json:"brands"`
-	Succeeded int           `json:"succeeded"`
-	Failed    int           `json:"failed"`
-	Results   []BrandResult `json:"results"`
+	Brands    int `json:"brands"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	// Outcomes counts the brands by outcome.
+	Outcomes map[string]int `json:"outcomes"`
+	Results  []BrandResult  `json:"results"`
 }
 
 // RefreshError is returned when any brand failed, so that the schedule's
@@ -136,17 +242,18 @@ func (e *RefreshError) Error() string {
 	return fmt.Sprintf("product-authorities refresh: %d of %d brands failed: %s", e.Summary.Failed, e.Summary.Brands, strings.Join(failed, ", "))
 }
 
-// Refresh fetches each brand's product authorities, paced under WeChat
-// Pay's rate limit. One brand's failure does not stop the others; each
-// outcome is one log line.
-func (h *Authorities) Refresh(ctx context.Context, brandIDs []string) (*RefreshSummary, error) {
+// Refresh checks each brand's product authorities, paced under WeChat
+// Pay's rate limit, and records each answer. One brand's failure does not
+// stop the others; each outcome is one log line. A revoked brand is an
+// outcome, not a failure.
+func (h *AuthoritiesRefresh) Refresh(ctx context.Context, brandIDs []string) (*RefreshSummary, error) {
 	interval := h.Interval
 	if interval <= 0 {
 		interval = DefaultRefreshInterval
 	}
 	ctx, cancel := upstreamContext(ctx)
 	defer cancel()
-	sum := &RefreshSummary{Brands: len(brandIDs), Results: make([]BrandResult, 0, len(brandIDs))}
+	sum := &RefreshSummary{Brands: len(brandIDs), Outcomes: map[string]int{}, Results: make([]BrandResult, 0, len(brandIDs))}
 	var tick *time.Ticker
 	for i, brandID := range brandIDs {
 		if i == 1 {
@@ -165,20 +272,22 @@ func (h *Authorities) Refresh(ctx context.Context, brandIDs []string) (*RefreshS
 		} else {
 			sum.Failed++
 		}
+		sum.Outcomes[r.Outcome]++
 		sum.Results = append(sum.Results, r)
 	}
-	h.Logger.InfoContext(ctx, "product-authorities refresh done", "brands", sum.Brands, "succeeded", sum.Succeeded, "failed", sum.Failed)
+	h.Logger.InfoContext(ctx, "product-authorities refresh done", "brands", sum.Brands, "succeeded", sum.Succeeded, "failed", sum.Failed, "outcomes", sum.Outcomes)
 	if sum.Failed > 0 {
 		return sum, &RefreshError{Summary: sum}
 	}
 	return sum, nil
 }
 
-func (h *Authorities) refreshOne(ctx context.Context, brandID string) BrandResult {
-	r := BrandResult{BrandID: brandID}
+func (h *AuthoritiesRefresh) refreshOne(ctx context.Context, brandID string) BrandResult {
+	r := BrandResult{BrandID: brandID, Outcome: OutcomeFailed}
 	fail := func(code, msg, requestID string) BrandResult {
+		r.OK, r.Outcome = false, OutcomeFailed
 		r.Code, r.Message, r.WechatpayRequestID = code, msg, requestID
-		h.Logger.LogAttrs(ctx, slog.LevelError, "brand refresh failed", slog.String("brand_id", brandID),
+		h.Logger.LogAttrs(ctx, slog.LevelError, "brand refresh failed", slog.String("brand_id", brandID), slog.String("outcome", r.Outcome),
 			slog.String("code", code), slog.String("message", msg), slog.String("wechatpay_request_id", requestID))
 		return r
 	}
@@ -188,18 +297,35 @@ func (h *Authorities) refreshOne(ctx context.Context, brandID string) BrandResul
 	if ctx.Err() != nil {
 		return fail("UPSTREAM_TIMEOUT", "the invocation ran out of time before this brand", "")
 	}
-	resp, err := h.Upstream.Do(ctx, h.request(brandID))
-	if err != nil {
+	resp, err := h.Upstream.Do(ctx, authoritiesRequest(brandID))
+	obs, known := observation(resp, err)
+	switch {
+	case err != nil && !known:
 		aerr := apigw.FromUpstream(err)
 		return fail(aerr.Code, aerr.Message, aerr.RequestID)
-	}
-	var a membercard.ProductAuthorities
-	if err := json.Unmarshal(resp.Body, &a); err != nil {
+	case err != nil:
+		aerr := apigw.FromUpstream(err)
+		r.Code, r.Message, r.WechatpayRequestID = aerr.Code, aerr.Message, aerr.RequestID
+	case !known:
 		return fail("UPSTREAM_INVALID_ANSWER", "answer is not the documented JSON", resp.RequestID)
+	default:
+		r.AuthorizationType, r.Products, r.UpdateTime, r.WechatpayRequestID = obs.AuthorizationType, obs.AuthorizationProduct, obs.UpdateTime, resp.RequestID
 	}
-	r.OK, r.AuthorizationType, r.Products, r.UpdateTime, r.WechatpayRequestID = true, a.AuthorizationType, a.AuthorizationProduct, a.UpdateTime, resp.RequestID
-	h.Logger.LogAttrs(ctx, slog.LevelInfo, "brand refreshed", slog.String("brand_id", brandID),
-		slog.String("authorization_type", a.AuthorizationType), slog.Any("authorization_product", a.AuthorizationProduct),
-		slog.String("update_time", a.UpdateTime), slog.String("wechatpay_request_id", resp.RequestID))
+	if h.State != nil {
+		res, serr := h.State.Observe(ctx, brandID, obs)
+		if serr != nil {
+			return fail("STATE_UNAVAILABLE", serr.Error(), r.WechatpayRequestID)
+		}
+		r.Outcome = string(res.Outcome)
+	} else {
+		r.Outcome = string(authority.Unchanged)
+		if obs == nil || len(obs.AuthorizationProduct) == 0 {
+			r.Outcome = string(authority.RevokedNow)
+		}
+	}
+	r.OK = true
+	h.Logger.LogAttrs(ctx, slog.LevelInfo, "brand refreshed", slog.String("brand_id", brandID), slog.String("outcome", r.Outcome),
+		slog.String("authorization_type", r.AuthorizationType), slog.Any("authorization_product", r.Products),
+		slog.String("update_time", r.UpdateTime), slog.String("wechatpay_request_id", r.WechatpayRequestID))
 	return r
 }

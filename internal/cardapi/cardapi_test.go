@@ -438,14 +438,16 @@ func TestAuthoritiesSchedule(t *testing.T) {
 		{"EventBridge envelope uses AUTHORITY_BRAND_IDS", envelope, true, []string{"1004", "1005", "1006"}},
 		{"schedule input overrides", `{"brand_ids":["1005"]}`, true, []string{"1005"}},
 		{"empty input uses the default", `{}`, true, []string{"1004", "1005", "1006"}},
+		{"a revoked brand is an outcome, not a failure", `{"brand_ids":["1004","4001"]}`, true, []string{"1004", "4001"}},
 		{"one brand fails, the others go on", `{"brand_ids":["1004","4001","1006","bad/id"]}`, false, []string{"1004", "4001", "1006"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			h := &cardapi.Authorities{Upstream: e.partner, Policy: e.policy, Logger: e.logger, BrandIDs: []string{"1004", "1005", "1006"}, Interval: time.Millisecond}
-			out, err := h.Invoke(ctx(t), json.RawMessage(tc.payload))
-			sum, _ := out.(*cardapi.RefreshSummary)
+			h := &cardapi.AuthoritiesRefresh{Upstream: e.partner, Logger: e.logger, BrandIDs: []string{"1004", "1005", "1006"}, Interval: time.Millisecond}
+			var ev cardapi.ScheduleEvent
+			require.NoError(t, json.Unmarshal([]byte(tc.payload), &ev))
+			sum, err := h.Handle(ctx(t), ev)
 			require.NotNil(t, sum)
 			var called []string
 			for _, r := range e.srv.Requests() {
@@ -456,15 +458,21 @@ func TestAuthoritiesSchedule(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, len(tc.brands), sum.Succeeded)
 				for _, r := range sum.Results {
+					if r.BrandID == "4001" {
+						assert.Equal(t, "revoked", r.Outcome)
+						assert.Equal(t, "PARAM_ERROR", r.Code)
+						continue
+					}
 					assert.Equal(t, "AUTHORIZATION_TYPE_HOSTING", r.AuthorizationType)
 					assert.NotEmpty(t, r.WechatpayRequestID)
 				}
 			} else {
 				var re *cardapi.RefreshError
 				require.ErrorAs(t, err, &re)
-				assert.Equal(t, 2, sum.Failed)
-				assert.Equal(t, 2, sum.Succeeded)
-				assert.Contains(t, err.Error(), "4001 (PARAM_ERROR)")
+				assert.Equal(t, 1, sum.Failed)
+				assert.Equal(t, 3, sum.Succeeded)
+				assert.Equal(t, map[string]int{"unchanged": 2, "revoked": 1, "failed": 1}, sum.Outcomes)
+				assert.Contains(t, err.Error(), "1 of 4 brands failed: bad/id (PARAM_ERROR)")
 			}
 			// One structured line per brand.
 			lines := 0
@@ -474,17 +482,41 @@ func TestAuthoritiesSchedule(t *testing.T) {
 					var m map[string]any
 					require.NoError(t, json.Unmarshal([]byte(l), &m))
 					assert.Contains(t, m, "brand_id")
+					assert.Contains(t, m, "outcome")
 				}
 			}
 			assert.Equal(t, sum.Brands, lines)
 		})
 	}
+}
+
+// The refresh takes only a schedule's events: an HTTP API event, an
+// unknown key, another EventBridge event or a non-object never decode, so
+// they never start a refresh.
+func TestScheduleEventIsStrict(t *testing.T) {
+	for _, payload := range []string{
+		`{"what":"ever"}`, `[1]`, `null`, `{"brand_ids":["1004"]} {}`,
+		`{"version":"2.0","routeKey":"GET /x","requestContext":{"http":{"method":"GET"}}}`,
+		`{"source":"aws.events","detail-type":"EC2 Instance State-change Notification"}`,
+	} {
+		var ev cardapi.ScheduleEvent
+		assert.Error(t, json.Unmarshal([]byte(payload), &ev), payload)
+	}
+	var ev cardapi.ScheduleEvent
+	require.NoError(t, json.Unmarshal([]byte(`{"source":"aws.scheduler","detail-type":"Scheduled Event","detail":{}}`), &ev))
+	assert.NotNil(t, ev.Envelope)
+	assert.Nil(t, ev.BrandIDs)
+}
+
+// The HTTP function, given {} (what the schedule sends), answers as to any
+// malformed HTTP event and calls nobody: it never runs a refresh.
+func TestAuthoritiesHTTPNeverRefreshes(t *testing.T) {
 	e := newEnv(t)
-	h := &cardapi.Authorities{Upstream: e.partner, Logger: e.logger}
-	_, err := h.Invoke(ctx(t), json.RawMessage(`{"what":"ever"}`))
-	require.ErrorContains(t, err, "unrecognised event")
-	_, err = h.Invoke(ctx(t), json.RawMessage(`[1]`))
-	require.Error(t, err)
+	h := &cardapi.Authorities{Upstream: e.partner, Policy: e.policy, Logger: e.logger}
+	resp, err := h.Handle(ctx(t), events.APIGatewayV2HTTPRequest{})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, resp.StatusCode, 400)
+	assert.Empty(t, e.srv.Requests())
 }
 
 // At the default pace a refresh of twelve brands stays under WeChat Pay's
@@ -500,7 +532,7 @@ func TestAuthoritiesRefreshIsPacedUnderTheRateLimit(t *testing.T) {
 	}
 	c, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: srv.AddMerchant(mchid).Signer(), Verifier: srv.Verifier(), HTTPClient: srv.Client(), MaxAttempts: 1, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	h := &cardapi.Authorities{Upstream: c, Logger: slog.New(slog.DiscardHandler)}
+	h := &cardapi.AuthoritiesRefresh{Upstream: c, Logger: slog.New(slog.DiscardHandler)}
 	sum, err := h.Refresh(context.Background(), brands)
 	require.NoError(t, err)
 	assert.Equal(t, 12, sum.Succeeded)

@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Functions are the project's four functions, by directory under functions/.
-var Functions = []string{"pretoken", "partnertoken", "permissiontoken", "authorities"}
+// Functions are the project's functions, by directory under functions/.
+var Functions = []string{"pretoken", "partnertoken", "permissiontoken", "authorities", "authoritiesrefresh"}
 
 // ModuleRoot is the directory of the go.mod of the working directory.
 func ModuleRoot() (string, error) {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
@@ -141,7 +143,10 @@ var SandboxBrands = []string{"1004", "1005", "1006"}
 type Stack struct {
 	Routes  []Route
 	Sandbox *wxpaytest.Server // nil when the real WeChat Pay is used
-	close   func()
+	// Events are what the authorities functions would publish to the bus;
+	// set its Out before serving to print them.
+	Events *eventbus.Memory
+	close  func()
 }
 
 // Close releases the stack.
@@ -157,9 +162,12 @@ func (s *Stack) Close() {
 func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger) (*Stack, error) {
 	srv := wxpaytest.NewServer(wxpaytest.Options{RateLimits: true})
 	srv.AddCard(SandboxCardID)
-	for _, b := range SandboxBrands {
-		srv.SetAuthorities(membercard.ProductAuthorities{BrandID: b, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING",
-			AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD", "BRAND_PRODUCT_AUTHORITY_BRAND_STORE"}, UpdateTime: "2025-05-20T13:29:35+08:00"})
+	brands := append(slices.Clone(SandboxBrands), SandboxRevocableBrand)
+	for _, b := range brands {
+		srv.SetAuthorities(sandboxAuthority(b))
+	}
+	if len(env.AuthorityBrandIDs) == 0 {
+		env.AuthorityBrandIDs = brands
 	}
 	secrets := map[secret.Kind][]byte{
 		secret.Brand:           []byte(secretstest.ValueOf(srv, srv.AddBrand(SandboxBrandID))),
@@ -173,12 +181,14 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 			return secret.Parse(name, secrets[kind], kind)
 		}, hc, logger)
 	}
-	routes, err := routes(env, logger, upstream)
+	events := &eventbus.Memory{}
+	routes, err := routes(env, logger, upstream, events)
 	if err != nil {
 		srv.Close()
 		return nil, err
 	}
-	return &Stack{Routes: routes, Sandbox: srv, close: srv.Close}, nil
+	routes = append(routes, sandboxAuthorityRoutes(srv, brands)...)
+	return &Stack{Routes: routes, Sandbox: srv, Events: events, close: srv.Close}, nil
 }
 
 // NewRealStack builds the handlers against real WeChat Pay with the
@@ -203,11 +213,12 @@ func NewRealStack(ctx context.Context, env lambdaapp.Env, brandSecretID string, 
 			return secret.Load(ctx, sm, id, kind)
 		}, hc, logger)
 	}
-	routes, err := routes(env, logger, upstream)
+	events := &eventbus.Memory{}
+	routes, err := routes(env, logger, upstream, events)
 	if err != nil {
 		return nil, err
 	}
-	return &Stack{Routes: routes}, nil
+	return &Stack{Routes: routes, Events: events}, nil
 }
 
 // notConfigured answers for routes whose secret was not given.
@@ -219,8 +230,10 @@ func (notConfigured) Do(context.Context, wxpay.Request) (*wxpay.Response, error)
 	return nil, &wxpay.APIError{Status: http.StatusServiceUnavailable, Code: "NOT_CONFIGURED", Message: errNotConfigured.Error()}
 }
 
-// routes wires the five routes of the template to the four handlers.
-func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (cardapi.Upstream, error)) ([]Route, error) {
+// routes wires the five routes of the template to the four handlers, and
+// the local refresh route; the authorities handlers record in memory and
+// publish to events.
+func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (cardapi.Upstream, error), events *eventbus.Memory) ([]Route, error) {
 	brand, err := upstream(secret.Brand)
 	if err != nil {
 		return nil, err
@@ -233,13 +246,16 @@ func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (
 	pre := &cardapi.PreToken{Upstream: brand, Policy: policy, Logger: logger}
 	partnerTok := &cardapi.PartnerToken{Upstream: partner, Policy: policy, Logger: logger}
 	perm := &cardapi.PermissionToken{Upstream: partner, Policy: policy, Logger: logger}
-	auth := &cardapi.Authorities{Upstream: partner, Policy: policy, Logger: logger, BrandIDs: env.AuthorityBrandIDs}
+	state := authorityState(events)
+	auth := &cardapi.Authorities{Upstream: partner, Policy: policy, Logger: logger, State: state}
+	refresh := &cardapi.AuthoritiesRefresh{Upstream: partner, Logger: logger, State: state, BrandIDs: env.AuthorityBrandIDs}
 	return []Route{
 		{"POST " + membercard.BrandPreAuthTokensPath, pre.Handle},
 		{"POST " + membercard.PartnerPreAuthTokensPath, partnerTok.Handle},
 		{"POST " + membercard.PartnerOpenUserCardTokensPath, partnerTok.Handle},
 		{"POST " + membercard.PermissionTokensRoute, perm.Handle},
 		{"GET " + membercard.ProductAuthoritiesRoute, auth.Handle},
+		refreshRoute(refresh),
 	}, nil
 }
 

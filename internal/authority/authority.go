@@ -1,0 +1,292 @@
+// Package authority remembers each brand's product authorities and tells
+// the bus when they change: it owns the authority#<brand_id> items of the
+// state table (design.md, "State and events").
+//
+// A check compares WeChat Pay's answer with the brand's snapshot and
+// writes the outcome with optimistic concurrency: the write expects the
+// version it read, and on a conflict the check reads again and recomputes.
+// Only the writer whose write created an event publishes it, so two
+// concurrent refreshes that see one change publish one event.
+//
+// The event is written into the snapshot, as pending, in the same
+// conditional write as the new state, then published, then cleared. A
+// crash between the write and the publication loses nothing: a later check
+// finds the pending event, once it is older than StaleAfter (no publisher
+// can still be working on it), and publishes it. Consumers therefore see
+// each event at least once; a repeat is byte-identical, so brand_id and
+// checked_at identify it.
+package authority
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/wxcard/wxcard/internal/eventbus"
+)
+
+// The two events' DetailType.
+const (
+	ChangedEvent = "Brand authority changed"
+	RevokedEvent = "Brand authority revoked"
+)
+
+// State is a snapshot's state.
+type State string
+
+// The two states of a snapshot.
+const (
+	Authorised State = "AUTHORISED"
+	Revoked    State = "REVOKED"
+)
+
+// Outcome is what a check found.
+type Outcome string
+
+// The outcomes of a check.
+const (
+	FirstSeen    Outcome = "first_seen"    // no snapshot yet; the brand is authorised
+	Unchanged    Outcome = "unchanged"     // same type and products as the snapshot
+	Changed      Outcome = "changed"       // type or products differ, or a revoked brand is authorised again
+	RevokedNow   Outcome = "revoked"       // the brand is not (or no longer) authorised
+	StillRevoked Outcome = "still_revoked" // revoked before, and still
+)
+
+// Authority is what WeChat Pay said a brand has authorised: the before and
+// after of a changed event.
+type Authority struct {
+	AuthorizationType    string   `json:"authorization_type"`
+	AuthorizationProduct []string `json:"authorization_product"` // sorted, no repeats
+	UpdateTime           string   `json:"update_time"`
+}
+
+// Normalise sorts the products and drops repeats, so that two answers
+// listing the same products in another order are the same.
+func (a Authority) Normalise() Authority {
+	p := slices.Clone(a.AuthorizationProduct)
+	slices.Sort(p)
+	a.AuthorizationProduct = slices.Compact(p)
+	if a.AuthorizationProduct == nil {
+		a.AuthorizationProduct = []string{}
+	}
+	return a
+}
+
+// same reports whether type and products are the same; update_time alone
+// is not a change.
+func same(a, b Authority) bool {
+	return a.AuthorizationType == b.AuthorizationType && slices.Equal(a.AuthorizationProduct, b.AuthorizationProduct)
+}
+
+// Item is a brand's stored snapshot.
+type Item struct {
+	BrandID   string
+	State     State
+	Authority *Authority // the authority in effect; nil when revoked
+	CheckedAt time.Time
+	// Version counts the writes that changed the state or the pending
+	// events; 0 means no item.
+	Version int64
+	// Pending are events written but not yet known to be published,
+	// owned by the check that wrote PendingID at PendingSince.
+	Pending      []eventbus.Event
+	PendingID    string
+	PendingSince time.Time
+}
+
+// ErrConflict is what a Store answers when the item's version is not the
+// one the write expected.
+var ErrConflict = errors.New("authority: the snapshot changed since it was read")
+
+// Store keeps the snapshots. Writes are conditional on the version read.
+type Store interface {
+	// Get returns the brand's item, or an Item with Version 0 when none.
+	Get(ctx context.Context, brandID string) (Item, error)
+	// Put replaces the item if its version is still expect (0: no item).
+	Put(ctx context.Context, it Item, expect int64) error
+	// Touch records a check that changed nothing: checked_at and, when
+	// not empty, update_time, if the version is still expect.
+	Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expect int64) error
+	// ClearPending removes the pending events, and counts a version, if
+	// pendingID still owns them; otherwise it does nothing.
+	ClearPending(ctx context.Context, brandID, pendingID string) error
+	// Release gives up the pending events if pendingID still owns them,
+	// so that the next check publishes them at once.
+	Release(ctx context.Context, brandID, pendingID string) error
+}
+
+// DefaultStaleAfter is longer than any Lambda invocation (15 minutes): a
+// pending event older than that has no publisher left.
+const DefaultStaleAfter = 15 * time.Minute
+
+// maxAttempts bounds the read-compute-write loop. Only a write that makes
+// an event, or clears one, moves the version, so each conflict means
+// another check made progress.
+const maxAttempts = 10
+
+// Tracker checks answers against the snapshots and publishes the events.
+type Tracker struct {
+	Store Store
+	Bus   eventbus.Publisher
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// StaleAfter: see DefaultStaleAfter; 0 means it.
+	StaleAfter time.Duration
+}
+
+// Result is a check's outcome.
+type Result struct {
+	Outcome Outcome
+	// Published is how many events this check published (pending ones of
+	// an earlier check included).
+	Published int
+}
+
+// Observe records WeChat Pay's answer for brandID: a, or nil when WeChat
+// Pay said the brand is not authorised. An answer with no products is a
+// revocation too. The result's outcome is set even with an error, which
+// says what failed: reading or writing the snapshot, or publishing.
+func (t *Tracker) Observe(ctx context.Context, brandID string, a *Authority) (Result, error) {
+	var obs *Authority
+	if a != nil {
+		n := a.Normalise()
+		if len(n.AuthorizationProduct) > 0 {
+			obs = &n
+		}
+	}
+	for range maxAttempts {
+		res, err := t.attempt(ctx, brandID, obs)
+		if !errors.Is(err, ErrConflict) {
+			return res, err
+		}
+	}
+	return Result{}, fmt.Errorf("authority: brand %s: snapshot kept changing during %d attempts", brandID, maxAttempts)
+}
+
+func (t *Tracker) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+func (t *Tracker) attempt(ctx context.Context, brandID string, obs *Authority) (Result, error) {
+	it, err := t.Store.Get(ctx, brandID)
+	if err != nil {
+		return Result{}, fmt.Errorf("authority: reading brand %s's snapshot: %w", brandID, err)
+	}
+	now := t.now().UTC()
+	outcome, ev := compare(brandID, it, obs, now)
+	res := Result{Outcome: outcome}
+
+	staleAfter := t.StaleAfter
+	if staleAfter <= 0 {
+		staleAfter = DefaultStaleAfter
+	}
+	takeOver := len(it.Pending) > 0 && now.Sub(it.PendingSince) >= staleAfter
+	if ev == nil && !takeOver {
+		updateTime := ""
+		if obs != nil {
+			updateTime = obs.UpdateTime
+		}
+		if err := t.Store.Touch(ctx, brandID, now, updateTime, it.Version); err != nil {
+			return res, wrapWrite(brandID, err)
+		}
+		return res, nil
+	}
+
+	// This check owns the pending events from here: an earlier check's
+	// (taken over: fresh ones too, since a new event must follow them) and
+	// its own.
+	next := Item{BrandID: brandID, State: it.State, Authority: it.Authority, CheckedAt: now, Version: it.Version + 1,
+		Pending: slices.Clone(it.Pending), PendingID: newPendingID(), PendingSince: now}
+	if ev != nil {
+		next.Pending = append(next.Pending, *ev)
+		if obs == nil {
+			next.State, next.Authority = Revoked, nil
+		} else {
+			next.State, next.Authority = Authorised, obs
+		}
+	} else if obs != nil && next.Authority != nil {
+		a := *next.Authority
+		a.UpdateTime = obs.UpdateTime
+		next.Authority = &a
+	}
+	if err := t.Store.Put(ctx, next, it.Version); err != nil {
+		return res, wrapWrite(brandID, err)
+	}
+	if err := t.Bus.Publish(ctx, next.Pending...); err != nil {
+		// Best effort: if this fails too, the events wait StaleAfter.
+		_ = t.Store.Release(ctx, brandID, next.PendingID)
+		return res, fmt.Errorf("authority: brand %s: publishing %d event(s): %w (kept as pending)", brandID, len(next.Pending), err)
+	}
+	res.Published = len(next.Pending)
+	if err := t.Store.ClearPending(ctx, brandID, next.PendingID); err != nil {
+		return res, fmt.Errorf("authority: brand %s: events published, clearing them from the snapshot: %w (they will be published again)", brandID, err)
+	}
+	return res, nil
+}
+
+func wrapWrite(brandID string, err error) error {
+	if errors.Is(err, ErrConflict) {
+		return err
+	}
+	return fmt.Errorf("authority: writing brand %s's snapshot: %w", brandID, err)
+}
+
+// compare decides the outcome and the event, if any.
+func compare(brandID string, it Item, obs *Authority, now time.Time) (Outcome, *eventbus.Event) {
+	known := it.Version > 0
+	switch {
+	case obs == nil && known && it.State == Revoked:
+		return StillRevoked, nil
+	case obs == nil:
+		return RevokedNow, revokedEvent(brandID, it.Authority, now)
+	case !known:
+		return FirstSeen, changedEvent(brandID, nil, obs, now)
+	case it.State == Revoked || it.Authority == nil:
+		return Changed, changedEvent(brandID, nil, obs, now)
+	case same(*it.Authority, *obs):
+		return Unchanged, nil
+	}
+	return Changed, changedEvent(brandID, it.Authority, obs, now)
+}
+
+// CheckedAt is how an event spells a time.
+func CheckedAt(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func changedEvent(brandID string, before, after *Authority, now time.Time) *eventbus.Event {
+	return event(ChangedEvent, now, struct {
+		BrandID   string     `json:"brand_id"`
+		Before    *Authority `json:"before"`
+		After     *Authority `json:"after"`
+		CheckedAt string     `json:"checked_at"`
+	}{brandID, before, after, CheckedAt(now)})
+}
+
+func revokedEvent(brandID string, before *Authority, now time.Time) *eventbus.Event {
+	return event(RevokedEvent, now, struct {
+		BrandID   string     `json:"brand_id"`
+		Before    *Authority `json:"before"`
+		CheckedAt string     `json:"checked_at"`
+	}{brandID, before, CheckedAt(now)})
+}
+
+func event(detailType string, now time.Time, detail any) *eventbus.Event {
+	b, err := json.Marshal(detail)
+	if err != nil {
+		panic(err) // strings only: cannot fail
+	}
+	return &eventbus.Event{DetailType: detailType, Time: now.Truncate(time.Second), Detail: b}
+}
+
+func newPendingID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,221 @@
+package authority
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/statetable"
+)
+
+// The item's attributes besides the key.
+const (
+	attrBrandID      = "brand_id"
+	attrState        = "state"
+	attrType         = "authorization_type"
+	attrProducts     = "authorization_product" // a string set; absent when revoked (DynamoDB has no empty set)
+	attrUpdateTime   = "update_time"
+	attrCheckedAt    = "checked_at"
+	attrVersion      = "version"
+	attrPending      = "pending" // a list of {detail_type, time, detail}
+	attrPendingID    = "pending_id"
+	attrPendingSince = "pending_since"
+)
+
+// Table is the Store in the DynamoDB state table.
+type Table struct{ *statetable.Table }
+
+func (t Table) key(brandID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{statetable.KeyAttr: s(statetable.AuthorityPrefix + brandID)}
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func conflict(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// Get reads the brand's item, strongly consistent.
+func (t Table) Get(ctx context.Context, brandID string) (Item, error) {
+	out, err := t.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.Name), Key: t.key(brandID), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return Item{}, err
+	}
+	if len(out.Item) == 0 {
+		return Item{BrandID: brandID}, nil
+	}
+	return decodeItem(brandID, out.Item)
+}
+
+// Put replaces the item if its version is still expect.
+func (t Table) Put(ctx context.Context, it Item, expect int64) error {
+	av := t.key(it.BrandID)
+	av[attrBrandID] = s(it.BrandID)
+	av[attrState] = s(string(it.State))
+	av[attrCheckedAt] = s(stamp(it.CheckedAt))
+	av[attrVersion] = n(it.Version)
+	if a := it.Authority; a != nil {
+		av[attrType] = s(a.AuthorizationType)
+		av[attrUpdateTime] = s(a.UpdateTime)
+		if len(a.AuthorizationProduct) > 0 {
+			av[attrProducts] = &types.AttributeValueMemberSS{Value: a.AuthorizationProduct}
+		}
+	}
+	if len(it.Pending) > 0 {
+		list := make([]types.AttributeValue, len(it.Pending))
+		for i, ev := range it.Pending {
+			list[i] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+				"detail_type": s(ev.DetailType), "time": s(stamp(ev.Time)), "detail": s(string(ev.Detail)),
+			}}
+		}
+		av[attrPending] = &types.AttributeValueMemberL{Value: list}
+		av[attrPendingID] = s(it.PendingID)
+		av[attrPendingSince] = s(stamp(it.PendingSince))
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av}
+	if expect == 0 {
+		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		in.ExpressionAttributeNames = map[string]string{"#pk": statetable.KeyAttr}
+	} else {
+		in.ConditionExpression = aws.String("#v = :v")
+		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": n(expect)}
+	}
+	if _, err := t.Client.PutItem(ctx, in); err != nil {
+		if conflict(err) {
+			return ErrConflict
+		}
+		return err
+	}
+	return nil
+}
+
+// Touch records a check that changed nothing.
+func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expect int64) error {
+	set := "SET #c = :c"
+	names := map[string]string{"#c": attrCheckedAt, "#v": attrVersion}
+	values := map[string]types.AttributeValue{":c": s(stamp(checkedAt)), ":v": n(expect)}
+	if updateTime != "" {
+		set += ", #u = :u"
+		names["#u"] = attrUpdateTime
+		values[":u"] = s(updateTime)
+	}
+	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(t.Name), Key: t.key(brandID), UpdateExpression: aws.String(set),
+		ConditionExpression: aws.String("#v = :v"), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	if conflict(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// ClearPending removes the pending events if pendingID owns them.
+func (t Table) ClearPending(ctx context.Context, brandID, pendingID string) error {
+	return t.ifOwner(ctx, brandID, pendingID, "REMOVE #p, #pid, #ps SET #v = #v + :one",
+		map[string]string{"#p": attrPending}, nil)
+}
+
+// Release gives up the pending events if pendingID owns them.
+func (t Table) Release(ctx context.Context, brandID, pendingID string) error {
+	return t.ifOwner(ctx, brandID, pendingID, "SET #ps = :zero, #v = #v + :one",
+		nil, map[string]types.AttributeValue{":zero": s(stamp(time.Unix(0, 0)))})
+}
+
+// ifOwner applies update if pending_id is still pendingID.
+func (t Table) ifOwner(ctx context.Context, brandID, pendingID, update string, names map[string]string, values map[string]types.AttributeValue) error {
+	if names == nil {
+		names = map[string]string{}
+	}
+	if values == nil {
+		values = map[string]types.AttributeValue{}
+	}
+	names["#pid"], names["#ps"], names["#v"] = attrPendingID, attrPendingSince, attrVersion
+	values[":id"], values[":one"] = s(pendingID), n(1)
+	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(t.Name), Key: t.key(brandID), UpdateExpression: aws.String(update),
+		ConditionExpression: aws.String("#pid = :id"), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	if conflict(err) {
+		return nil // another check owns them now
+	}
+	return err
+}
+
+func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error) {
+	str := func(name string) string {
+		if v, ok := av[name].(*types.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	when := func(name string) (time.Time, error) {
+		v := str(name)
+		if v == "" {
+			return time.Time{}, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("authority#%s: attribute %s: %w", brandID, name, err)
+		}
+		return t, nil
+	}
+	it := Item{BrandID: brandID, State: State(str(attrState)), PendingID: str(attrPendingID)}
+	v, ok := av[attrVersion].(*types.AttributeValueMemberN)
+	if !ok {
+		return Item{}, fmt.Errorf("authority#%s: attribute %s is missing or not a number", brandID, attrVersion)
+	}
+	var err error
+	if it.Version, err = strconv.ParseInt(v.Value, 10, 64); err != nil || it.Version < 1 {
+		return Item{}, fmt.Errorf("authority#%s: attribute %s is %q, not a positive integer", brandID, attrVersion, v.Value)
+	}
+	if it.CheckedAt, err = when(attrCheckedAt); err != nil {
+		return Item{}, err
+	}
+	if it.PendingSince, err = when(attrPendingSince); err != nil {
+		return Item{}, err
+	}
+	if it.State == Authorised {
+		a := Authority{AuthorizationType: str(attrType), UpdateTime: str(attrUpdateTime), AuthorizationProduct: []string{}}
+		if ss, ok := av[attrProducts].(*types.AttributeValueMemberSS); ok {
+			a.AuthorizationProduct = ss.Value
+		}
+		a = a.Normalise() // DynamoDB keeps a set in no particular order
+		it.Authority = &a
+	}
+	if l, ok := av[attrPending].(*types.AttributeValueMemberL); ok {
+		for i, e := range l.Value {
+			m, ok := e.(*types.AttributeValueMemberM)
+			if !ok {
+				return Item{}, fmt.Errorf("authority#%s: pending event %d is not a map", brandID, i)
+			}
+			get := func(k string) string {
+				if v, ok := m.Value[k].(*types.AttributeValueMemberS); ok {
+					return v.Value
+				}
+				return ""
+			}
+			at, err := time.Parse(time.RFC3339Nano, get("time"))
+			if err != nil || !json.Valid([]byte(get("detail"))) {
+				return Item{}, fmt.Errorf("authority#%s: pending event %d is malformed", brandID, i)
+			}
+			it.Pending = append(it.Pending, eventbus.Event{DetailType: get("detail_type"), Time: at, Detail: json.RawMessage(get("detail"))})
+		}
+	}
+	return it, nil
+}

@@ -1,0 +1,96 @@
+package authority
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is a Store in memory, with the same conditional writes as the
+// table: what `make run` uses.
+type Memory struct {
+	mu    sync.Mutex
+	items map[string]Item
+}
+
+func (m *Memory) version(brandID string) int64 { return m.items[brandID].Version }
+
+func clone(it Item) Item {
+	if it.Authority != nil {
+		a := *it.Authority
+		a.AuthorizationProduct = slices.Clone(a.AuthorizationProduct)
+		it.Authority = &a
+	}
+	it.Pending = slices.Clone(it.Pending)
+	return it
+}
+
+// Get returns the brand's item.
+func (m *Memory) Get(_ context.Context, brandID string) (Item, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[brandID]
+	if !ok {
+		return Item{BrandID: brandID}, nil
+	}
+	return clone(it), nil
+}
+
+// Put replaces the item if its version is still expect.
+func (m *Memory) Put(_ context.Context, it Item, expect int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.version(it.BrandID) != expect {
+		return ErrConflict
+	}
+	if m.items == nil {
+		m.items = map[string]Item{}
+	}
+	m.items[it.BrandID] = clone(it)
+	return nil
+}
+
+// Touch records a check that changed nothing.
+func (m *Memory) Touch(_ context.Context, brandID string, checkedAt time.Time, updateTime string, expect int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.version(brandID) != expect || expect == 0 {
+		return ErrConflict
+	}
+	it := clone(m.items[brandID])
+	it.CheckedAt = checkedAt
+	if updateTime != "" && it.Authority != nil {
+		it.Authority.UpdateTime = updateTime
+	}
+	m.items[brandID] = it
+	return nil
+}
+
+// ClearPending removes the pending events if pendingID owns them.
+func (m *Memory) ClearPending(_ context.Context, brandID, pendingID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[brandID]
+	if !ok || it.PendingID != pendingID {
+		return nil
+	}
+	it.Pending, it.PendingID, it.PendingSince = nil, "", time.Time{}
+	it.Version++
+	m.items[brandID] = it
+	return nil
+}
+
+// Release gives up the pending events if pendingID owns them.
+func (m *Memory) Release(_ context.Context, brandID, pendingID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[brandID]
+	if !ok || it.PendingID != pendingID {
+		return nil
+	}
+	it.PendingSince = time.Time{}
+	it.Version++
+	m.items[brandID] = it
+	return nil
+}

@@ -1,0 +1,96 @@
+package localapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/localapi"
+)
+
+// The printed revocation lines, run as a user pastes them: the first
+// refresh sees every sandbox brand for the first time, the second prints
+// one revocation event for the revoked brand, and the GET route records
+// too.
+func TestAuthorityCurlLinesShowARevocation(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	env, _, err := localapi.Env(func(string) string { return "" })
+	require.NoError(t, err)
+	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	printed := &lockedBuffer{}
+	stack.Events.Out = printed
+	srv := httptest.NewServer(localapi.Handler(stack.Routes))
+	t.Cleanup(srv.Close)
+
+	lines := localapi.AuthorityCurlLines(srv.URL)
+	require.Len(t, lines, 4)
+	run := func(line string) map[string]any {
+		out, err := exec.Command("sh", "-c", line).Output()
+		require.NoError(t, err, line)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(out, &m), string(out))
+		return m
+	}
+	sum := run(lines[0])
+	assert.Equal(t, map[string]any{"first_seen": float64(4)}, sum["outcomes"])
+	assert.Equal(t, 4, strings.Count(printed.String(), `"detail-type":"Brand authority changed"`))
+
+	printed.Reset()
+	run(lines[1])
+	sum = run(lines[2])
+	assert.Equal(t, map[string]any{"unchanged": float64(3), "revoked": float64(1)}, sum["outcomes"])
+	out := strings.TrimSpace(printed.String())
+	require.Equal(t, 1, strings.Count(out, "\n")+1, out)
+	var ev struct {
+		Source     string         `json:"source"`
+		DetailType string         `json:"detail-type"`
+		Detail     map[string]any `json:"detail"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &ev))
+	assert.Equal(t, "wxcard", ev.Source)
+	assert.Equal(t, "Brand authority revoked", ev.DetailType)
+	assert.Equal(t, localapi.SandboxRevocableBrand, ev.Detail["brand_id"])
+	assert.NotNil(t, ev.Detail["before"])
+
+	printed.Reset()
+	run(lines[3])
+	run("curl -s " + srv.URL + "/v3/brand-basic/partner/brands/" + localapi.SandboxRevocableBrand + "/product-authorities")
+	assert.Contains(t, printed.String(), `"detail-type":"Brand authority changed"`, "the GET route records the restoration")
+}
+
+// lockedBuffer is written by the server's goroutines and read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
