@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -17,8 +20,13 @@ const MaxBodyBytes = 16 << 10
 // request bodies, and stricter ones that keep a caller from smuggling
 // anything through: UTF-8 of 1 to 3 byte characters only, no JSON null, no
 // duplicate keys, no unknown fields, one object and nothing after it, at
-// most MaxBodyBytes. Errors are *FieldError naming the field ("body" for
-// the whole).
+// most MaxBodyBytes. Keys must match v's field names exactly:
+// encoding/json alone matches them case-insensitively (and folds U+017F
+// into s and the Kelvin sign into k), so {"openid":"a","OPENID":"b"} would
+// be read as b by it and as a by anything that compares keys exactly. Errors
+// are *FieldError naming the field ("body" for the whole); an unknown key
+// is named by at most a short, escaped prefix, as it may be anything,
+// including an openid.
 func Decode(data []byte, v any) error {
 	if len(data) > MaxBodyBytes {
 		return &FieldError{Field: "body", Reason: fmt.Sprintf("must be at most %d bytes", MaxBodyBytes)}
@@ -31,7 +39,7 @@ func Decode(data []byte, v any) error {
 			return &FieldError{Field: "body", Reason: "must not contain 4-byte UTF-8 characters such as emoji"}
 		}
 	}
-	if err := scan(data); err != nil {
+	if err := scan(data, fieldsOf(reflect.TypeOf(v))); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -42,9 +50,46 @@ func Decode(data []byte, v any) error {
 	return nil
 }
 
+// fields maps a struct's exact JSON key names to their types; nil means
+// any key is accepted (a map, or not a struct).
+type fields map[string]reflect.Type
+
+var fieldCache sync.Map // reflect.Type -> fields
+
+// fieldsOf returns the JSON keys of t (after pointers) when it is a struct.
+func fieldsOf(t reflect.Type) fields {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(fields)
+	}
+	f := fields{}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		f[name] = sf.Type
+	}
+	fieldCache.Store(t, f)
+	return f
+}
+
 // scan walks the tokens once to refuse what encoding/json lets through:
-// duplicate keys, null, and a top level that is not exactly one object.
-func scan(data []byte) error {
+// duplicate keys, keys that are not exactly a field's name, null, and a
+// top level that is not exactly one object.
+func scan(data []byte, known fields) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -54,7 +99,7 @@ func scan(data []byte) error {
 	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
 		return &FieldError{Field: "body", Reason: "must be a JSON object"}
 	}
-	if err := scanObject(dec, ""); err != nil {
+	if err := scanObject(dec, "", known); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -63,20 +108,24 @@ func scan(data []byte) error {
 	return nil
 }
 
-func scanValue(dec *json.Decoder, tok json.Token, path string) error {
-	switch t := tok.(type) {
+func scanValue(dec *json.Decoder, tok json.Token, path string, t reflect.Type) error {
+	switch d := tok.(type) {
 	case nil:
 		return &FieldError{Field: path, Reason: "must not be null; omit it instead"}
 	case json.Delim:
-		if t == '{' {
-			return scanObject(dec, path)
+		if d == '{' {
+			return scanObject(dec, path, fieldsOf(t))
 		}
-		return scanArray(dec, path)
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		return scanArray(dec, path, elem)
 	}
 	return nil
 }
 
-func scanObject(dec *json.Decoder, path string) error {
+func scanObject(dec *json.Decoder, path string, known fields) error {
 	keys := map[string]bool{}
 	for {
 		tok, err := dec.Token()
@@ -87,6 +136,13 @@ func scanObject(dec *json.Decoder, path string) error {
 			return nil
 		}
 		key, _ := tok.(string) // the decoder only yields strings in key position
+		var ft reflect.Type
+		if known != nil {
+			var ok bool
+			if ft, ok = known[key]; !ok {
+				return unknownKey(path, key, known)
+			}
+		}
 		p := join(path, key)
 		if keys[key] {
 			return &FieldError{Field: p, Reason: "appears more than once"}
@@ -95,13 +151,44 @@ func scanObject(dec *json.Decoder, path string) error {
 		if tok, err = dec.Token(); err != nil {
 			return invalidAt(p)
 		}
-		if err := scanValue(dec, tok, p); err != nil {
+		if err := scanValue(dec, tok, p, ft); err != nil {
 			return err
 		}
 	}
 }
 
-func scanArray(dec *json.Decoder, path string) error {
+// unknownKey refuses a key that is not exactly a field's name, naming the
+// field it was probably meant to be when it differs only in case.
+func unknownKey(path, key string, known fields) error {
+	for name := range known {
+		if strings.EqualFold(name, key) {
+			return &FieldError{Field: join(path, name), Reason: "must be spelled exactly " + strconv.Quote(name) + "; a key differing in case is not accepted"}
+		}
+	}
+	return &FieldError{Field: join(path, ShortKey(key)), Reason: "is not a known field"}
+}
+
+// shortKeyRunes is how much of an unknown key an error shows.
+const shortKeyRunes = 8
+
+// ShortKey is how an untrusted key appears in errors and logs: its first
+// few characters, escaped (quotes, controls, invisible and non-ASCII
+// characters as \u escapes), and "…" when cut. A key may be anything, an
+// openid or 16 KB of text; this shows enough to find the mistake.
+func ShortKey(key string) string {
+	cut := false
+	if utf8.RuneCountInString(key) > shortKeyRunes {
+		runes := []rune(key)
+		key, cut = string(runes[:shortKeyRunes]), true
+	}
+	q := strconv.QuoteToASCII(key)
+	if cut {
+		q += "…"
+	}
+	return q
+}
+
+func scanArray(dec *json.Decoder, path string, elem reflect.Type) error {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
@@ -110,7 +197,7 @@ func scanArray(dec *json.Decoder, path string) error {
 		if d, ok := tok.(json.Delim); ok && d == ']' {
 			return nil
 		}
-		if err := scanValue(dec, tok, path); err != nil {
+		if err := scanValue(dec, tok, path, elem); err != nil {
 			return err
 		}
 	}
@@ -145,7 +232,7 @@ func decodeError(err error) error {
 		return &FieldError{Field: f, Reason: "must be a " + typeName(typeErr.Type.Kind().String())}
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-		return &FieldError{Field: join("", strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)), Reason: "is not a known field"}
+		return &FieldError{Field: ShortKey(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)), Reason: "is not a known field"}
 	}
 	return &FieldError{Field: "body", Reason: "is not valid JSON"}
 }

@@ -179,7 +179,8 @@ func isIDByte(c byte) bool {
 }
 
 // checkText checks what WeChat Pay accepts in any string: UTF-8 of 1 to 3
-// byte characters (no emoji), no control characters, at most max characters.
+// byte characters (no emoji), no control characters, at most max
+// characters; and no invisible format or separator characters.
 func checkText(field, v string, max int) error {
 	if !utf8.ValidString(v) {
 		return &FieldError{Field: field, Reason: "must be valid UTF-8"}
@@ -193,6 +194,12 @@ func checkText(field, v string, max int) error {
 		}
 		if unicode.IsControl(r) {
 			return &FieldError{Field: field, Reason: "must not contain control characters"}
+		}
+		// Invisible format characters (category Cf: bidi overrides such as
+		// U+202E, zero-width joiners, BOM) and the line and paragraph
+		// separators make text read differently from what it is.
+		if unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return &FieldError{Field: field, Reason: fmt.Sprintf("must not contain invisible formatting, direction or line-separator characters (U+%04X)", r)}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package membercard_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -31,7 +32,7 @@ func TestDecode(t *testing.T) {
 		{"truncated", `{"card_id":"c"`, "body"},
 		{"null value", `{"card_id":null,"openid":"o"}`, "card_id"},
 		{"duplicate key", `{"card_id":"a","card_id":"b","openid":"o"}`, "card_id"},
-		{"unknown field", `{"card_id":"c","openid":"o","extra":1}`, "extra"},
+		{"unknown field", `{"card_id":"c","openid":"o","extra":1}`, `"extra"`},
 		{"wrong type", `{"card_id":5,"openid":"o"}`, "card_id"},
 		{"emoji", `{"card_id":"c","openid":"o😀"}`, "body"},
 		{"invalid utf-8", "{\"card_id\":\"\xff\",\"openid\":\"o\"}", "body"},
@@ -118,6 +119,13 @@ func TestPermissionTokenRules(t *testing.T) {
 		{"outer_str space", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", OuterStr: "a b"}, "outer_str"},
 		{"outer_str emoji", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", OuterStr: "a😀"}, "outer_str"},
 		{"outer_str kana", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", OuterStr: "カ"}, "outer_str"},
+		{"path bidi override", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", ActivatePath: "pages/\u202egnp.exe"}, "activate_path"},
+		{"path line separator", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", ActivatePath: "a\u2028b"}, "activate_path"},
+		{"path paragraph separator", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", ActivatePath: "a\u2029b"}, "activate_path"},
+		{"path zero-width joiner", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", ActivatePath: "a\u200db"}, "activate_path"},
+		{"url bidi override", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", ActivateURL: "https://e.com/\u202eabc"}, "activate_url"},
+		{"outer_str byte order mark", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", OuterStr: "\ufeffa"}, "outer_str"},
+		{"outer_str left-to-right mark", membercard.PermissionTokenRequest{ActivateType: "AUTO_ACTIVATE", OuterStr: "a\u200e"}, "outer_str"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,7 +161,85 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		_ = r.Validate()
+		// The decoded request is what an exact-key reading of the same
+		// body gives: no two parsers read two different values.
+		assert.Equal(t, exactDecode(t, body), r, "%s", body)
 	})
+}
+
+// exactDecode reads a permission-token body the naive way, matching keys
+// exactly (the last of duplicates wins, as in most parsers).
+func exactDecode(t *testing.T, body []byte) membercard.PermissionTokenRequest {
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &m))
+	var r membercard.PermissionTokenRequest
+	for key, raw := range m {
+		var dst any
+		switch key {
+		case "activate_type":
+			dst = &r.ActivateType
+		case "navigate_back_previous_page":
+			dst = &r.NavigateBackPreviousPage
+		case "activate_url":
+			dst = &r.ActivateURL
+		case "activate_appid":
+			dst = &r.ActivateAppID
+		case "activate_path":
+			dst = &r.ActivatePath
+		case "outer_str":
+			dst = &r.OuterStr
+		default:
+			t.Fatalf("accepted a body with the key %q", key)
+		}
+		require.NoError(t, json.Unmarshal(raw, dst))
+	}
+	return r
+}
+
+// Keys must be spelled exactly as documented: encoding/json would match
+// them case-insensitively, with Unicode folding, and read one body two ways.
+func TestDecodeKeysMatchExactly(t *testing.T) {
+	tests := []struct {
+		name, body, field string
+		into              any
+	}{
+		{"a second openid in capitals", `{"card_id":"c","openid":"obLatjnx9gnqzS4myYGmLZ7LgLBA","OPENID":"x"}`, "openid", &membercard.BrandPreAuthTokenRequest{}},
+		{"a second brand_id in mixed case", `{"brand_id":"1004","card_id":"c","openid":"o","Brand_Id":"9999"}`, "brand_id", &membercard.PartnerPreAuthTokenRequest{}},
+		{"only capitals", `{"CARD_ID":"c","OpenID":"o"}`, "card_id", &membercard.BrandPreAuthTokenRequest{}},
+		{"long s folded into s", `{"activate_type":"AUTO_ACTIVATE","outer_\u017ftr":"x"}`, "outer_str", &membercard.PermissionTokenRequest{}},
+		{"long s raw", "{\"activate_type\":\"AUTO_ACTIVATE\",\"outer_\u017ftr\":\"x\"}", "outer_str", &membercard.PermissionTokenRequest{}},
+		{"Kelvin sign folded into k", `{"activate_type":"AUTO_ACTIVATE","navigate_bac\u212a_previous_page":true}`, "navigate_back_previous_page", &membercard.PermissionTokenRequest{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := membercard.Decode([]byte(tc.body), tc.into)
+			require.Error(t, err)
+			assert.Equal(t, tc.field, fieldOf(t, err))
+			assert.Contains(t, err.Error(), "spelled exactly")
+		})
+	}
+}
+
+// An unknown key may be anything, an openid or 16 KB of text: errors name
+// at most a short, escaped prefix of it.
+func TestUnknownKeysAreNamedShortAndEscaped(t *testing.T) {
+	openid := "obLatjnx9gnqzS4myYGmLZ7LgLBA"
+	long := strings.Repeat("k", 16000)
+	for _, tc := range []struct{ key, field string }{
+		{"extra", `"extra"`},
+		{openid, `"obLatjnx"…`},
+		{long, `"kkkkkkkk"…`},
+		{"a\u202eb", `"a\u202eb"`},
+		{"a\u2028\"b", `"a\u2028\"b"`},
+	} {
+		body, err := json.Marshal(map[string]any{"card_id": "c", "openid": "o", tc.key: 1})
+		require.NoError(t, err)
+		err = membercard.Decode(body, &membercard.BrandPreAuthTokenRequest{})
+		require.Error(t, err)
+		assert.Equal(t, tc.field, fieldOf(t, err))
+		assert.NotContains(t, err.Error(), openid)
+		assert.Less(t, len(err.Error()), 80)
+	}
 }
 
 // An empty key still gives an error that names a field (found by FuzzDecode).
