@@ -14,7 +14,7 @@ GREMLINS_VERSION      := v0.6.0
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-34s %s\n", $$1, $$2}' $(MAKEFILE_LIST) | \
-		sed -e 's|$$(LAMBDA_GOARCH)|$(LAMBDA_GOARCH)|g' -e 's|$$(ARTIFACTS_DIR)|$$ARTIFACTS_DIR|g' \
+		sed -e 's|$$(LAMBDA_GOARCH)|$(LAMBDA_GOARCH)|g' -e 's|$$(RUN_ADDR)|$(RUN_ADDR)|g' -e 's|$$(ARTIFACTS_DIR)|$$ARTIFACTS_DIR|g' \
 			-e 's|$$(GOLANGCI_LINT_VERSION)|$(GOLANGCI_LINT_VERSION)|g' -e 's|$$(GREMLINS_VERSION)|$(GREMLINS_VERSION)|g'
 
 build: ## build the functions: static, stripped bin/<function>/bootstrap for linux/$(LAMBDA_GOARCH)
@@ -50,8 +50,13 @@ mutate: ## mutation testing of the critical packages (gremlins $(GREMLINS_VERSIO
 	@command -v gremlins >/dev/null 2>&1 || $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GO) run ./cmd/wxcard-mutate
 
-run: ## serve the four functions on 127.0.0.1:3000 against an embedded WeChat Pay sandbox
-	$(GO) run ./cmd/wxcard-local
+# make run builds the local API and execs it, so one signal (Ctrl-C, or a
+# SIGTERM to make) stops it. TOKEN_ROUTES_AUTHORIZATION=JWT serves the
+# token routes as behind the JWT authorizer (see README).
+RUN_ADDR ?= 127.0.0.1:3000
+run: ## serve the functions on $(RUN_ADDR) against an embedded WeChat Pay sandbox (TOKEN_ROUTES_AUTHORIZATION=JWT to require tokens)
+	$(GO) build -o bin/wxcard-local ./cmd/wxcard-local
+	exec bin/wxcard-local -addr $(RUN_ADDR)
 
 validate: ## check template.yaml with cfn-lint (skipped, saying so, where cfn-lint is absent)
 	@if command -v cfn-lint >/dev/null 2>&1; then cfn-lint template.yaml && echo "template.yaml: cfn-lint clean"; \

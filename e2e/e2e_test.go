@@ -108,6 +108,7 @@ func (s *Stack) Env(secretID string, extra ...string) []string {
 		"HOME=" + s.dir,
 		"SSL_CERT_FILE=" + s.caFile,
 		"AUTHORITY_BRAND_IDS=1004,1005,1006",
+		"TOKEN_ROUTES_AUTHORIZATION=NONE",
 	}, extra...)
 }
 
@@ -359,10 +360,16 @@ func TestEachAuthoritiesFunctionTakesOnlyItsEvents(t *testing.T) {
 // A wrong secret: the function refuses to serve, reports an init error and
 // exits; its log names the secret and the field, never the content.
 func TestBadSecretRefusesToServe(t *testing.T) {
-	cases := []struct{ name, fn, secretID, value, want string }{
-		{"missing secret", "pretoken", "wxcard/absent", "", `secret \"wxcard/absent\"`},
-		{"wrong identity kind", "pretoken", "wxcard/partner", "", `field \"mchid\"`},
-		{"broken PEM", "partnertoken", "wxcard/broken", "broken", `field \"private_key\"`},
+	cases := []struct {
+		name, fn, secretID, value, want string
+		extra                           []string
+	}{
+		{"missing secret", "pretoken", "wxcard/absent", "", `secret \"wxcard/absent\"`, nil},
+		{"wrong identity kind", "pretoken", "wxcard/partner", "", `field \"mchid\"`, nil},
+		{"broken PEM", "partnertoken", "wxcard/broken", "broken", `field \"private_key\"`, nil},
+		// A token function that does not know how its callers are authenticated fails closed.
+		{"pretoken without TOKEN_ROUTES_AUTHORIZATION", "pretoken", "wxcard/brand", "", "TOKEN_ROUTES_AUTHORIZATION is not set", []string{"TOKEN_ROUTES_AUTHORIZATION="}},
+		{"partnertoken with an unknown TOKEN_ROUTES_AUTHORIZATION", "partnertoken", "wxcard/partner", "", "TOKEN_ROUTES_AUTHORIZATION is", []string{"TOKEN_ROUTES_AUTHORIZATION=jwt"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -377,7 +384,7 @@ func TestBadSecretRefusesToServe(t *testing.T) {
 			rt, err := lambdatest.NewRuntime()
 			require.NoError(t, err)
 			defer rt.Close()
-			p, err := lambdatest.Start(binaries[tc.fn], rt, s.Env(tc.secretID)...)
+			p, err := lambdatest.Start(binaries[tc.fn], rt, s.Env(tc.secretID, tc.extra...)...)
 			require.NoError(t, err)
 			defer p.Stop()
 			select {
@@ -439,7 +446,7 @@ func TestSampleEvents(t *testing.T) {
 // are not cacheable, and logs hold a hash of the openid, not the openid.
 func TestSecurityRulesThroughTheBinary(t *testing.T) {
 	s := NewStack(t, wxpaytest.Options{})
-	f := StartFunction(t, "partnertoken", s.Env("wxcard/partner", "ALLOWED_CARD_IDS="+cardID, "ALLOWED_BRAND_IDS=1004,1005", "OPENID_CLAIM=wx_openid"))
+	f := StartFunction(t, "partnertoken", s.Env("wxcard/partner", "ALLOWED_CARD_IDS="+cardID, "ALLOWED_BRAND_IDS=1004,1005", "OPENID_CLAIM=wx_openid", "TOKEN_ROUTES_AUTHORIZATION=JWT"))
 	withClaim := func(ev events.APIGatewayV2HTTPRequest, openid string) events.APIGatewayV2HTTPRequest {
 		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": "u1", "wx_openid": openid}},
@@ -462,9 +469,13 @@ func TestSecurityRulesThroughTheBinary(t *testing.T) {
 		{"openid differs from the JWT", withClaim(httpEvent("POST", route, route, body("1004", cardID, "someone-else"), nil), openid), 403, ""},
 		{"openid taken from the JWT", withClaim(httpEvent("POST", route, route, body("1004", cardID, ""), nil), openid), 200, openid},
 		{"openid equals the JWT", withClaim(httpEvent("POST", route, route, body("1004", cardID, openid), nil), openid), 200, openid},
-		{"card outside the allow-list", httpEvent("POST", route, route, body("1004", "othercard", openid), nil), 403, ""},
-		{"brand outside the allow-list", httpEvent("POST", route, route, body("2001", cardID, openid), nil), 403, ""},
-		{"duplicate key", httpEvent("POST", route, route, `{"brand_id":"1004","brand_id":"1005","card_id":"`+cardID+`","openid":"o"}`, nil), 400, ""},
+		{"card outside the allow-list", withClaim(httpEvent("POST", route, route, body("1004", "othercard", openid), nil), openid), 403, ""},
+		{"brand outside the allow-list", withClaim(httpEvent("POST", route, route, body("2001", cardID, openid), nil), openid), 403, ""},
+		{"duplicate key", withClaim(httpEvent("POST", route, route, `{"brand_id":"1004","brand_id":"1005","card_id":"`+cardID+`","openid":"o"}`, nil), "o"), 400, ""},
+		{"a second brand_id in other case", withClaim(httpEvent("POST", route, route, `{"brand_id":"1004","card_id":"`+cardID+`","Brand_Id":"1005"}`, nil), openid), 400, ""},
+		{"no JWT claims at all", httpEvent("POST", route, route, body("1004", cardID, openid), nil), 403, ""},
+		{"a token that names no openid", withClaim(httpEvent("POST", route, route, body("1004", cardID, openid), nil), ""), 403, ""},
+		{"the older route, a token that names no openid", withClaim(httpEvent("POST", membercard.PartnerOpenUserCardTokensPath, membercard.PartnerOpenUserCardTokensPath, body("1004", cardID, openid), nil), ""), 403, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -485,4 +496,49 @@ func TestSecurityRulesThroughTheBinary(t *testing.T) {
 	assert.NotEmpty(t, lines)
 	assert.NotContains(t, f.Proc.Output(), openid)
 	assert.NotContains(t, f.Proc.Output(), "someone-else")
+}
+
+// The compiled pretoken under TOKEN_ROUTES_AUTHORIZATION=JWT fails closed,
+// and under NONE lets the body's openid stand.
+func TestPreTokenAuthorizationThroughTheBinary(t *testing.T) {
+	s := NewStack(t, wxpaytest.Options{})
+	route := membercard.BrandPreAuthTokensPath
+	withClaims := func(body string, claims map[string]string) events.APIGatewayV2HTTPRequest {
+		ev := httpEvent("POST", route, route, body, nil)
+		if claims != nil {
+			ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims},
+			}
+		}
+		return ev
+	}
+	withOpenID := `{"card_id":"` + cardID + `","openid":"` + openid + `"}`
+	withoutOpenID := `{"card_id":"` + cardID + `"}`
+	for _, tc := range []struct {
+		name, mode, body string
+		claims           map[string]string
+		status           int
+	}{
+		{"JWT, no claims", "JWT", withOpenID, nil, 403},
+		{"JWT, token without openid", "JWT", withOpenID, map[string]string{"sub": "u1"}, 403},
+		{"JWT, token without openid, body without openid", "JWT", withoutOpenID, map[string]string{"sub": "u1"}, 403},
+		{"JWT, another user's openid", "JWT", withOpenID, map[string]string{"openid": "obLatSomeoneElse"}, 403},
+		{"JWT, openid from the token", "JWT", withoutOpenID, map[string]string{"openid": openid}, 200},
+		{"NONE, the body stands", "NONE", withOpenID, nil, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := StartFunction(t, "pretoken", s.Env("wxcard/brand", "TOKEN_ROUTES_AUTHORIZATION="+tc.mode))
+			s.WxPay.ResetRequests()
+			resp := f.HTTP(t, withClaims(tc.body, tc.claims))
+			assert.Equal(t, tc.status, resp.StatusCode, resp.Body)
+			if tc.status != 200 {
+				assert.Contains(t, resp.Body, `"FORBIDDEN"`)
+				assert.Empty(t, s.WxPay.Requests(), "refused before WeChat Pay")
+				return
+			}
+			rec, err := s.WxPay.LastRequest()
+			require.NoError(t, err)
+			assert.Contains(t, string(rec.Body), `"openid":"`+openid+`"`)
+		})
+	}
 }

@@ -66,12 +66,24 @@ var designRoutes = map[string]string{
 // authorityFunctions record product authorities in the state table.
 var authorityFunctions = map[string]bool{"authorities": true, "authoritiesrefresh": true}
 
-// tokenRoutes are protected by the JWT authorizer, the others by IAM.
-var tokenRoutes = map[string]bool{
-	"POST /brand/card-member/pre-auth-tokens":                  true,
-	"POST /v3/brand/partner/card-member/pre-auth-tokens":       true,
-	"POST /v3/brand/partner/card-member/open-user-card-tokens": true,
+// routeAuth is the authorisation of every route wxcard may have, as the
+// design says: the token routes behind the JWT authorizer when one is
+// configured, the operator routes behind IAM, and the card-events route
+// open, because WeChat Pay calls it and proves itself by signature. A
+// route that is not listed here fails the test, so none is added open by
+// accident.
+var routeAuth = map[string]string{
+	"POST /brand/card-member/pre-auth-tokens":                              authJWTIfConfigured,
+	"POST /v3/brand/partner/card-member/pre-auth-tokens":                   authJWTIfConfigured,
+	"POST /v3/brand/partner/card-member/open-user-card-tokens":             authJWTIfConfigured,
+	"POST /v3/marketing/membercard-open/cards/{card_id}/permission-tokens": "AWS_IAM",
+	"GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities":    "AWS_IAM",
+	"POST /notify/card-events":                                             "NONE",
 }
+
+// authJWTIfConfigured: AuthorizationType !If [UseJwt, JWT, NONE] with the
+// JWT authorizer under the same condition.
+const authJWTIfConfigured = "UseJwt:JWT|NONE"
 
 func TestTemplate(t *testing.T) {
 	doc, root := loadTemplate(t)
@@ -128,19 +140,49 @@ func TestTemplate(t *testing.T) {
 		assert.Equal(t, "!GetAtt", uri.Tag)
 		routes[key] = strings.TrimSuffix(uri.Value, ".Arn")
 		at := node(r, "Properties", "AuthorizationType")
-		assert.Equal(t, "!If", at.Tag, key)
-		auth[key] = at.Content[0].Value + ":" + at.Content[1].Value + "|" + at.Content[2].Value
+		authorizer := node(r, "Properties", "AuthorizerId")
+		switch {
+		case at == nil:
+			auth[key] = "NONE"
+		case at.Tag == "!If" && len(at.Content) == 3:
+			auth[key] = at.Content[0].Value + ":" + at.Content[1].Value + "|" + at.Content[2].Value
+			require.NotNil(t, authorizer, key)
+			assert.Equal(t, "!If", authorizer.Tag, key)
+			assert.Equal(t, "UseJwt", authorizer.Content[0].Value, "%s: the authorizer goes with the JWT condition", key)
+			assert.Equal(t, "JwtAuthorizer", authorizer.Content[1].Value, key)
+		default:
+			auth[key] = at.Value
+			assert.Nil(t, authorizer, "%s: no authorizer beside %s", key, at.Value)
+		}
+	}
+	// Every route has exactly the authorisation the design gives it.
+	for key, got := range auth {
+		want, ok := routeAuth[key]
+		require.True(t, ok, "route %s is not in the design's authorisation table (routeAuth): decide its authorisation there", key)
+		assert.Equal(t, want, got, "route %s", key)
 	}
 	require.Len(t, routes, len(designRoutes))
+	tokenFunctions := map[string]bool{}
 	for key, dir := range designRoutes {
 		id, ok := routes[key]
 		require.True(t, ok, "route %s is not in the template", key)
 		assert.Equal(t, dir, dirOf[id], "route %s is served by %s", key, id)
-		if tokenRoutes[key] {
-			assert.Equal(t, "UseJwt:JWT|NONE", auth[key], "token route %s uses the JWT authorizer when configured", key)
-		} else {
-			assert.Equal(t, "AWS_IAM", auth[key], "operator route %s is IAM-authorised", key)
+		if routeAuth[key] == authJWTIfConfigured {
+			tokenFunctions[id] = true
 		}
+	}
+	// The functions behind token routes know how their callers are
+	// authenticated, from the same parameter as the routes; no other
+	// function is told.
+	for id, fn := range functions {
+		v := node(fn, "Properties", "Environment", "Variables", "TOKEN_ROUTES_AUTHORIZATION")
+		if !tokenFunctions[id] {
+			assert.Nil(t, v, "%s serves no token route", id)
+			continue
+		}
+		require.NotNil(t, v, "%s serves token routes and must be given TOKEN_ROUTES_AUTHORIZATION", id)
+		assert.Equal(t, "!Ref", v.Tag, id)
+		assert.Equal(t, "TokenRoutesAuthorization", v.Value, id)
 	}
 
 	// Each function's role may read only its own secret: the one in its WXPAY_SECRET_ID.

@@ -25,6 +25,9 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:3000", "address to listen on")
 	flag.Parse()
+	// make run execs this binary, so make is the parent: when make is
+	// stopped with a signal of its own, we are stopped too.
+	stopWithParent()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *addr); err != nil {
@@ -54,7 +57,7 @@ func run(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: localapi.Handler(stack.Routes), ReadHeaderTimeout: 5 * time.Second}
+	srv := localapi.NewServer(localapi.Handler(stack.Routes), 10*time.Second)
 	base := "http://" + ln.Addr().String()
 	if stack.Sandbox != nil {
 		fmt.Printf("wxcard local API on %s, against the embedded WeChat Pay sandbox at %s\n", base, stack.Sandbox.URL)

@@ -7,8 +7,11 @@
 package main
 
 import (
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/secret"
@@ -16,6 +19,10 @@ import (
 
 func main() {
 	app := lambdaapp.MustBoot(secret.ServiceProvider)
-	h := &cardapi.Authorities{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, State: app.MustAuthorityTracker()}
+	state, err := authority.TrackerFromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(err)
+	}
+	h := &cardapi.Authorities{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, State: state}
 	lambda.Start(h.Handle)
 }

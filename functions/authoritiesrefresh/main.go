@@ -7,8 +7,11 @@
 package main
 
 import (
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/secret"
@@ -16,6 +19,10 @@ import (
 
 func main() {
 	app := lambdaapp.MustBoot(secret.ServiceProvider)
-	h := &cardapi.AuthoritiesRefresh{Upstream: app.Upstream, Logger: app.Logger, State: app.MustAuthorityTracker(), BrandIDs: app.Env.AuthorityBrandIDs}
+	state, err := authority.TrackerFromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(err)
+	}
+	h := &cardapi.AuthoritiesRefresh{Upstream: app.Upstream, Logger: app.Logger, State: state, BrandIDs: app.Env.AuthorityBrandIDs}
 	lambda.Start(h.Handle)
 }

@@ -13,6 +13,6 @@ import (
 
 func main() {
 	app := lambdaapp.MustBoot(secret.ServiceProvider)
-	h := &cardapi.PartnerToken{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger}
+	h := &cardapi.PartnerToken{Upstream: app.Upstream, Policy: app.MustTokenPolicy(), Logger: app.Logger}
 	lambda.Start(h.Handle)
 }

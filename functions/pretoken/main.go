@@ -12,6 +12,6 @@ import (
 
 func main() {
 	app := lambdaapp.MustBoot(secret.Brand)
-	h := &cardapi.PreToken{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger}
+	h := &cardapi.PreToken{Upstream: app.Upstream, Policy: app.MustTokenPolicy(), Logger: app.Logger}
 	lambda.Start(h.Handle)
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -28,6 +29,11 @@ type Upstream interface {
 
 // Policy is what a deployment allows on top of the field rules.
 type Policy struct {
+	// RequireJWT says the token routes are behind the JWT authorizer
+	// (TOKEN_ROUTES_AUTHORIZATION=JWT): every token request must carry the
+	// caller's claims, and its openid is the one the claim names. It fails
+	// closed: no claims, or no usable claim, is 403 and no call.
+	RequireJWT bool
 	// OpenIDClaim names the JWT claim the body's openid is bound to.
 	OpenIDClaim string
 	// AllowedCardIDs and AllowedBrandIDs, when not empty, are the only cards
@@ -62,20 +68,29 @@ func (p *Policy) checkBrand(brandID string) *apigw.Error {
 	return nil
 }
 
-// bindOpenID applies the JWT binding: with a claim, the body's openid must
-// equal it, and an absent one is taken from it. Without a JWT the body's
-// openid stands.
+// bindOpenID applies the JWT binding. With RequireJWT the event must carry
+// the caller's claims and the configured claim must be a usable openid;
+// the body's openid must then equal it, and an absent one is taken from
+// it. Anything else is refused: a token that names no openid never mints a
+// token for any openid (OWASP API1, broken object-level authorisation).
+// Without RequireJWT the body's openid stands.
 func (p *Policy) bindOpenID(ev *events.APIGatewayV2HTTPRequest, openid *string) *apigw.Error {
-	claim := ""
-	if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil && p.OpenIDClaim != "" {
-		claim = a.JWT.Claims[p.OpenIDClaim]
+	if !p.RequireJWT {
+		return nil
+	}
+	a := ev.RequestContext.Authorizer
+	if a == nil || a.JWT == nil || len(a.JWT.Claims) == 0 {
+		return apigw.Forbidden("authorization", "carries no JWT claims: the token routes need the caller's token")
+	}
+	claim, ok := a.JWT.Claims[p.OpenIDClaim]
+	// API Gateway hands every claim over as a string; an array or object
+	// claim arrives as its text ("[a b]", "map[…]"), which is no openid.
+	if !ok || membercard.CheckID("openid", claim, 128) != nil {
+		return apigw.Forbidden("openid", "is not named by the caller's token (claim "+strconv.Quote(p.OpenIDClaim)+" missing, empty or not an openid)")
 	}
 	switch {
-	case claim == "":
-		return nil
 	case *openid == "":
 		*openid = claim
-		return nil
 	case *openid != claim:
 		return apigw.Forbidden("openid", "does not match the caller's token")
 	}

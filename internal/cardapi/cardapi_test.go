@@ -288,47 +288,83 @@ func TestAnswerTable(t *testing.T) {
 	}
 }
 
+// The JWT binding of openid, for both token functions and both route names
+// of partnertoken. Under JWT it fails closed: no claims, or a claim that
+// names no openid, is 403 with no call; under NONE the body stands.
 func TestOpenIDBinding(t *testing.T) {
+	noClaims := map[string]string{}
 	tests := []struct {
 		name   string
-		body   string
-		claims map[string]string
+		jwt    bool
+		openid string            // the body's openid; "" = absent
+		claims map[string]string // nil = no authorizer in the event
 		status int
 		sent   string // openid sent upstream; "" = no call
 	}{
-		{"claim equals body", preBody, map[string]string{"openid": openid}, 200, openid},
-		{"claim differs", preBody, map[string]string{"openid": "someone-else"}, 403, ""},
-		{"body without openid takes the claim", `{"card_id":"` + cardID + `"}`, map[string]string{"openid": openid}, 200, openid},
-		{"JWT without the claim uses the body", preBody, map[string]string{"sub": "u1"}, 200, openid},
-		{"no JWT uses the body", preBody, nil, 200, openid},
+		{"JWT: claim equals body", true, openid, map[string]string{"openid": openid}, 200, openid},
+		{"JWT: claim differs", true, openid, map[string]string{"openid": "someone-else"}, 403, ""},
+		{"JWT: body without openid takes the claim", true, "", map[string]string{"openid": openid}, 200, openid},
+		{"JWT: no claims at all (route without the authorizer)", true, openid, nil, 403, ""},
+		{"JWT: empty claims", true, openid, noClaims, 403, ""},
+		{"JWT: token without the claim", true, openid, map[string]string{"sub": "u1"}, 403, ""},
+		{"JWT: token without the claim, body without openid", true, "", map[string]string{"sub": "u1"}, 403, ""},
+		{"JWT: empty claim", true, openid, map[string]string{"openid": ""}, 403, ""},
+		{"JWT: array claim", true, openid, map[string]string{"openid": "[" + openid + " x]"}, 403, ""},
+		{"JWT: object claim", true, "", map[string]string{"openid": "map[id:" + openid + "]"}, 403, ""},
+		{"NONE: body stands", false, openid, nil, 200, openid},
+		{"NONE: claims are not consulted", false, openid, map[string]string{"openid": "someone-else"}, 200, openid},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			ev := event("POST", membercard.BrandPreAuthTokensPath, tc.body, nil)
-			if tc.claims != nil {
-				ev = withJWT(ev, tc.claims)
-			}
-			resp, err := (&cardapi.PreToken{Upstream: e.brand, Policy: e.policy, Logger: e.logger}).Handle(ctx(t), ev)
-			require.NoError(t, err)
-			assert.Equal(t, tc.status, resp.StatusCode, resp.Body)
-			if tc.sent == "" {
-				assert.Equal(t, "FORBIDDEN", decode(t, resp).Code)
-				assert.Contains(t, decode(t, resp).Message, "openid")
-				assert.Empty(t, e.srv.Requests())
-				return
-			}
-			rec, err := e.srv.LastRequest()
-			require.NoError(t, err)
-			assert.Contains(t, string(rec.Body), `"openid":"`+tc.sent+`"`)
-		})
+	routes := []struct {
+		name, route string
+		partner     bool
+	}{
+		{"pretoken", membercard.BrandPreAuthTokensPath, false},
+		{"partnertoken", membercard.PartnerPreAuthTokensPath, true},
+		{"partnertoken, older route", membercard.PartnerOpenUserCardTokensPath, true},
+	}
+	for _, rt := range routes {
+		for _, tc := range tests {
+			t.Run(rt.name+"/"+tc.name, func(t *testing.T) {
+				e := newEnv(t)
+				policy := cardapi.Policy{RequireJWT: tc.jwt, OpenIDClaim: "openid"}
+				body := `{"card_id":"` + cardID + `"`
+				if rt.partner {
+					body += `,"brand_id":"1004"`
+				}
+				if tc.openid != "" {
+					body += `,"openid":"` + tc.openid + `"`
+				}
+				ev := event("POST", rt.route, body+"}", nil)
+				if tc.claims != nil {
+					ev = withJWT(ev, tc.claims)
+				}
+				var resp events.APIGatewayV2HTTPResponse
+				var err error
+				if rt.partner {
+					resp, err = (&cardapi.PartnerToken{Upstream: e.partner, Policy: policy, Logger: e.logger}).Handle(ctx(t), ev)
+				} else {
+					resp, err = (&cardapi.PreToken{Upstream: e.brand, Policy: policy, Logger: e.logger}).Handle(ctx(t), ev)
+				}
+				require.NoError(t, err)
+				assert.Equal(t, tc.status, resp.StatusCode, resp.Body)
+				if tc.sent == "" {
+					assert.Equal(t, "FORBIDDEN", decode(t, resp).Code)
+					assert.Empty(t, e.srv.Requests(), "no call to WeChat Pay")
+					return
+				}
+				rec, err := e.srv.LastRequest()
+				require.NoError(t, err)
+				assert.Contains(t, string(rec.Body), `"openid":"`+tc.sent+`"`)
+			})
+		}
 	}
 	// A configurable claim name.
 	e := newEnv(t)
-	p := cardapi.Policy{OpenIDClaim: "wx_openid"}
+	p := cardapi.Policy{RequireJWT: true, OpenIDClaim: "wx_openid"}
 	ev := withJWT(event("POST", membercard.PartnerPreAuthTokensPath, partnerBody, nil), map[string]string{"wx_openid": "other", "openid": openid})
 	resp, _ := (&cardapi.PartnerToken{Upstream: e.partner, Policy: p, Logger: e.logger}).Handle(ctx(t), ev)
 	assert.Equal(t, 403, resp.StatusCode)
+	assert.Empty(t, e.srv.Requests())
 }
 
 func TestAllowLists(t *testing.T) {

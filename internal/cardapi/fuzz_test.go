@@ -2,6 +2,7 @@ package cardapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -34,16 +35,18 @@ func (r *recorder) Do(_ context.Context, req wxpay.Request) (*wxpay.Response, er
 // panic, never a 5xx for bad input (the upstream always succeeds here), and
 // never an upstream call for input the rules refuse.
 func FuzzHandlers(f *testing.F) {
-	f.Add(uint8(0), "POST", "application/json", []byte(`{"card_id":"c1","openid":"o1"}`), false, "", "")
-	f.Add(uint8(1), "POST", "application/json", []byte(`{"brand_id":"1004","card_id":"c1","openid":"o1","user_card_code":"1"}`), false, "", "o1")
-	f.Add(uint8(2), "POST", "application/json; charset=utf-8", []byte(`{"activate_type":"JUMP_ACTIVATE","activate_url":"https://e.com","outer_str":"店,A"}`), false, "c1", "")
-	f.Add(uint8(3), "GET", "", []byte(nil), false, "1004", "")
-	f.Add(uint8(0), "POST", "application/json", []byte(`eyJjYXJkX2lkIjoiYyIsIm9wZW5pZCI6Im8ifQ==`), true, "", "x")
-	f.Add(uint8(1), "POST", "application/json", []byte(`{"brand_id":"1004","card_id":null,"openid":"o"}`), false, "", "")
-	f.Add(uint8(2), "POST", "application/json", []byte(`{"activate_type":"AUTO_ACTIVATE"}`), false, "a/../b", "")
-	policy := cardapi.Policy{OpenIDClaim: "openid", AllowedCardIDs: []string{"c1", "c2", "pbLatjvWOibDc5-TBnbUk1pD12o0"}, AllowedBrandIDs: []string{"1004"}}
+	f.Add(uint8(0), "POST", "application/json", []byte(`{"card_id":"c1","openid":"o1"}`), false, "", "", false)
+	f.Add(uint8(1), "POST", "application/json", []byte(`{"brand_id":"1004","card_id":"c1","openid":"o1","user_card_code":"1"}`), false, "", "o1", true)
+	f.Add(uint8(2), "POST", "application/json; charset=utf-8", []byte(`{"activate_type":"JUMP_ACTIVATE","activate_url":"https://e.com","outer_str":"店,A"}`), false, "c1", "", false)
+	f.Add(uint8(3), "GET", "", []byte(nil), false, "1004", "", false)
+	f.Add(uint8(0), "POST", "application/json", []byte(`eyJjYXJkX2lkIjoiYyIsIm9wZW5pZCI6Im8ifQ==`), true, "", "x", true)
+	f.Add(uint8(1), "POST", "application/json", []byte(`{"brand_id":"1004","card_id":null,"openid":"o"}`), false, "", "", true)
+	f.Add(uint8(2), "POST", "application/json", []byte(`{"activate_type":"AUTO_ACTIVATE"}`), false, "a/../b", "", false)
+	f.Add(uint8(0), "POST", "application/json", []byte(`{"card_id":"c1","openid":"o1","OPENID":"x"}`), false, "", "o1", true)
+	f.Add(uint8(0), "POST", "application/json", []byte(`{"card_id":"c1","openid":"o1"}`), false, "", "", true)
 	logger := slog.New(slog.DiscardHandler)
-	f.Fuzz(func(t *testing.T, which uint8, method, contentType string, body []byte, b64 bool, param, claim string) {
+	f.Fuzz(func(t *testing.T, which uint8, method, contentType string, body []byte, b64 bool, param, claim string, jwt bool) {
+		policy := cardapi.Policy{RequireJWT: jwt, OpenIDClaim: "openid", AllowedCardIDs: []string{"c1", "c2", "pbLatjvWOibDc5-TBnbUk1pD12o0"}, AllowedBrandIDs: []string{"1004"}}
 		up := &recorder{}
 		ev := events.APIGatewayV2HTTPRequest{Version: "2.0", Headers: map[string]string{"content-type": contentType}, Body: string(body), IsBase64Encoded: b64}
 		ev.RequestContext.HTTP.Method = method
@@ -88,7 +91,39 @@ func FuzzHandlers(f *testing.F) {
 			t.Fatalf("served with %d upstream calls", len(up.reqs))
 		}
 		checkForwarded(t, which%4, up.reqs[0], claim, param, policy)
+		if jwt && which%4 < 2 {
+			checkBoundToClaim(t, ev, claim)
+		}
 	})
+}
+
+// checkBoundToClaim re-checks the JWT rule on a token request that was
+// served: the claim names an openid, and the caller's body gave none or
+// that same one. The body is read by exact keys, independently of Decode.
+func checkBoundToClaim(t *testing.T, ev events.APIGatewayV2HTTPRequest, claim string) {
+	if claim == "" {
+		t.Fatal("served under JWT without an openid claim")
+	}
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
+			t.Fatal("served a body that is not base64")
+		}
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("served a body that is not a JSON object: %q", body)
+	}
+	var bodyOpenID string
+	if raw, ok := m["openid"]; ok {
+		if err := json.Unmarshal(raw, &bodyOpenID); err != nil {
+			t.Fatalf("served a body whose openid is not a string: %q", body)
+		}
+	}
+	if bodyOpenID != "" && bodyOpenID != claim {
+		t.Fatalf("under JWT, served body openid %q although the claim is %q", bodyOpenID, claim)
+	}
 }
 
 // checkForwarded re-checks, independently of the handler, that what reached
@@ -103,7 +138,7 @@ func checkForwarded(t *testing.T, which uint8, req wxpay.Request, claim, param s
 		return false
 	}
 	openidOK := func(openid string) {
-		if claim != "" && openid != claim {
+		if p.RequireJWT && openid != claim {
 			t.Fatalf("openid %q sent although the JWT says %q", openid, claim)
 		}
 	}

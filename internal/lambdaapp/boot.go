@@ -86,7 +86,25 @@ func reportInitError(err error) {
 	}
 }
 
-// Policy is the deployment's policy from the environment.
-func (a *App) Policy() cardapi.Policy {
-	return cardapi.Policy{OpenIDClaim: a.Env.OpenIDClaim, AllowedCardIDs: a.Env.AllowedCardIDs, AllowedBrandIDs: a.Env.AllowedBrandIDs}
+// Policy is the deployment's caller policy, for a function without token
+// routes.
+func (a *App) Policy() cardapi.Policy { return a.Env.Policy() }
+
+// MustTokenPolicy is the policy of a function that serves token routes or,
+// when TOKEN_ROUTES_AUTHORIZATION is not set, refuses to serve.
+func (a *App) MustTokenPolicy() cardapi.Policy {
+	p, err := a.Env.TokenPolicy()
+	if err != nil {
+		a.Refuse(err)
+	}
+	return p
+}
+
+// Refuse ends a cold start that cannot serve: it logs why (naming what is
+// wrong, never a secret), reports an init error to the Runtime API, and
+// exits.
+func (a *App) Refuse(err error) {
+	a.Logger.Error("cold start failed; refusing to serve", "error", err.Error())
+	reportInitError(err)
+	os.Exit(1)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
@@ -21,9 +22,38 @@ type Env struct {
 	AllowedCardIDs    []string // ALLOWED_CARD_IDS (empty: any)
 	AllowedBrandIDs   []string // ALLOWED_BRAND_IDS (empty: any)
 	OpenIDClaim       string   // OPENID_CLAIM, the JWT claim bound to openid (default "openid")
+	// TokenRoutesAuthorization is TOKEN_ROUTES_AUTHORIZATION, JWT or NONE:
+	// how callers of the token routes are authenticated. The template sets
+	// it from TokenRoutesAuthorization; the token functions refuse to start
+	// without it ("" here), so that a missing setting never serves openids
+	// unbound.
+	TokenRoutesAuthorization string
 	// NoPreconnect is WXPAY_PRECONNECT=off: the cold start does not open
 	// the connection to WeChat Pay while it reads the secret.
 	NoPreconnect bool
+}
+
+// The two values of TOKEN_ROUTES_AUTHORIZATION.
+const (
+	TokenAuthJWT  = "JWT"
+	TokenAuthNone = "NONE"
+)
+
+// TokenPolicy is the policy of a function that serves token routes: it
+// requires TOKEN_ROUTES_AUTHORIZATION.
+func (e Env) TokenPolicy() (cardapi.Policy, error) {
+	if e.TokenRoutesAuthorization == "" {
+		return cardapi.Policy{}, fmt.Errorf("TOKEN_ROUTES_AUTHORIZATION is not set: JWT (callers carry a token whose %q claim is their openid) or NONE (the body's openid stands)", e.OpenIDClaim)
+	}
+	p := e.Policy()
+	p.RequireJWT = e.TokenRoutesAuthorization == TokenAuthJWT
+	return p, nil
+}
+
+// Policy is the deployment's caller policy from the environment, for the
+// functions that serve no token route.
+func (e Env) Policy() cardapi.Policy {
+	return cardapi.Policy{OpenIDClaim: e.OpenIDClaim, AllowedCardIDs: e.AllowedCardIDs, AllowedBrandIDs: e.AllowedBrandIDs}
 }
 
 // EnvFrom reads the environment through getenv (os.Getenv in production).
@@ -33,6 +63,12 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 		BaseURL:     orDefault(getenv("WXPAY_BASE_URL"), wxpay.DefaultBaseURL),
 		BackupURL:   orDefault(getenv("WXPAY_BACKUP_BASE_URL"), wxpay.DefaultBackupURL),
 		OpenIDClaim: orDefault(getenv("OPENID_CLAIM"), "openid"),
+	}
+	switch v := strings.TrimSpace(getenv("TOKEN_ROUTES_AUTHORIZATION")); v {
+	case "", TokenAuthJWT, TokenAuthNone:
+		e.TokenRoutesAuthorization = v
+	default:
+		return e, fmt.Errorf("TOKEN_ROUTES_AUTHORIZATION is %.20q: want JWT or NONE", v)
 	}
 	switch v := strings.ToLower(strings.TrimSpace(getenv("WXPAY_PRECONNECT"))); v {
 	case "", "on":

@@ -106,7 +106,10 @@ func TestPreconnectUnreachable(t *testing.T) {
 	c := wxpay.NewHTTPClient(nil)
 	p := StartPreconnect(c.Transport.(*http.Transport), "https://"+addr, time.Hour)
 	require.Error(t, p.Wait(context.Background()))
-	_, err = c.Get("https://" + addr)
+	resp, err := c.Get("https://" + addr)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
 	require.Error(t, err)
 }
 

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,16 @@ type Route struct {
 // itself refuses anything over 16 KiB, as it does behind API Gateway.
 const maxLocalBody = 1 << 20
 
+// NewServer is the local API's HTTP server: a request must arrive whole
+// within readTimeout, so a body shorter than its Content-Length, or a
+// client that stops sending, never holds a connection for ever.
+func NewServer(h http.Handler, readTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: readTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: 3 * readTimeout, IdleTimeout: 6 * readTimeout,
+	}
+}
+
 // Handler serves routes as API Gateway would invoke the functions.
 func Handler(routes []Route) http.Handler {
 	mux := http.NewServeMux()
@@ -80,6 +91,19 @@ func serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	}
 	for k, v := range r.Header {
 		ev.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	if raw, ok := ev.Headers[ClaimsHeader]; ok {
+		delete(ev.Headers, ClaimsHeader)
+		claims, err := parseClaims(raw)
+		if err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"message":"Unauthorized"}`)
+			return
+		}
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims},
+		}
 	}
 	for _, name := range []string{"card_id", "brand_id"} {
 		if v := r.PathValue(name); v != "" {
@@ -126,6 +150,31 @@ func serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(out)
+}
+
+// ClaimsHeader stands in for the caller's JWT in the local API: a JSON
+// object of claims, handed to the functions as API Gateway's JWT
+// authorizer would after validating a token. Only the local runner reads
+// it; a deployed API has no such header.
+const ClaimsHeader = "x-wxcard-jwt-claims"
+
+// parseClaims reads ClaimsHeader's JSON object into claims the way API
+// Gateway hands them to a function: strings as they are, anything else as
+// its text (an array of a and b becomes "[a b]").
+func parseClaims(raw string) (map[string]string, error) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return nil, fmt.Errorf("%s is not a JSON object: %w", ClaimsHeader, err)
+	}
+	claims := make(map[string]string, len(m))
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			claims[k] = s
+		} else {
+			claims[k] = fmt.Sprint(v)
+		}
+	}
+	return claims, nil
 }
 
 // Sandbox IDs: what the embedded WeChat Pay knows.
@@ -242,9 +291,13 @@ func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (
 	if err != nil {
 		return nil, err
 	}
-	policy := cardapi.Policy{OpenIDClaim: env.OpenIDClaim, AllowedCardIDs: env.AllowedCardIDs, AllowedBrandIDs: env.AllowedBrandIDs}
-	pre := &cardapi.PreToken{Upstream: brand, Policy: policy, Logger: logger}
-	partnerTok := &cardapi.PartnerToken{Upstream: partner, Policy: policy, Logger: logger}
+	tokenPolicy, err := env.TokenPolicy()
+	if err != nil {
+		return nil, err
+	}
+	policy := env.Policy()
+	pre := &cardapi.PreToken{Upstream: brand, Policy: tokenPolicy, Logger: logger}
+	partnerTok := &cardapi.PartnerToken{Upstream: partner, Policy: tokenPolicy, Logger: logger}
 	perm := &cardapi.PermissionToken{Upstream: partner, Policy: policy, Logger: logger}
 	state := authorityState(events)
 	auth := &cardapi.Authorities{Upstream: partner, Policy: policy, Logger: logger, State: state}
@@ -290,5 +343,10 @@ func Env(getenv func(string) string) (lambdaapp.Env, string, error) {
 		return env, "", err
 	}
 	env.SecretID = partnerSecret
+	// Locally the token routes are open unless asked otherwise
+	// (TOKEN_ROUTES_AUTHORIZATION=JWT, claims in ClaimsHeader).
+	if env.TokenRoutesAuthorization == "" {
+		env.TokenRoutesAuthorization = lambdaapp.TokenAuthNone
+	}
 	return env, getenv("WXPAY_BRAND_SECRET_ID"), nil
 }

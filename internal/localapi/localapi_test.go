@@ -3,13 +3,16 @@ package localapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,7 +22,12 @@ import (
 
 func sandbox(t *testing.T) *httptest.Server {
 	t.Helper()
-	env, brandSecret, err := localapi.Env(func(string) string { return "" })
+	return sandboxWith(t, map[string]string{})
+}
+
+func sandboxWith(t *testing.T, vars map[string]string) *httptest.Server {
+	t.Helper()
+	env, brandSecret, err := localapi.Env(func(k string) string { return vars[k] })
 	require.NoError(t, err)
 	require.Empty(t, env.SecretID)
 	require.Empty(t, brandSecret)
@@ -97,4 +105,75 @@ func TestEnvReadsBothSecrets(t *testing.T) {
 	vars["ALLOWED_BRAND_IDS"] = "a b"
 	_, _, err = localapi.Env(func(k string) string { return vars[k] })
 	require.Error(t, err)
+}
+
+// make run serves NONE by default and JWT when asked; under JWT a
+// hand-made claims header stands in for the caller's token.
+func TestLocalTokenRoutesAuthorization(t *testing.T) {
+	post := func(srv *httptest.Server, path, body, claims string) int {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		if claims != "" {
+			req.Header.Set(localapi.ClaimsHeader, claims)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, resp.Body.Close())
+		return resp.StatusCode
+	}
+	pre := `{"card_id":"` + localapi.SandboxCardID + `","openid":"` + localapi.SandboxOpenID + `"}`
+	partner := `{"brand_id":"` + localapi.SandboxBrandID + `","card_id":"` + localapi.SandboxCardID + `"}`
+	none := sandbox(t)
+	assert.Equal(t, 200, post(none, "/brand/card-member/pre-auth-tokens", pre, ""), "NONE by default: the body stands")
+
+	jwt := sandboxWith(t, map[string]string{"TOKEN_ROUTES_AUTHORIZATION": "JWT"})
+	for _, tc := range []struct {
+		name, path, body, claims string
+		status                   int
+	}{
+		{"no token", "/brand/card-member/pre-auth-tokens", pre, "", 403},
+		{"token without openid", "/brand/card-member/pre-auth-tokens", pre, `{"sub":"u1"}`, 403},
+		{"array claim", "/brand/card-member/pre-auth-tokens", pre, `{"openid":["` + localapi.SandboxOpenID + `"]}`, 403},
+		{"another user's openid", "/brand/card-member/pre-auth-tokens", pre, `{"openid":"obLatSomeoneElse"}`, 403},
+		{"the caller's own openid", "/brand/card-member/pre-auth-tokens", pre, `{"openid":"` + localapi.SandboxOpenID + `"}`, 200},
+		{"partner: openid taken from the token", "/v3/brand/partner/card-member/pre-auth-tokens", partner, `{"openid":"` + localapi.SandboxOpenID + `"}`, 200},
+		{"partner, older route: no token", "/v3/brand/partner/card-member/open-user-card-tokens", partner, "", 403},
+		{"claims that are not JSON", "/brand/card-member/pre-auth-tokens", pre, `openid=x`, 401},
+	} {
+		assert.Equal(t, tc.status, post(jwt, tc.path, tc.body, tc.claims), tc.name)
+	}
+
+	_, _, err := localapi.Env(func(k string) string { return map[string]string{"TOKEN_ROUTES_AUTHORIZATION": "jwt"}[k] })
+	require.ErrorContains(t, err, "TOKEN_ROUTES_AUTHORIZATION")
+}
+
+// A body shorter than its Content-Length does not hold the connection:
+// the server gives up after its read timeout and closes it.
+func TestShortBodyDoesNotHangTheServer(t *testing.T) {
+	env, _, err := localapi.Env(func(string) string { return "" })
+	require.NoError(t, err)
+	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := localapi.NewServer(localapi.Handler(stack.Routes), 300*time.Millisecond)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "POST /brand/card-member/pre-auth-tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}")
+	require.NoError(t, err)
+	// The read blocks until the server gives up on the body; the deadline
+	// only bounds the test if it never does.
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	start := time.Now()
+	_, err = io.ReadAll(c)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server held the connection for 10 s")
+	assert.Less(t, time.Since(start), 5*time.Second)
 }
