@@ -19,6 +19,7 @@ import (
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func TestEnvFrom(t *testing.T) {
@@ -80,7 +81,7 @@ func TestUpstreamFollowsTheSecret(t *testing.T) {
 	u, err := NewUpstream(context.Background(), env, load, srv.Client(), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	now := time.Now()
-	u.now = func() time.Time { return now }
+	u.creds.now = func() time.Time { return now }
 	req := wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath("1004"), Route: membercard.ProductAuthoritiesRoute}
 
 	for i := 0; i < 3; i++ {
@@ -127,7 +128,7 @@ func TestUpstreamKeepsCredentialsWhenRefreshFails(t *testing.T) {
 	u, err := NewUpstream(context.Background(), Env{BaseURL: srv.URL, BackupURL: "-"}, load, srv.Client(), slog.New(slog.NewJSONHandler(&logs, nil)))
 	require.NoError(t, err)
 	now := time.Now().Add(MaxAge + time.Minute)
-	u.now = func() time.Time { return now }
+	u.creds.now = func() time.Time { return now }
 	req := wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath("1004"), Route: membercard.ProductAuthoritiesRoute}
 	for i := 0; i < 3; i++ {
 		_, err = u.Do(context.Background(), req)
@@ -169,4 +170,31 @@ func TestSecretsManagerFromEnv(t *testing.T) {
 	delete(env, "AWS_SECRET_ACCESS_KEY")
 	_, err = SecretsManagerFromEnv(get)
 	require.ErrorContains(t, err, "AWS_SECRET_ACCESS_KEY")
+}
+
+// An answer signed by a key ID the secret does not hold (a WeChat Pay key
+// rotation the secret has not caught up with) asks for a refresh, as
+// SIGN_ERROR does, at most once per RetryAfterFailure.
+func TestUnknownKeyIDRefreshesTheSecret(t *testing.T) {
+	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	defer srv.Close()
+	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
+	id := secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
+	var loads atomic.Int64
+	load := func(context.Context) (*secret.Identity, error) { loads.Add(1); return id, nil }
+	u, err := NewUpstream(context.Background(), Env{BaseURL: srv.URL, BackupURL: "-"}, load, srv.Client(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	now := time.Now()
+	u.creds.now = func() time.Time { return now }
+	req := wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath("1004"), Route: membercard.ProductAuthoritiesRoute}
+
+	srv.Inject(wxpaytest.Fault{Kind: wxpaytest.UnknownKeyID}, wxpaytest.Fault{Kind: wxpaytest.UnknownKeyID})
+	_, err = u.Do(context.Background(), req)
+	require.ErrorIs(t, err, wxsign.ErrUnknownKey)
+	_, err = u.Do(context.Background(), req)
+	require.ErrorIs(t, err, wxsign.ErrUnknownKey)
+	assert.EqualValues(t, 2, loads.Load(), "the first unknown key ID reloads the secret")
+	_, err = u.Do(context.Background(), req)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, loads.Load(), "the second, within a minute, does not")
 }

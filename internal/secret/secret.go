@@ -55,6 +55,20 @@ type Identity struct {
 	PrivateKey   *rsa.PrivateKey
 	PublicKeyID  string // WeChat Pay public key ID, sent as Wechatpay-Serial
 	PublicKey    *rsa.PublicKey
+
+	// APIv3Key is the merchant's API v3 key (apiv3_key, 32 characters),
+	// which decrypts notifications; nil when the secret has none.
+	APIv3Key []byte
+	// PlatformCertificates (wechatpay_platform_certificates) are WeChat
+	// Pay platform certificates still trusted during a migration to the
+	// public key, each under its own serial number.
+	PlatformCertificates []*x509.Certificate
+}
+
+// PlatformSerial is how WeChat Pay names a platform certificate in
+// Wechatpay-Serial: its serial number in upper-case hex.
+func PlatformSerial(cert *x509.Certificate) string {
+	return fmt.Sprintf("%X", cert.SerialNumber)
 }
 
 // Signer returns a request signer for the identity.
@@ -66,9 +80,23 @@ func (id *Identity) Signer() *wxsign.Signer {
 	return &wxsign.Signer{Scheme: scheme, ID: id.ID, SerialNo: id.CertSerialNo, Key: id.PrivateKey}
 }
 
-// Verifier returns a verifier that trusts the identity's WeChat Pay public key.
+// Verifier returns a verifier that trusts the identity's WeChat Pay public
+// key and its platform certificates.
 func (id *Identity) Verifier() *wxsign.Verifier {
-	return &wxsign.Verifier{Keys: wxsign.KeySet{id.PublicKeyID: id.PublicKey}}
+	keys := wxsign.KeySet{id.PublicKeyID: id.PublicKey}
+	for _, c := range id.PlatformCertificates {
+		keys[PlatformSerial(c)] = c.PublicKey.(*rsa.PublicKey) // checked by Parse
+	}
+	return &wxsign.Verifier{Keys: keys}
+}
+
+// NeedAPIv3Key is the error of a function that decrypts notifications
+// when the secret has no API v3 key.
+func (id *Identity) NeedAPIv3Key(secretID string) error {
+	if len(id.APIv3Key) == 0 {
+		return &Error{SecretID: secretID, Field: "apiv3_key", Reason: "is missing: cardevents decrypts notifications with the API v3 key"}
+	}
+	return nil
 }
 
 // Error says which secret and which field is wrong, never what it holds.
@@ -101,6 +129,8 @@ type fields struct {
 	PrivateKey           *string `json:"private_key"`
 	WechatpayPublicKeyID *string `json:"wechatpay_public_key_id"`
 	WechatpayPublicKey   *string `json:"wechatpay_public_key"`
+	APIv3Key             *string `json:"apiv3_key"`
+	PlatformCertificates []string `json:"wechatpay_platform_certificates"`
 }
 
 // Parse checks a secret's value and returns the identity of kind want.
@@ -153,7 +183,41 @@ func Parse(secretID string, value []byte, want Kind) (*Identity, error) {
 	if id.PublicKey, err = wxsign.ParsePublicKey([]byte(*f.WechatpayPublicKey)); err != nil {
 		return nil, fail("wechatpay_public_key", "does not parse", err)
 	}
+	if f.APIv3Key != nil {
+		// Optional for every function; when given it must be usable.
+		if k := *f.APIv3Key; len(k) != wxsign.APIv3KeyLength || strings.TrimSpace(k) != k {
+			return nil, fail("apiv3_key", fmt.Sprintf("must be exactly %d characters", wxsign.APIv3KeyLength), nil)
+		}
+		id.APIv3Key = []byte(*f.APIv3Key)
+	}
+	for i, p := range f.PlatformCertificates {
+		field := fmt.Sprintf("wechatpay_platform_certificates[%d]", i)
+		cert, err := parseCertificate([]byte(p))
+		if err != nil {
+			return nil, fail(field, "does not parse", err)
+		}
+		if PlatformSerial(cert) == id.PublicKeyID {
+			return nil, fail(field, "has the serial number of wechatpay_public_key_id", nil)
+		}
+		id.PlatformCertificates = append(id.PlatformCertificates, cert)
+	}
 	return id, nil
+}
+
+// parseCertificate reads one PEM certificate holding an RSA key of at
+// least wxsign.MinKeyBits.
+func parseCertificate(data []byte) (*x509.Certificate, error) {
+	block, rest := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("want one PEM CERTIFICATE block")
+	}
+	if next, _ := pem.Decode(rest); next != nil {
+		return nil, errors.New("more than one PEM block")
+	}
+	if _, err := wxsign.ParsePublicKey(data); err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(block.Bytes)
 }
 
 func pick(cond bool, a, b *string) *string {
@@ -198,11 +262,22 @@ func Encode(id *Identity) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret: encoding the public key: %w", err)
 	}
-	return json.Marshal(map[string]string{
+	v := map[string]any{
 		id.Kind.idField():         id.ID,
 		"cert_serial_no":          id.CertSerialNo,
 		"private_key":             string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})),
 		"wechatpay_public_key_id": id.PublicKeyID,
 		"wechatpay_public_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})),
-	})
+	}
+	if len(id.APIv3Key) > 0 {
+		v["apiv3_key"] = string(id.APIv3Key)
+	}
+	if len(id.PlatformCertificates) > 0 {
+		var certs []string
+		for _, c := range id.PlatformCertificates {
+			certs = append(certs, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+		}
+		v["wechatpay_platform_certificates"] = certs
+	}
+	return json.Marshal(v)
 }
