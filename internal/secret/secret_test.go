@@ -3,6 +3,7 @@ package secret_test
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"strings"
 	"testing"
@@ -198,4 +199,65 @@ func TestEncodeRoundTrips(t *testing.T) {
 	}
 	_, err := secret.Encode(&secret.Identity{Kind: secret.Brand})
 	require.Error(t, err)
+}
+
+// The optional fields: the API v3 key, and platform certificates trusted
+// each under its own serial beside the WeChat Pay public key.
+func TestAPIv3KeyAndPlatformCertificates(t *testing.T) {
+	cert, err := wxpaytest.NewPlatformCertificate(wxpaytest.PooledKey(3), 0x5157F09EFDC096DE)
+	require.NoError(t, err)
+	certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
+	parse := func(extra map[string]any) (*secret.Identity, error) {
+		m := map[string]any{}
+		for k, v := range values("mchid", "1900000001") {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		b, _ := json.Marshal(m)
+		return secret.Parse("wxcard/partner", b, secret.ServiceProvider)
+	}
+
+	id, err := parse(nil)
+	require.NoError(t, err)
+	assert.Nil(t, id.APIv3Key, "optional for the token functions")
+	require.ErrorContains(t, id.NeedAPIv3Key("wxcard/partner"), `field "apiv3_key" is missing`)
+
+	id, err = parse(map[string]any{"apiv3_key": "0123456789abcdef0123456789abcdef", "wechatpay_platform_certificates": []string{certPEM}})
+	require.NoError(t, err)
+	require.NoError(t, id.NeedAPIv3Key("wxcard/partner"))
+	assert.Equal(t, []byte("0123456789abcdef0123456789abcdef"), id.APIv3Key)
+	keys := id.Verifier().Keys
+	assert.Len(t, keys, 2)
+	assert.True(t, keys["5157F09EFDC096DE"].Equal(&wxpaytest.PooledKey(3).PublicKey), "trusted under its serial, upper-case hex")
+	assert.NotNil(t, keys["PUB_KEY_ID_0114232134912410000000000000"])
+
+	value, err := secret.Encode(id)
+	require.NoError(t, err)
+	back, err := secret.Parse("wxcard/partner", value, secret.ServiceProvider)
+	require.NoError(t, err)
+	assert.Equal(t, id.APIv3Key, back.APIv3Key)
+	require.Len(t, back.PlatformCertificates, 1)
+	assert.Equal(t, cert.Raw, back.PlatformCertificates[0].Raw)
+
+	for name, tc := range map[string]struct {
+		extra map[string]any
+		field string
+	}{
+		"short API v3 key":              {map[string]any{"apiv3_key": "0123456789abcdef"}, "apiv3_key"},
+		"API v3 key with spaces":        {map[string]any{"apiv3_key": " 123456789abcdef0123456789abcde "}, "apiv3_key"},
+		"certificate not PEM":           {map[string]any{"wechatpay_platform_certificates": []string{"MIIBnot-a-pem"}}, "wechatpay_platform_certificates[0]"},
+		"public key, not a certificate": {map[string]any{"wechatpay_platform_certificates": []string{string(wxpaytest.PublicKeyPEM(&wxpaytest.PooledKey(3).PublicKey))}}, "wechatpay_platform_certificates[0]"},
+		"second certificate broken":     {map[string]any{"wechatpay_platform_certificates": []string{certPEM, "x"}}, "wechatpay_platform_certificates[1]"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := parse(tc.extra)
+			var se *secret.Error
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, tc.field, se.Field)
+			assert.NotContains(t, err.Error(), "0123456789abcdef", "never the key")
+			assert.NotContains(t, err.Error(), "MIIB")
+		})
+	}
 }
