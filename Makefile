@@ -2,7 +2,7 @@
 GO            ?= go
 # Lambda runs the functions on arm64 (template.yaml: Architectures).
 LAMBDA_GOARCH ?= arm64
-FUNCTIONS     := pretoken partnertoken permissiontoken authorities authoritiesrefresh
+FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities authoritiesrefresh
 GOBUILD       := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 GOLANGCI_LINT_VERSION := v2.15.0
 GREMLINS_VERSION      := v0.6.0
@@ -10,7 +10,7 @@ GREMLINS_VERSION      := v0.6.0
 .DEFAULT_GOAL := help
 .PHONY: help build test lint bench mutate run validate clean \
 	build-PreTokenFunction build-PartnerTokenFunction build-PermissionTokenFunction \
-	build-AuthoritiesFunction build-AuthoritiesRefreshFunction
+	build-AuthoritiesFunction build-AuthoritiesRefreshFunction build-CardEventsFunction
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-34s %s\n", $$1, $$2}' $(MAKEFILE_LIST) | \
@@ -30,6 +30,8 @@ build-PartnerTokenFunction: ## sam build: partnertoken into $(ARTIFACTS_DIR)/boo
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/partnertoken
 build-PermissionTokenFunction: ## sam build: permissiontoken into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/permissiontoken
+build-CardEventsFunction: ## sam build: cardevents into $(ARTIFACTS_DIR)/bootstrap
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/cardevents
 build-AuthoritiesFunction: ## sam build: authorities into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorities
 build-AuthoritiesRefreshFunction: ## sam build: authoritiesrefresh (the scheduled refresh) into $(ARTIFACTS_DIR)/bootstrap

@@ -61,6 +61,7 @@ var designRoutes = map[string]string{
 	"POST /v3/brand/partner/card-member/open-user-card-tokens":             "partnertoken",
 	"POST /v3/marketing/membercard-open/cards/{card_id}/permission-tokens": "permissiontoken",
 	"GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities":    "authorities",
+	"POST /notify/card-events":                                             "cardevents",
 }
 
 // authorityFunctions record product authorities in the state table.
@@ -97,7 +98,7 @@ func TestTemplate(t *testing.T) {
 			functions[id] = node(resources, id)
 		}
 	}
-	require.Len(t, functions, 5)
+	require.Len(t, functions, 6)
 
 	// Every function is built by its Makefile target, from a directory that exists.
 	dirOf := map[string]string{}
@@ -124,7 +125,10 @@ func TestTemplate(t *testing.T) {
 			}
 			key := node(e, "Properties", "Method").Value + " " + node(e, "Properties", "Path").Value
 			routes[key] = id
-			auth[key] = node(e, "Properties", "Auth", "Authorizer").Value
+			auth[key] = "NONE"
+			if a := node(e, "Properties", "Auth", "Authorizer"); a != nil {
+				auth[key] = a.Value
+			}
 		}
 	}
 	for _, id := range mapKeys(resources) {
@@ -200,6 +204,28 @@ func TestTemplate(t *testing.T) {
 		require.NotNil(t, arn, "%s's first policy is the Secrets Manager read of one secret", id)
 		assert.Equal(t, "!Ref", arn.Tag)
 		assert.Equal(t, want, arn.Value, "%s reads only its own secret", id)
+		if dirOf[id] == "cardevents" {
+			// Its idempotency records in the state table and the bus, nothing more.
+			require.Len(t, policies.Content, 2, "%s: the secret, then the state", id)
+			stmts := node(policies.Content[1], "Statement")
+			require.Len(t, stmts.Content, 2, id)
+			var actions []string
+			for _, a := range node(stmts.Content[0], "Action").Content {
+				actions = append(actions, a.Value)
+			}
+			assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, actions, id)
+			assert.Equal(t, "StateTable.Arn", node(stmts.Content[0], "Resource").Value, id)
+			assert.Equal(t, "notification#*", node(stmts.Content[0], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys").Content[0].Value, id)
+			assert.Equal(t, "events:PutEvents", node(stmts.Content[1], "Action").Value, id)
+			vars := node(fn, "Properties", "Environment", "Variables")
+			assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value, id)
+			assert.Equal(t, "DecryptSensitiveFields", node(vars, "DECRYPT_SENSITIVE_FIELDS").Value, id)
+			// Its own throttling, not the token routes' 5/s.
+			rs := node(fn, "Properties", "Events", "CardEvents", "Properties", "RouteSettings")
+			require.NotNil(t, rs, "the card-events route has its own throttling")
+			assert.Equal(t, "CardEventsRateLimit", node(rs, "ThrottlingRateLimit").Value)
+			continue
+		}
 		if !authorityFunctions[dirOf[id]] {
 			require.Len(t, policies.Content, 1, "%s has exactly one policy", id)
 			continue

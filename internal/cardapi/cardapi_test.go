@@ -93,7 +93,7 @@ func decode(t *testing.T, resp events.APIGatewayV2HTTPResponse) answer {
 }
 
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req-1"}), 5*time.Second)
+	c, cancel := context.WithTimeout(lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req-1"}), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
 }

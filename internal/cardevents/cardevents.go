@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/idempotency"
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
@@ -55,7 +57,10 @@ type Handler struct {
 	// with the secret's private key before publishing
 	// (DECRYPT_SENSITIVE_FIELDS); otherwise they pass through as sent.
 	DecryptSensitive bool
-	Now              func() time.Time // nil means time.Now
+	// Metrics receives one CloudWatch EMF line per notification (the
+	// function's stdout); nil writes none.
+	Metrics io.Writer
+	Now     func() time.Time // nil means time.Now
 }
 
 // Event is the Detail of a published card event.
@@ -77,7 +82,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	start := h.now()
 	var out outcome
 	resp, level, err := h.handle(ctx, &ev, &out)
-	attrs := []slog.Attr{slog.String("route", "/notify/card-events"), slog.Int("status", resp.StatusCode), slog.String("outcome", out.result),
+	attrs := []slog.Attr{slog.String("route", Route), slog.Int("status", resp.StatusCode), slog.String("outcome", out.result),
 		slog.Float64("duration_ms", float64(h.now().Sub(start).Microseconds())/1000)}
 	for _, a := range []struct{ k, v string }{{"notification_id", out.id}, {"event_type", out.eventType}, {"card_id", out.cardID}} {
 		if a.v != "" {
@@ -88,8 +93,37 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	h.Logger.LogAttrs(ctx, level, "notification "+out.result, attrs...)
+	h.count(ctx, resp.StatusCode, out.result)
 	return resp, nil
 }
+
+// count writes the notification's metrics: received, and by outcome
+// rejected (4xx: a bad signature is outcome rejected_signature),
+// published, duplicate, or failed to publish.
+func (h *Handler) count(ctx context.Context, status int, result string) {
+	if h.Metrics == nil {
+		return
+	}
+	m := metrics.New(map[string]string{"function": "cardevents", "route": Route})
+	m.Count("NotificationsReceived", 1)
+	switch {
+	case status >= 400 && status < 500:
+		m.Count("NotificationsRejected", 1)
+	case result == "published" || result == "published_unrecorded":
+		m.Count("EventsPublished", 1)
+	case result == "duplicate":
+		m.Count("Duplicates", 1)
+	case result == "failed_publish":
+		m.Count("PublishFailures", 1)
+	}
+	m.SetDimension("outcome", result)
+	if err := m.Flush(h.Metrics, h.now()); err != nil {
+		h.Logger.WarnContext(ctx, "metrics not written", "error", err.Error())
+	}
+}
+
+// Route is the function's route.
+const Route = "/notify/card-events"
 
 func (h *Handler) now() time.Time {
 	if h.Now != nil {
@@ -108,12 +142,12 @@ var success = events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK,
 
 func (h *Handler) handle(ctx context.Context, ev *events.APIGatewayV2HTTPRequest, out *outcome) (events.APIGatewayV2HTTPResponse, slog.Level, error) {
 	if ev.RequestContext.HTTP.Method != http.MethodPost {
-		out.result = "refused: method"
+		out.result = "rejected_method"
 		return fail(http.StatusMethodNotAllowed, "method must be POST"), slog.LevelWarn, nil
 	}
 	body, err := rawBody(ev)
 	if err != nil {
-		out.result = "refused: body"
+		out.result = "rejected_body"
 		return fail(http.StatusBadRequest, err.Error()), slog.LevelWarn, nil
 	}
 
@@ -131,20 +165,20 @@ func (h *Handler) handle(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 		}
 	}
 	if err != nil {
-		out.result = "refused: signature"
+		out.result = "rejected_signature"
 		return fail(http.StatusUnauthorized, "signature verification failed"), slog.LevelWarn, err
 	}
 
 	// 2. Decode the envelope strictly and decrypt the resource.
 	n, err := wxsign.DecodeNotification(body)
 	if err != nil {
-		out.result = "refused: envelope"
+		out.result = "rejected_envelope"
 		return fail(http.StatusBadRequest, "notification is malformed"), slog.LevelError, err
 	}
 	out.id, out.eventType = n.ID, n.EventType
 	resource, err := h.resource(id, n)
 	if err != nil {
-		out.result = "refused: resource"
+		out.result = "rejected_resource"
 		return fail(http.StatusBadRequest, "resource cannot be decrypted"), slog.LevelError, err
 	}
 	out.cardID = cardID(resource)
@@ -157,10 +191,10 @@ func (h *Handler) handle(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 		out.result = "duplicate"
 		return success, slog.LevelInfo, nil
 	case errors.Is(err, idempotency.ErrBusy):
-		out.result = "in progress elsewhere"
+		out.result = "in_progress"
 		return fail(http.StatusInternalServerError, "notification is being processed; retry later"), slog.LevelWarn, nil
 	case err != nil:
-		out.result = "failed: store"
+		out.result = "failed_store"
 		return fail(http.StatusInternalServerError, "notification could not be stored; retry later"), slog.LevelError, err
 	}
 
@@ -174,13 +208,13 @@ func (h *Handler) handle(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 		if rerr := h.Store.Release(ctx, n.ID, token); rerr != nil {
 			err = errors.Join(err, rerr) // the claim then expires after ClaimTTL
 		}
-		out.result = "failed: publish"
+		out.result = "failed_publish"
 		return fail(http.StatusInternalServerError, "notification could not be published; retry later"), slog.LevelError, err
 	}
 	if err := h.Store.Complete(ctx, n.ID, token, h.now(), KeepCompleted); err != nil {
 		// Published: WeChat Pay gets its 200. The claim expires and a
 		// retry after ClaimTTL would publish again (at least once).
-		out.result = "published, not recorded"
+		out.result = "published_unrecorded"
 		return success, slog.LevelWarn, err
 	}
 	out.result = "published"

@@ -22,6 +22,7 @@ import (
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/idempotency"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/internal/statetable"
@@ -85,7 +86,6 @@ func backends(t *testing.T) []*backend {
 		},
 	}}
 	for _, s := range awstest.Stacks(t) {
-		s := s
 		env := awstest.Getenv(s.Env(nil))
 		out = append(out, &backend{
 			name: s.Name, stack: s,
@@ -303,7 +303,7 @@ func TestSpoiledNotificationsLeaveNoTrace(t *testing.T) {
 			require.Equal(t, 200, f.send(t, n, wxpaytest.Genuine).StatusCode)
 			assert.Len(t, b.events(t, 1), 1, "the id was not stored by any refused attempt")
 			logs := f.logs.String()
-			assert.Equal(t, 10, strings.Count(logs, `"level":"WARN","msg":"notification refused: signature"`), "one warning per verification failure")
+			assert.Equal(t, 10, strings.Count(logs, `"level":"WARN","msg":"notification rejected_signature"`), "one warning per verification failure")
 			assert.NotContains(t, logs, openid)
 		})
 	}
@@ -434,7 +434,7 @@ func TestFailureAfterPublishIsAtLeastOnce(t *testing.T) {
 			b.stack.Inject("DynamoDB_20120810.UpdateItem", awstest.Fault{Status: 400, Type: "com.amazonaws.dynamodb.v20120810#ValidationException"})
 			assert.Equal(t, 200, f.send(t, n, wxpaytest.Genuine).StatusCode, "published: WeChat Pay need not retry")
 			assert.Len(t, b.events(t, 1), 1)
-			assert.Contains(t, f.logs.String(), "published, not recorded")
+			assert.Contains(t, f.logs.String(), "published_unrecorded")
 			now = now.Add(15 * time.Second)
 			assert.Equal(t, 500, f.send(t, n, wxpaytest.Genuine).StatusCode, "a copy within the claim is held off")
 			now = now.Add(cardevents.ClaimTTL)
@@ -512,4 +512,33 @@ func TestBase64Body(t *testing.T) {
 	ev.RequestContext.HTTP.Method = http.MethodGet
 	resp, _ = f.h.Handle(context.Background(), ev)
 	assert.Equal(t, 405, resp.StatusCode)
+}
+
+// One EMF line per notification, valid by the format's rules: received,
+// and rejected, published or duplicate, broken down by outcome.
+func TestMetrics(t *testing.T) {
+	f := newFixture(t, backends(t)[0])
+	var buf lockedBuffer
+	f.h.Metrics = &buf
+	n := wxpaytest.Notification{ID: "EV-m", EventType: "MEMBERCARD.ACCEPT_CARD", Resource: map[string]any{"card_id": cardID}}
+	f.send(t, n, wxpaytest.Genuine)
+	f.send(t, n, wxpaytest.Genuine)
+	f.send(t, n, wxpaytest.SpoilBadSignature)
+	recs, err := metrics.ParseLog([]byte(buf.String()))
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	sum := map[string]float64{}
+	outcomes := map[string]bool{}
+	for _, r := range recs {
+		assert.Equal(t, "wxcard", r.Namespace)
+		assert.Equal(t, [][]string{{"function", "route"}, {"function", "route", "outcome"}}, r.Sets)
+		assert.Equal(t, "cardevents", r.Dimensions["function"])
+		outcomes[r.Dimensions["outcome"]] = true
+		for name := range r.Values {
+			sum[name] += r.Sum(name)
+			assert.Equal(t, metrics.Count, r.Units[name])
+		}
+	}
+	assert.Equal(t, map[string]float64{"NotificationsReceived": 3, "EventsPublished": 1, "Duplicates": 1, "NotificationsRejected": 1}, sum)
+	assert.Equal(t, map[string]bool{"published": true, "duplicate": true, "rejected_signature": true}, outcomes)
 }

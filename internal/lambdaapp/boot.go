@@ -22,7 +22,10 @@ const SecretsTimeout = 5 * time.Second
 type App struct {
 	Env      Env
 	Logger   *slog.Logger
-	Upstream *Upstream
+	Upstream *Upstream // nil for a function that calls no WeChat Pay API
+	// Credentials is the identity of a function that only receives
+	// (cardevents); nil otherwise.
+	Credentials *Credentials
 }
 
 // Boot is a cold start: read the environment, build the Secrets Manager
@@ -52,6 +55,46 @@ func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, err
 	return &App{Env: env, Logger: logger, Upstream: up}, nil
 }
 
+// BootReceiver is the cold start of a function that calls no WeChat Pay
+// API but verifies and decrypts what WeChat Pay sends: the environment and
+// the secret as identity kind, which must hold an API v3 key (a refresh
+// that loses it keeps the identity in use).
+func BootReceiver(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, error) {
+	env, err := OSEnv()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, SecretsTimeout)
+	defer cancel()
+	sm, err := SecretsManagerFromEnv(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("AWS environment: %w", err)
+	}
+	load := func(ctx context.Context) (*secret.Identity, error) {
+		id, err := secret.Load(ctx, sm, env.SecretID, kind)
+		if err != nil {
+			return nil, err
+		}
+		return id, id.NeedAPIv3Key(env.SecretID)
+	}
+	creds, err := NewCredentials(ctx, load, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Env: env, Logger: logger, Credentials: creds}, nil
+}
+
+// MustBootReceiver is BootReceiver or, failing, refuses to serve as
+// MustBoot does.
+func MustBootReceiver(kind secret.Kind) *App {
+	logger := NewLogger(os.Stderr, LogLevel(os.Getenv))
+	app, err := BootReceiver(context.Background(), kind, logger)
+	if err != nil {
+		(&App{Logger: logger}).Refuse(err)
+	}
+	return app
+}
+
 // MustBoot boots or, failing, logs why (naming the secret and field, never
 // its content), reports an init error to the Lambda Runtime API, and exits:
 // the function refuses to serve rather than serve with broken credentials.
@@ -59,9 +102,7 @@ func MustBoot(kind secret.Kind) *App {
 	logger := NewLogger(os.Stderr, LogLevel(os.Getenv))
 	app, err := Boot(context.Background(), kind, logger)
 	if err != nil {
-		logger.Error("cold start failed; refusing to serve", "error", err.Error())
-		reportInitError(err)
-		os.Exit(1)
+		(&App{Logger: logger}).Refuse(err)
 	}
 	return app
 }

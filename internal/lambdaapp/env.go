@@ -28,6 +28,10 @@ type Env struct {
 	// without it ("" here), so that a missing setting never serves openids
 	// unbound.
 	TokenRoutesAuthorization string
+	// DecryptSensitiveFields is DECRYPT_SENSITIVE_FIELDS=true (cardevents):
+	// publish the fields WeChat Pay encrypts with the merchant's public
+	// key decrypted.
+	DecryptSensitiveFields bool
 	// NoPreconnect is WXPAY_PRECONNECT=off: the cold start does not open
 	// the connection to WeChat Pay while it reads the secret.
 	NoPreconnect bool
@@ -69,6 +73,13 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 		e.TokenRoutesAuthorization = v
 	default:
 		return e, fmt.Errorf("TOKEN_ROUTES_AUTHORIZATION is %.20q: want JWT or NONE", v)
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("DECRYPT_SENSITIVE_FIELDS"))); v {
+	case "", "false":
+	case "true":
+		e.DecryptSensitiveFields = true
+	default:
+		return e, fmt.Errorf("DECRYPT_SENSITIVE_FIELDS is %.20q: want true or false", v)
 	}
 	switch v := strings.ToLower(strings.TrimSpace(getenv("WXPAY_PRECONNECT"))); v {
 	case "", "on":

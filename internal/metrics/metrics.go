@@ -66,15 +66,15 @@ func New(dims map[string]string) *Set {
 	return s
 }
 
-// SetDimension adds or changes a dimension's value and adds it to every
-// dimension set, e.g. an invocation's outcome, known only at its end.
+// SetDimension sets a dimension known only later (an invocation's
+// outcome) and reports every metric also under a dimension set of the
+// first set's names plus this one: totals per function and route stay
+// one metric, and the breakdown by outcome is another.
 func (s *Set) SetDimension(name, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.dims[name]; !ok {
-		for i := range s.sets {
-			s.sets[i] = append(append([]string(nil), s.sets[i]...), name)
-		}
+		s.sets = append(s.sets, append(append([]string(nil), s.sets[0]...), name))
 	}
 	s.dims[name] = value
 }

@@ -25,7 +25,7 @@ func TestFlushWritesOneValidEMFLine(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, at.UnixMilli(), r.Timestamp)
 	assert.Equal(t, Namespace, r.Namespace)
-	assert.Equal(t, [][]string{{"function", "route", "outcome"}}, r.Sets)
+	assert.Equal(t, [][]string{{"function", "route"}, {"function", "route", "outcome"}}, r.Sets)
 	assert.Equal(t, map[string]string{"function": "pretoken", "route": "/brand/card-member/pre-auth-tokens", "outcome": "OK"}, r.Dimensions)
 	assert.Equal(t, map[string]Unit{"Requests": Count, "UpstreamLatency": Milliseconds}, r.Units)
 	assert.Equal(t, []float64{1}, r.Values["Requests"])

@@ -123,13 +123,13 @@ func (e *Error) Unwrap() error { return e.Err }
 // fields is the secret's JSON. Unknown fields are allowed: an operator may
 // keep notes or the API v3 key beside them.
 type fields struct {
-	BrandID              *string `json:"brand_id"`
-	MchID                *string `json:"mchid"`
-	CertSerialNo         *string `json:"cert_serial_no"`
-	PrivateKey           *string `json:"private_key"`
-	WechatpayPublicKeyID *string `json:"wechatpay_public_key_id"`
-	WechatpayPublicKey   *string `json:"wechatpay_public_key"`
-	APIv3Key             *string `json:"apiv3_key"`
+	BrandID              *string  `json:"brand_id"`
+	MchID                *string  `json:"mchid"`
+	CertSerialNo         *string  `json:"cert_serial_no"`
+	PrivateKey           *string  `json:"private_key"`
+	WechatpayPublicKeyID *string  `json:"wechatpay_public_key_id"`
+	WechatpayPublicKey   *string  `json:"wechatpay_public_key"`
+	APIv3Key             *string  `json:"apiv3_key"`
 	PlatformCertificates []string `json:"wechatpay_platform_certificates"`
 }
 
