@@ -69,10 +69,12 @@ func run(ctx context.Context, addr string) error {
 		fmt.Println("  " + line)
 	}
 	if stack.Sandbox != nil {
-		fmt.Println("Product-authority events (what would go to the bus) print below as JSON lines. See a revocation:")
+		fmt.Println("Events (what would go to the bus: product authorities, card events) print below as JSON lines. See a revocation:")
 		for _, line := range localapi.AuthorityCurlLines(base) {
 			fmt.Println("  " + line)
 		}
+		fmt.Println("Card events: the sandbox plays WeChat Pay telling us the user opened the card (token, card opened, event):")
+		fmt.Println("  " + localapi.CardEventsCurlLine(base))
 	}
 	stack.Events.Out = os.Stdout
 	fmt.Println("Ctrl-C stops it.")

@@ -92,6 +92,7 @@ func serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	for k, v := range r.Header {
 		ev.Headers[strings.ToLower(k)] = strings.Join(v, ",")
 	}
+	ev.Headers["host"] = r.Host // net/http keeps it apart; API Gateway passes it on
 	if raw, ok := ev.Headers[ClaimsHeader]; ok {
 		delete(ev.Headers, ClaimsHeader)
 		claims, err := parseClaims(raw)
@@ -220,7 +221,7 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 	}
 	secrets := map[secret.Kind][]byte{
 		secret.Brand:           []byte(secretstest.ValueOf(srv, srv.AddBrand(SandboxBrandID))),
-		secret.ServiceProvider: []byte(secretstest.ValueOf(srv, srv.AddMerchant(SandboxMchID))),
+		secret.ServiceProvider: sandboxPartnerSecret(srv),
 	}
 	env.BaseURL, env.BackupURL = srv.URL, "-"
 	hc := srv.Client()
@@ -237,6 +238,14 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 		return nil, err
 	}
 	routes = append(routes, sandboxAuthorityRoutes(srv, brands)...)
+	notify, err := cardEventsRoute(ctx, logger, events, func(context.Context) (*secret.Identity, error) {
+		return secret.Parse("sandbox/service provider", secrets[secret.ServiceProvider], secret.ServiceProvider)
+	}, "sandbox/service provider")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	routes = append(routes, notify, sandboxNotificationRoute(srv))
 	return &Stack{Routes: routes, Sandbox: srv, Events: events, close: srv.Close}, nil
 }
 
@@ -266,6 +275,18 @@ func NewRealStack(ctx context.Context, env lambdaapp.Env, brandSecretID string, 
 	routes, err := routes(env, logger, upstream, events)
 	if err != nil {
 		return nil, err
+	}
+	if env.SecretID != "" {
+		// The card-events route, when the service-provider secret has the
+		// API v3 key it needs; state and bus stay in memory.
+		notify, err := cardEventsRoute(ctx, logger, events, func(ctx context.Context) (*secret.Identity, error) {
+			return secret.Load(ctx, sm, env.SecretID, secret.ServiceProvider)
+		}, env.SecretID)
+		if err != nil {
+			logger.Warn("POST /notify/card-events is not served", "error", err.Error())
+		} else {
+			routes = append(routes, notify)
+		}
 	}
 	return &Stack{Routes: routes, Events: events}, nil
 }
