@@ -81,7 +81,7 @@ func sandboxNotificationRoute(srv *wxpaytest.Server) Route {
 		}
 		// Post only to this machine: the Host the request came in on.
 		host := apigw.Header(&ev, "Host")
-		if name, _, err := net.SplitHostPort(host); err != nil || !(name == "localhost" || net.ParseIP(name).IsLoopback()) {
+		if name, _, err := net.SplitHostPort(host); err != nil || name != "localhost" && !net.ParseIP(name).IsLoopback() {
 			return apigw.ParamError("Host", "is not a loopback address of this local API").Respond(), nil
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+host+NotifyPath, bytes.NewReader(body))
