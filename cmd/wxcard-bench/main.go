@@ -28,6 +28,7 @@ var runs = []run{
 	{"./pkg/wxpay", "^BenchmarkInterleaved$", []string{"-benchtime", "3s", "-count", "5"}},
 	{"./internal/cardapi", "^BenchmarkHandler$", []string{"-benchmem", "-count", "3"}},
 	{"./internal/cardapi", "^BenchmarkLiveHeapGrowth$", []string{"-benchtime", "1x", "-count", "3"}},
+	{"./internal/cardevents", "^BenchmarkNotification$", []string{"-benchmem", "-count", "3"}},
 	{"./e2e", "^BenchmarkColdStart$", []string{"-benchtime", "21x", "-count", "1"}},
 	{"./e2e", "^BenchmarkWarmInvocation$", []string{"-benchtime", "1000x", "-count", "1"}},
 	{"./e2e", "^BenchmarkColdRequest$", []string{"-benchtime", "9x", "-count", "3"}},
@@ -124,6 +125,7 @@ func report(samples map[string]map[string][]float64) {
 	for _, h := range []string{"pretoken", "partnertoken", "permissiontoken", "authorities"} {
 		row(h, "Handler/"+h)
 	}
+	row("cardevents: a warm notification (verify, decrypt, PutItem, PutEvents, UpdateItem on a local endpoint)", "Notification")
 
 	fmt.Println("\n### Compiled bootstraps")
 	fmt.Println("| function | cold start to first poll (median) | stripped binary | peak RSS after 1,000 warm invocations | RSS growth after the first 100 | warm invocation via Runtime API |\n|---|---|---|---|---|---|")
