@@ -165,7 +165,12 @@ func (h *Handler) handle(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 		}
 	}
 	if err != nil {
+		// WeChat Pay's own WECHATPAY/SIGNTEST/ probes are expected now and
+		// then: refused alike, counted apart, so that they page no one.
 		out.result = "rejected_signature"
+		if wxsign.IsProbe(err) {
+			out.result = "rejected_probe"
+		}
 		return fail(http.StatusUnauthorized, "signature verification failed"), slog.LevelWarn, err
 	}
 

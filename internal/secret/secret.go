@@ -66,9 +66,10 @@ type Identity struct {
 }
 
 // PlatformSerial is how WeChat Pay names a platform certificate in
-// Wechatpay-Serial: its serial number in upper-case hex.
+// Wechatpay-Serial: its serial number's bytes in upper-case hex, leading
+// zero bytes kept (as the official SDKs print it).
 func PlatformSerial(cert *x509.Certificate) string {
-	return fmt.Sprintf("%X", cert.SerialNumber)
+	return fmt.Sprintf("%X", cert.SerialNumber.Bytes())
 }
 
 // Signer returns a request signer for the identity.

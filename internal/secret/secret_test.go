@@ -233,6 +233,11 @@ func TestAPIv3KeyAndPlatformCertificates(t *testing.T) {
 	assert.True(t, keys["5157F09EFDC096DE"].Equal(&wxpaytest.PooledKey(3).PublicKey), "trusted under its serial, upper-case hex")
 	assert.NotNil(t, keys["PUB_KEY_ID_0114232134912410000000000000"])
 
+	// A serial whose first byte is below 0x10 keeps its leading zero.
+	small, err := wxpaytest.NewPlatformCertificate(wxpaytest.PooledKey(3), 0x0A57F09EFDC096DE)
+	require.NoError(t, err)
+	assert.Equal(t, "0A57F09EFDC096DE", secret.PlatformSerial(small))
+
 	value, err := secret.Encode(id)
 	require.NoError(t, err)
 	back, err := secret.Parse("wxcard/partner", value, secret.ServiceProvider)
