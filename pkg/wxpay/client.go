@@ -159,6 +159,9 @@ type Response struct {
 	Body      []byte
 	RequestID string
 	Attempts  int
+	// FailedOver reports that the primary host could not be reached and
+	// the backup host answered.
+	FailedOver bool
 }
 
 // APIError is a non-2xx answer from WeChat Pay.
@@ -188,10 +191,11 @@ var (
 
 // CallError wraps a failed call with what is safe to log about it.
 type CallError struct {
-	Route     string
-	Attempts  int
-	RequestID string // WeChat Pay's Request-ID of the last answer, if any
-	Err       error
+	Route      string
+	Attempts   int
+	FailedOver bool   // the call moved to the backup host
+	RequestID  string // WeChat Pay's Request-ID of the last answer, if any
+	Err        error
 }
 
 func (e *CallError) Error() string {
@@ -222,17 +226,20 @@ func RequestID(err error) string {
 // wrapped in a *CallError).
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
-	resp, attempts, err := c.do(ctx, req)
+	var host int
+	resp, attempts, err := c.do(ctx, req, &host)
 	c.log(ctx, req, resp, attempts, time.Since(start), err)
 	if err != nil {
-		return nil, &CallError{Route: req.Route, Attempts: attempts, RequestID: RequestID(err), Err: err}
+		return nil, &CallError{Route: req.Route, Attempts: attempts, FailedOver: host > 0, RequestID: RequestID(err), Err: err}
 	}
-	resp.Attempts = attempts
+	resp.Attempts, resp.FailedOver = attempts, host > 0
 	return resp, nil
 }
 
-func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
+// do makes the attempts; *hostp ends as the index of the last host tried.
+func (c *Client) do(ctx context.Context, req Request, hostp *int) (*Response, int, error) {
 	host := 0
+	defer func() { *hostp = host }()
 	reusedRetry := false
 	for attempt := 1; ; attempt++ {
 		resp, info, err := c.once(ctx, c.hosts[host], req)

@@ -216,16 +216,40 @@ func TestUnreachableOnBothHosts(t *testing.T) {
 	require.ErrorIs(t, err, wxpay.ErrUnreachable)
 }
 
+// After an HTTP answer (here 502, three times) the call never moves to the
+// backup host. The client trusts the backup and the backup knows the
+// merchant and its key, so a fail-over would succeed: the test can fail.
 func TestNoFailOverAfterAnHTTPAnswer(t *testing.T) {
 	f := newFixture(t, wxpaytest.Options{})
 	backup := newFixture(t, wxpaytest.Options{})
 	for range 3 {
 		f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: 502})
 	}
-	c := f.client(t, func(c *wxpay.Config) { c.BackupURL = backup.srv.URL })
-	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
-	require.Error(t, err)
-	assert.Empty(t, backup.srv.Requests())
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(f.srv.CACertPEM()))
+	require.True(t, pool.AppendCertsFromPEM(backup.srv.CACertPEM()))
+	// The caller is the backup's merchant: the primary answers its faults
+	// before any check, and the backup would accept the call.
+	use := func(base, backupURL string) func(c *wxpay.Config) {
+		return func(c *wxpay.Config) {
+			c.HTTPClient = wxpay.NewHTTPClient(pool)
+			c.BaseURL, c.BackupURL = base, backupURL
+			c.Signer, c.Verifier = backup.mch.Signer(), backup.srv.Verifier()
+		}
+	}
+	_, err := f.client(t, use(backup.srv.URL, "-")).Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err, "the backup serves this caller")
+	backup.srv.ResetRequests()
+	c := f.client(t, use(f.srv.URL, backup.srv.URL))
+
+	_, err = c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	var apiErr *wxpay.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 502, apiErr.Status)
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.False(t, ce.FailedOver)
+	assert.Empty(t, backup.srv.Requests(), "no fail-over after an HTTP answer")
 }
 
 func TestDroppedConnectionFailsOver(t *testing.T) {
@@ -241,11 +265,12 @@ func TestDroppedConnectionFailsOver(t *testing.T) {
 		c.Signer = backup.mch.Signer()
 		c.Verifier = backup.srv.Verifier()
 	})
-	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	resp, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
 	// The primary does not know this merchant, but it dropped the
 	// connection before answering, so the backup answered.
 	require.NoError(t, err)
 	assert.Len(t, backup.srv.Requests(), 1)
+	assert.True(t, resp.FailedOver, "the answer says it came from the backup host")
 }
 
 func TestAPIErrorIsTypedAndNotRetried(t *testing.T) {
