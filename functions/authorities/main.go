@@ -18,11 +18,11 @@ import (
 )
 
 func main() {
-	app := lambdaapp.MustBoot(secret.ServiceProvider)
+	app := lambdaapp.MustBoot("authorities", secret.ServiceProvider)
 	state, err := authority.TrackerFromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}
-	h := &cardapi.Authorities{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, State: state}
+	h := &cardapi.Authorities{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, Metrics: app.Metrics, State: state}
 	lambda.Start(h.Handle)
 }

@@ -18,11 +18,11 @@ import (
 )
 
 func main() {
-	app := lambdaapp.MustBoot(secret.ServiceProvider)
+	app := lambdaapp.MustBoot("authoritiesrefresh", secret.ServiceProvider)
 	state, err := authority.TrackerFromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}
-	h := &cardapi.AuthoritiesRefresh{Upstream: app.Upstream, Logger: app.Logger, State: state, BrandIDs: app.Env.AuthorityBrandIDs}
+	h := &cardapi.AuthoritiesRefresh{Upstream: app.Upstream, Logger: app.Logger, Metrics: app.Metrics, State: state, BrandIDs: app.Env.AuthorityBrandIDs}
 	lambda.Start(h.Handle)
 }

@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	app := lambdaapp.MustBootReceiver(secret.ServiceProvider)
+	app := lambdaapp.MustBootReceiver("cardevents", secret.ServiceProvider)
 	table, err := statetable.FromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
@@ -30,7 +30,7 @@ func main() {
 	}
 	h := &cardevents.Handler{
 		Credentials: app.Credentials, Store: idempotency.Table{Table: table}, Bus: bus,
-		Logger: app.Logger, DecryptSensitive: app.Env.DecryptSensitiveFields, Metrics: os.Stdout,
+		Logger: app.Logger, DecryptSensitive: app.Env.DecryptSensitiveFields, Metrics: app.Metrics,
 	}
 	lambda.Start(h.Handle)
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	app := lambdaapp.MustBoot(secret.ServiceProvider)
-	h := &cardapi.PartnerToken{Upstream: app.Upstream, Policy: app.MustTokenPolicy(), Logger: app.Logger}
+	app := lambdaapp.MustBoot("partnertoken", secret.ServiceProvider)
+	h := &cardapi.PartnerToken{Upstream: app.Upstream, Policy: app.MustTokenPolicy(), Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

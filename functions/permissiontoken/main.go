@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	app := lambdaapp.MustBoot(secret.ServiceProvider)
-	h := &cardapi.PermissionToken{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger}
+	app := lambdaapp.MustBoot("permissiontoken", secret.ServiceProvider)
+	h := &cardapi.PermissionToken{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

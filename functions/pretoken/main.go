@@ -11,7 +11,7 @@ import (
 )
 
 func main() {
-	app := lambdaapp.MustBoot(secret.Brand)
-	h := &cardapi.PreToken{Upstream: app.Upstream, Policy: app.MustTokenPolicy(), Logger: app.Logger}
+	app := lambdaapp.MustBoot("pretoken", secret.Brand)
+	h := &cardapi.PreToken{Upstream: app.Upstream, Policy: app.MustTokenPolicy(), Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

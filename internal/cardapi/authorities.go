@@ -15,6 +15,7 @@ import (
 
 	"github.com/wxcard/wxcard/internal/apigw"
 	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
@@ -36,6 +37,7 @@ type Authorities struct {
 	Upstream Upstream
 	Policy   Policy
 	Logger   *slog.Logger
+	Metrics  *metrics.Emitter // nil: no metrics
 	// State records the answers; nil records nothing.
 	State *authority.Tracker
 }
@@ -55,7 +57,7 @@ func (h *Authorities) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequ
 		}
 		return resp, err
 	})
-	return serve(ctx, h.Logger, recorded, membercard.ProductAuthoritiesRoute, &ev, func(*outcome) (wxpay.Request, *apigw.Error) {
+	return serve(ctx, h.Logger, h.Metrics, recorded, membercard.ProductAuthoritiesRoute, &ev, func(*outcome) (wxpay.Request, *apigw.Error) {
 		if aerr := apigw.Method(&ev, http.MethodGet); aerr != nil {
 			return wxpay.Request{}, aerr
 		}
@@ -180,6 +182,7 @@ func (e *ScheduleEvent) UnmarshalJSON(b []byte) error {
 type AuthoritiesRefresh struct {
 	Upstream Upstream
 	Logger   *slog.Logger
+	Metrics  *metrics.Emitter // nil: no metrics
 	// State records the answers; nil records nothing.
 	State *authority.Tracker
 	// BrandIDs is the default list (AUTHORITY_BRAND_IDS).
@@ -276,6 +279,12 @@ func (h *AuthoritiesRefresh) Refresh(ctx context.Context, brandIDs []string) (*R
 		sum.Results = append(sum.Results, r)
 	}
 	h.Logger.InfoContext(ctx, "product-authorities refresh done", "brands", sum.Brands, "succeeded", sum.Succeeded, "failed", sum.Failed, "outcomes", sum.Outcomes)
+	m := h.Metrics.New("schedule")
+	m.Count("BrandsRefreshed", sum.Succeeded)
+	m.Count("BrandsFailed", sum.Failed)
+	m.Count("AuthorityChanges", sum.Outcomes[string(authority.Changed)]+sum.Outcomes[string(authority.FirstSeen)])
+	m.Count("AuthorityRevocations", sum.Outcomes[string(authority.RevokedNow)])
+	h.Metrics.Flush(m)
 	if sum.Failed > 0 {
 		return sum, &RefreshError{Summary: sum}
 	}

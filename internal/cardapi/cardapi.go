@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxcard/wxcard/internal/apigw"
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
@@ -136,22 +138,34 @@ func upstreamContext(ctx context.Context) (context.Context, context.CancelFunc) 
 
 // serve runs the common path: build the upstream request (validating
 // everything first), call WeChat Pay, answer, and log one line.
-func serve(ctx context.Context, logger *slog.Logger, up Upstream, route string, ev *events.APIGatewayV2HTTPRequest,
+func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Upstream, route string, ev *events.APIGatewayV2HTTPRequest,
 	build func(out *outcome) (wxpay.Request, *apigw.Error), tokenField string,
 ) events.APIGatewayV2HTTPResponse {
 	start := time.Now()
+	m := em.New(route)
+	m.Count("Requests", 1)
+	defer em.Flush(m)
 	var out outcome
 	req, aerr := build(&out)
 	var resp *wxpay.Response
 	if aerr == nil {
 		uctx, cancel := upstreamContext(ctx)
 		var err error
+		called := time.Now()
 		resp, err = up.Do(uctx, req)
 		cancel()
+		m.Duration("UpstreamLatency", time.Since(called))
+		countCall(m, resp, err)
 		if err != nil {
 			aerr = apigw.FromUpstream(err)
 		}
 	}
+	code := "OK"
+	if aerr != nil {
+		code = aerr.Code
+	}
+	m.Count("Outcome", 1)
+	m.SetDimension("outcome", code)
 	attrs := []slog.Attr{
 		slog.String("route", route),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
@@ -180,6 +194,25 @@ func serve(ctx context.Context, logger *slog.Logger, up Upstream, route string, 
 	attrs = append(attrs, slog.Int("status", resp.Status), slog.String("wechatpay_request_id", resp.RequestID), slog.Int("attempts", resp.Attempts))
 	logger.LogAttrs(ctx, slog.LevelInfo, "request served", attrs...)
 	return apigw.JSON(resp.Status, resp.Body)
+}
+
+// countCall records a WeChat Pay call's attempts and whether it failed
+// over to the backup host.
+func countCall(m *metrics.Set, resp *wxpay.Response, err error) {
+	attempts, failedOver := 0, false
+	var ce *wxpay.CallError
+	switch {
+	case resp != nil:
+		attempts, failedOver = resp.Attempts, resp.FailedOver
+	case errors.As(err, &ce):
+		attempts, failedOver = ce.Attempts, ce.FailedOver
+	}
+	if attempts > 0 {
+		m.Count("UpstreamAttempts", attempts)
+	}
+	if failedOver {
+		m.Count("Failover", 1)
+	}
 }
 
 // HashOpenID is how an openid appears in logs: the first 16 hex digits of
@@ -232,11 +265,12 @@ type PreToken struct {
 	Upstream Upstream
 	Policy   Policy
 	Logger   *slog.Logger
+	Metrics  *metrics.Emitter // nil: no metrics
 }
 
 // Handle serves one event.
 func (h *PreToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	return serve(ctx, h.Logger, h.Upstream, membercard.BrandPreAuthTokensPath, &ev, func(out *outcome) (wxpay.Request, *apigw.Error) {
+	return serve(ctx, h.Logger, h.Metrics, h.Upstream, membercard.BrandPreAuthTokensPath, &ev, func(out *outcome) (wxpay.Request, *apigw.Error) {
 		var req membercard.BrandPreAuthTokenRequest
 		if aerr := h.Policy.readTokenRequest(&ev, out, &req, &req.OpenID); aerr != nil {
 			return wxpay.Request{}, aerr
@@ -255,11 +289,12 @@ type PartnerToken struct {
 	Upstream Upstream
 	Policy   Policy
 	Logger   *slog.Logger
+	Metrics  *metrics.Emitter // nil: no metrics
 }
 
 // Handle serves one event.
 func (h *PartnerToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	return serve(ctx, h.Logger, h.Upstream, membercard.PartnerPreAuthTokensPath, &ev, func(out *outcome) (wxpay.Request, *apigw.Error) {
+	return serve(ctx, h.Logger, h.Metrics, h.Upstream, membercard.PartnerPreAuthTokensPath, &ev, func(out *outcome) (wxpay.Request, *apigw.Error) {
 		var req membercard.PartnerPreAuthTokenRequest
 		if aerr := h.Policy.readTokenRequest(&ev, out, &req, &req.OpenID); aerr != nil {
 			return wxpay.Request{}, aerr
@@ -280,11 +315,12 @@ type PermissionToken struct {
 	Upstream Upstream
 	Policy   Policy
 	Logger   *slog.Logger
+	Metrics  *metrics.Emitter // nil: no metrics
 }
 
 // Handle serves one event.
 func (h *PermissionToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	return serve(ctx, h.Logger, h.Upstream, membercard.PermissionTokensRoute, &ev, func(*outcome) (wxpay.Request, *apigw.Error) {
+	return serve(ctx, h.Logger, h.Metrics, h.Upstream, membercard.PermissionTokensRoute, &ev, func(*outcome) (wxpay.Request, *apigw.Error) {
 		if aerr := apigw.Method(&ev, http.MethodPost); aerr != nil {
 			return wxpay.Request{}, aerr
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
@@ -608,4 +609,78 @@ func TestTimeoutAnswersBeforeTheInvocationDeadline(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 504, resp.StatusCode, "%s\n%s", resp.Body, e.logs.String())
 	assert.NoError(t, c.Err(), "answered before the invocation's deadline")
+}
+
+// upstreamStub answers every call with resp and err: for the metrics of
+// calls that took several attempts or failed over.
+type upstreamStub struct {
+	resp *wxpay.Response
+	err  error
+}
+
+func (u upstreamStub) Do(context.Context, wxpay.Request) (*wxpay.Response, error) {
+	return u.resp, u.err
+}
+
+// One EMF line per invocation, valid by the format's rules: Requests, and
+// Outcome by our code (OK, or the error's), with the upstream's latency,
+// attempts and fail-over when WeChat Pay was called.
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	var buf bytes.Buffer
+	em := &metrics.Emitter{Out: &buf, Function: "pretoken"}
+	h := &cardapi.PreToken{Upstream: e.brand, Policy: e.policy, Logger: e.logger, Metrics: em}
+	_, err := h.Handle(ctx(t), event("POST", membercard.BrandPreAuthTokensPath, preBody, nil))
+	require.NoError(t, err)
+	_, err = h.Handle(ctx(t), event("POST", membercard.BrandPreAuthTokensPath, `{"card_id":"x y"}`, nil))
+	require.NoError(t, err)
+	h.Upstream = upstreamStub{err: &wxpay.CallError{Attempts: 3, FailedOver: true, Err: &wxpay.APIError{Status: 429, Code: "FREQUENCY_LIMITED"}}}
+	_, err = h.Handle(ctx(t), event("POST", membercard.BrandPreAuthTokensPath, preBody, nil))
+	require.NoError(t, err)
+
+	recs, err := metrics.ParseLog(buf.Bytes())
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	want := []struct {
+		outcome  string
+		attempts float64
+		failover float64
+		called   bool
+	}{{"OK", 1, 0, true}, {"PARAM_ERROR", 0, 0, false}, {"FREQUENCY_LIMITED", 3, 1, true}}
+	for i, r := range recs {
+		assert.Equal(t, "wxcard", r.Namespace)
+		assert.Equal(t, map[string]string{"function": "pretoken", "route": membercard.BrandPreAuthTokensPath, "outcome": want[i].outcome}, r.Dimensions)
+		assert.Equal(t, [][]string{{"function", "route"}, {"function", "route", "outcome"}}, r.Sets, "no ID in any dimension")
+		assert.Equal(t, 1.0, r.Sum("Requests"))
+		assert.Equal(t, 1.0, r.Sum("Outcome"))
+		assert.Equal(t, want[i].attempts, r.Sum("UpstreamAttempts"), want[i].outcome)
+		assert.Equal(t, want[i].failover, r.Sum("Failover"), want[i].outcome)
+		_, latency := r.Values["UpstreamLatency"]
+		assert.Equal(t, want[i].called, latency, want[i].outcome)
+		if latency {
+			assert.Equal(t, metrics.Milliseconds, r.Units["UpstreamLatency"])
+		}
+	}
+	assert.NotContains(t, buf.String(), openid)
+}
+
+// The refresh's EMF line: brands refreshed and failed, changes and
+// revocations (here without a state table: an empty list is a revocation).
+func TestRefreshMetrics(t *testing.T) {
+	var buf bytes.Buffer
+	answer := func(products string) upstreamStub {
+		return upstreamStub{resp: &wxpay.Response{Status: 200, Attempts: 1, Body: []byte(`{"brand_id":"1004","authorization_type":"AUTHORIZATION_TYPE_HOSTING","authorization_product":` + products + `,"update_time":"2025-05-20T13:29:35+08:00"}`)}}
+	}
+	h := &cardapi.AuthoritiesRefresh{Upstream: answer(`[]`), Logger: slog.New(slog.DiscardHandler), BrandIDs: []string{"1004", "bad/id"}, Interval: time.Millisecond,
+		Metrics: &metrics.Emitter{Out: &buf, Function: "authoritiesrefresh"}}
+	_, err := h.Handle(ctx(t), cardapi.ScheduleEvent{})
+	require.Error(t, err, "the malformed brand fails")
+	recs, err := metrics.ParseLog(buf.Bytes())
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "schedule", recs[0].Dimensions["route"])
+	assert.Equal(t, 1.0, recs[0].Sum("BrandsRefreshed"))
+	assert.Equal(t, 1.0, recs[0].Sum("BrandsFailed"))
+	assert.Equal(t, 1.0, recs[0].Sum("AuthorityRevocations"))
+	assert.Equal(t, 0.0, recs[0].Sum("AuthorityChanges"))
 }

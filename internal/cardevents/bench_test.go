@@ -13,6 +13,7 @@ import (
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/idempotency"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/internal/statetable"
@@ -59,7 +60,7 @@ func BenchmarkNotification(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := &cardevents.Handler{Credentials: creds, Store: idempotency.Table{Table: table}, Bus: bus, Logger: logger, Metrics: io.Discard}
+	h := &cardevents.Handler{Credentials: creds, Store: idempotency.Table{Table: table}, Bus: bus, Logger: logger, Metrics: &metrics.Emitter{Out: io.Discard, Function: "cardevents"}}
 	hdr, body, err := srv.Notifier(apiV3Key).Build(wxpaytest.Notification{ID: "EV-bench", EventType: "MEMBERCARD.ACCEPT_CARD",
 		Resource: map[string]any{"card_id": cardID, "code": code, "openid": openid, "accept_time": "2026-11-24T10:00:00+08:00"}}, wxpaytest.Genuine)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -57,9 +56,9 @@ type Handler struct {
 	// with the secret's private key before publishing
 	// (DECRYPT_SENSITIVE_FIELDS); otherwise they pass through as sent.
 	DecryptSensitive bool
-	// Metrics receives one CloudWatch EMF line per notification (the
-	// function's stdout); nil writes none.
-	Metrics io.Writer
+	// Metrics writes one CloudWatch EMF line per notification; nil writes
+	// none.
+	Metrics *metrics.Emitter
 	Now     func() time.Time // nil means time.Now
 }
 
@@ -93,18 +92,15 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	h.Logger.LogAttrs(ctx, level, "notification "+out.result, attrs...)
-	h.count(ctx, resp.StatusCode, out.result)
+	h.count(resp.StatusCode, out.result)
 	return resp, nil
 }
 
 // count writes the notification's metrics: received, and by outcome
 // rejected (4xx: a bad signature is outcome rejected_signature),
 // published, duplicate, or failed to publish.
-func (h *Handler) count(ctx context.Context, status int, result string) {
-	if h.Metrics == nil {
-		return
-	}
-	m := metrics.New(map[string]string{"function": "cardevents", "route": Route})
+func (h *Handler) count(status int, result string) {
+	m := h.Metrics.New(Route)
 	m.Count("NotificationsReceived", 1)
 	switch {
 	case status >= 400 && status < 500:
@@ -117,9 +113,7 @@ func (h *Handler) count(ctx context.Context, status int, result string) {
 		m.Count("PublishFailures", 1)
 	}
 	m.SetDimension("outcome", result)
-	if err := m.Flush(h.Metrics, h.now()); err != nil {
-		h.Logger.WarnContext(ctx, "metrics not written", "error", err.Error())
-	}
+	h.Metrics.Flush(m)
 }
 
 // Route is the function's route.

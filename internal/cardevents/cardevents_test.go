@@ -520,7 +520,7 @@ func TestBase64Body(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	f := newFixture(t, backends(t)[0])
 	var buf lockedBuffer
-	f.h.Metrics = &buf
+	f.h.Metrics = &metrics.Emitter{Out: &buf, Function: "cardevents"}
 	n := wxpaytest.Notification{ID: "EV-m", EventType: "MEMBERCARD.ACCEPT_CARD", Resource: map[string]any{"card_id": cardID}}
 	f.send(t, n, wxpaytest.Genuine)
 	f.send(t, n, wxpaytest.Genuine)

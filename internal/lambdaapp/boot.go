@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
@@ -26,12 +27,14 @@ type App struct {
 	// Credentials is the identity of a function that only receives
 	// (cardevents); nil otherwise.
 	Credentials *Credentials
+	// Metrics writes the function's CloudWatch metrics (EMF) to stdout.
+	Metrics *metrics.Emitter
 }
 
 // Boot is a cold start: read the environment, build the Secrets Manager
 // client from it (AWS_ENDPOINT_URL_SECRETS_MANAGER applies), read and check
 // the secret as identity kind, and build the WeChat Pay client once.
-func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, error) {
+func Boot(ctx context.Context, function string, kind secret.Kind, logger *slog.Logger) (*App, error) {
 	env, err := OSEnv()
 	if err != nil {
 		return nil, err
@@ -52,14 +55,16 @@ func Boot(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	return &App{Env: env, Logger: logger, Upstream: up}, nil
+	em := &metrics.Emitter{Out: os.Stdout, Function: function}
+	up.Credentials().Metrics = em
+	return &App{Env: env, Logger: logger, Upstream: up, Metrics: em}, nil
 }
 
 // BootReceiver is the cold start of a function that calls no WeChat Pay
 // API but verifies and decrypts what WeChat Pay sends: the environment and
 // the secret as identity kind, which must hold an API v3 key (a refresh
 // that loses it keeps the identity in use).
-func BootReceiver(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*App, error) {
+func BootReceiver(ctx context.Context, function string, kind secret.Kind, logger *slog.Logger) (*App, error) {
 	env, err := OSEnv()
 	if err != nil {
 		return nil, err
@@ -81,14 +86,16 @@ func BootReceiver(ctx context.Context, kind secret.Kind, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	return &App{Env: env, Logger: logger, Credentials: creds}, nil
+	em := &metrics.Emitter{Out: os.Stdout, Function: function}
+	creds.Metrics = em
+	return &App{Env: env, Logger: logger, Credentials: creds, Metrics: em}, nil
 }
 
 // MustBootReceiver is BootReceiver or, failing, refuses to serve as
 // MustBoot does.
-func MustBootReceiver(kind secret.Kind) *App {
+func MustBootReceiver(function string, kind secret.Kind) *App {
 	logger := NewLogger(os.Stderr, LogLevel(os.Getenv))
-	app, err := BootReceiver(context.Background(), kind, logger)
+	app, err := BootReceiver(context.Background(), function, kind, logger)
 	if err != nil {
 		(&App{Logger: logger}).Refuse(err)
 	}
@@ -98,9 +105,9 @@ func MustBootReceiver(kind secret.Kind) *App {
 // MustBoot boots or, failing, logs why (naming the secret and field, never
 // its content), reports an init error to the Lambda Runtime API, and exits:
 // the function refuses to serve rather than serve with broken credentials.
-func MustBoot(kind secret.Kind) *App {
+func MustBoot(function string, kind secret.Kind) *App {
 	logger := NewLogger(os.Stderr, LogLevel(os.Getenv))
-	app, err := Boot(context.Background(), kind, logger)
+	app, err := Boot(context.Background(), function, kind, logger)
 	if err != nil {
 		(&App{Logger: logger}).Refuse(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/secret"
 )
 
@@ -30,6 +31,8 @@ type Credentials struct {
 	load   LoadFunc
 	logger *slog.Logger
 	now    func() time.Time
+	// Metrics counts refreshes (SecretRefresh, by outcome); nil counts none.
+	Metrics *metrics.Emitter
 
 	mu          sync.Mutex
 	identity    *secret.Identity
@@ -76,6 +79,10 @@ func (c *Credentials) Current(ctx context.Context) *secret.Identity {
 	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
 	id, err := c.load(rctx)
+	m := c.Metrics.New("secret")
+	m.Count("SecretRefresh", 1)
+	m.SetDimension("outcome", map[bool]string{true: "failed", false: "ok"}[err != nil])
+	c.Metrics.Flush(m)
 	if err != nil {
 		c.logger.WarnContext(ctx, "credentials refresh failed; keeping the ones in use", "reason", reason, "error", err.Error())
 		return c.identity

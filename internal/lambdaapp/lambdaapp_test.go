@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
@@ -186,6 +187,8 @@ func TestUnknownKeyIDRefreshesTheSecret(t *testing.T) {
 	require.NoError(t, err)
 	now := time.Now()
 	u.creds.now = func() time.Time { return now }
+	var emf bytes.Buffer
+	u.Credentials().Metrics = &metrics.Emitter{Out: &emf, Function: "authorities"}
 	req := wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath("1004"), Route: membercard.ProductAuthoritiesRoute}
 
 	srv.Inject(wxpaytest.Fault{Kind: wxpaytest.UnknownKeyID}, wxpaytest.Fault{Kind: wxpaytest.UnknownKeyID})
@@ -197,4 +200,9 @@ func TestUnknownKeyIDRefreshesTheSecret(t *testing.T) {
 	_, err = u.Do(context.Background(), req)
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, loads.Load(), "the second, within a minute, does not")
+	recs, err := metrics.ParseLog(emf.Bytes())
+	require.NoError(t, err)
+	require.Len(t, recs, 1, "one SecretRefresh per refresh")
+	assert.Equal(t, 1.0, recs[0].Sum("SecretRefresh"))
+	assert.Equal(t, "ok", recs[0].Dimensions["outcome"])
 }

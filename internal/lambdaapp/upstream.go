@@ -39,6 +39,9 @@ func NewUpstream(ctx context.Context, env Env, load LoadFunc, hc *http.Client, l
 	return u, nil
 }
 
+// Credentials is the identity the client follows.
+func (u *Upstream) Credentials() *Credentials { return u.creds }
+
 // Identity returns the identity in use.
 func (u *Upstream) Identity() *secret.Identity {
 	u.mu.Lock()

@@ -71,6 +71,9 @@ func New(dims map[string]string) *Set {
 // first set's names plus this one: totals per function and route stay
 // one metric, and the breakdown by outcome is another.
 func (s *Set) SetDimension(name, value string) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.dims[name]; !ok {
@@ -82,6 +85,9 @@ func (s *Set) SetDimension(name, value string) {
 // Add records one value of a metric; a metric may hold up to MaxValues
 // values, which CloudWatch aggregates (sum, count, percentiles).
 func (s *Set) Add(name string, unit Unit, value float64) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.metrics[name]

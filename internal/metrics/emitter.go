@@ -1,0 +1,37 @@
+package metrics
+
+import (
+	"io"
+	"time"
+)
+
+// Emitter writes one function's metrics to its log stream (stdout in
+// Lambda). A nil Emitter, or one without Out, writes nothing, so handlers
+// built without metrics (tests, the local runner) need no special case.
+type Emitter struct {
+	Out      io.Writer
+	Function string           // the function's short name: the function dimension
+	Now      func() time.Time // nil means time.Now
+}
+
+// New starts an invocation's metrics for route; nil when nothing is written.
+func (e *Emitter) New(route string) *Set {
+	if e == nil || e.Out == nil {
+		return nil
+	}
+	return New(map[string]string{"function": e.Function, "route": route})
+}
+
+// Flush writes s as one line; errors are dropped (a metric is not worth
+// failing an invocation for, and the log stream is the only place to say
+// so).
+func (e *Emitter) Flush(s *Set) {
+	if e == nil || e.Out == nil || s == nil {
+		return
+	}
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
+	}
+	_ = s.Flush(e.Out, now())
+}
