@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"debug/elf"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -302,4 +303,61 @@ func TestTemplateCfnLint(t *testing.T) {
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
+}
+
+// Operations: log levels and tracing are parameters, every alarm says
+// what to do, the alarms the design asks for exist, and the dashboard is
+// valid JSON over the functions' metrics.
+func TestTemplateOperations(t *testing.T) {
+	doc, _ := loadTemplate(t)
+	resources := node(doc, "Resources")
+	g := node(doc, "Globals", "Function")
+	assert.Equal(t, "Tracing", node(g, "Tracing").Value)
+	assert.Equal(t, "ApplicationLogLevel", node(g, "LoggingConfig", "ApplicationLogLevel").Value)
+	assert.Equal(t, "SystemLogLevel", node(g, "LoggingConfig", "SystemLogLevel").Value)
+	assert.Equal(t, "JSON", node(g, "LoggingConfig", "LogFormat").Value, "log-level filtering needs JSON logs")
+	for _, p := range []string{"ApplicationLogLevel", "SystemLogLevel", "Tracing"} {
+		assert.NotNil(t, node(doc, "Parameters", p, "AllowedValues"), p)
+	}
+
+	alarms := map[string]bool{}
+	for _, id := range mapKeys(resources) {
+		if node(resources, id, "Type").Value != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		alarms[id] = true
+		desc := node(resources, id, "Properties", "AlarmDescription")
+		require.NotNil(t, desc, id)
+		assert.Greater(t, len(desc.Value), 100, "%s: the description says what happened and what to do", id)
+		assert.NotNil(t, node(resources, id, "Properties", "AlarmActions"), id)
+	}
+	for _, id := range []string{"UpstreamSignatureInvalidAlarm", "UpstreamFailoverAlarm", "FrequencyLimitedAlarm", "RefreshDeadLetterAlarm",
+		"CardEventsSignatureAlarm", "CardEventsErrorsAlarm", "AuthorityStateFailuresAlarm"} {
+		assert.True(t, alarms[id], "alarm %s", id)
+	}
+
+	body := node(resources, "Dashboard", "Properties", "DashboardBody")
+	require.NotNil(t, body)
+	var dash struct {
+		Widgets []struct {
+			Properties struct {
+				Metrics [][]string `json:"metrics"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(strings.ReplaceAll(body.Value, "${AWS::Region}", "us-east-1")), &dash))
+	seen := map[string]bool{}
+	for _, w := range dash.Widgets {
+		for _, m := range w.Properties.Metrics {
+			require.Equal(t, "wxcard", m[0])
+			for i := 2; i+1 < len(m); i += 2 {
+				if m[i] == "function" {
+					seen[m[i+1]] = true
+				}
+			}
+		}
+	}
+	for _, fn := range lambdatest.Functions {
+		assert.True(t, seen[fn], "the dashboard shows %s", fn)
+	}
 }

@@ -55,7 +55,7 @@ func Boot(ctx context.Context, function string, kind secret.Kind, logger *slog.L
 	if err != nil {
 		return nil, err
 	}
-	em := &metrics.Emitter{Out: os.Stdout, Function: function}
+	em := &metrics.Emitter{Out: os.Stdout, Function: function, Level: MetricsLevel(os.Getenv)}
 	up.Credentials().Metrics = em
 	return &App{Env: env, Logger: logger, Upstream: up, Metrics: em}, nil
 }
@@ -86,7 +86,7 @@ func BootReceiver(ctx context.Context, function string, kind secret.Kind, logger
 	if err != nil {
 		return nil, err
 	}
-	em := &metrics.Emitter{Out: os.Stdout, Function: function}
+	em := &metrics.Emitter{Out: os.Stdout, Function: function, Level: MetricsLevel(os.Getenv)}
 	creds.Metrics = em
 	return &App{Env: env, Logger: logger, Credentials: creds, Metrics: em}, nil
 }

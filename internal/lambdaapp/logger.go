@@ -47,3 +47,14 @@ func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
 }
+
+// MetricsLevel is the level EMF metric lines carry so that Lambda's
+// log-level filtering keeps them: the configured application log level
+// when it is above INFO, else none (INFO).
+func MetricsLevel(getenv func(string) string) string {
+	switch v := strings.ToUpper(strings.TrimSpace(getenv("AWS_LAMBDA_LOG_LEVEL"))); v {
+	case "WARN", "ERROR", "FATAL":
+		return v
+	}
+	return ""
+}

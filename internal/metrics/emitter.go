@@ -12,6 +12,11 @@ type Emitter struct {
 	Out      io.Writer
 	Function string           // the function's short name: the function dimension
 	Now      func() time.Time // nil means time.Now
+	// Level, when set, is written as the line's "level": Lambda's log-level
+	// filtering (ApplicationLogLevel) treats a line without one as INFO and
+	// would drop every metric under WARN or ERROR, so the emitter stamps
+	// its lines with the configured level itself.
+	Level string
 }
 
 // New starts an invocation's metrics for route; nil when nothing is written.
@@ -33,5 +38,9 @@ func (e *Emitter) Flush(s *Set) {
 	if e.Now != nil {
 		now = e.Now
 	}
-	_ = s.Flush(e.Out, now())
+	var props map[string]string
+	if e.Level != "" {
+		props = map[string]string{"level": e.Level}
+	}
+	_ = s.flush(e.Out, now(), props)
 }

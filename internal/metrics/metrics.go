@@ -115,7 +115,9 @@ func (s *Set) Duration(name string, d time.Duration) {
 // Flush writes the metrics as one EMF line with timestamp now, and empties
 // the Set's metrics (its dimensions stay). It writes nothing when there is
 // no metric.
-func (s *Set) Flush(w io.Writer, now time.Time) error {
+func (s *Set) Flush(w io.Writer, now time.Time) error { return s.flush(w, now, nil) }
+
+func (s *Set) flush(w io.Writer, now time.Time, props map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.order) == 0 {
@@ -130,7 +132,10 @@ func (s *Set) Flush(w io.Writer, now time.Time) error {
 		Dimensions [][]string `json:"Dimensions"`
 		Metrics    []def      `json:"Metrics"`
 	}
-	root := make(map[string]any, len(s.dims)+len(s.order)+1)
+	root := make(map[string]any, len(s.dims)+len(s.order)+len(props)+1)
+	for k, v := range props {
+		root[k] = v
+	}
 	for k, v := range s.dims {
 		root[k] = v
 	}

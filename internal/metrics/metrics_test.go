@@ -97,3 +97,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Under a WARN or ERROR application log level, Lambda drops lines without
+// a level: the emitter stamps its lines with the level it is given.
+func TestEmitterLevel(t *testing.T) {
+	var buf bytes.Buffer
+	e := &Emitter{Out: &buf, Function: "f", Level: "ERROR", Now: func() time.Time { return at }}
+	s := e.New("/r")
+	s.Count("Requests", 1)
+	e.Flush(s)
+	assert.Contains(t, buf.String(), `"level":"ERROR"`)
+	_, err := Parse(bytes.TrimSpace(buf.Bytes()))
+	require.NoError(t, err)
+
+	var nilEmitter *Emitter
+	nilEmitter.Flush(nilEmitter.New("/r")) // records nothing, panics not
+}
