@@ -40,7 +40,9 @@ func eventsError(code, format string, args ...any) *apiError {
 	return &apiError{status: 400, typ: eventsNS + code, msg: fmt.Sprintf(format, args...)}
 }
 
-func busARN(name string) string { return "arn:aws:events:" + Region + ":" + fakeAccount + ":event-bus/" + name }
+func busARN(name string) string {
+	return "arn:aws:events:" + Region + ":" + fakeAccount + ":event-bus/" + name
+}
 
 // bus finds a bus by name or ARN; e.mu is held.
 func (e *fakeEvents) bus(name string) (*fakeBus, string, *apiError) {

@@ -70,7 +70,9 @@ func sqsInvalid(format string, args ...any) *apiError {
 
 var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 
-func queueURL(name string) string { return "http://sqs.us-east-1.localhost/" + fakeAccount + "/" + name }
+func queueURL(name string) string {
+	return "http://sqs.us-east-1.localhost/" + fakeAccount + "/" + name
+}
 
 // queue finds a queue by its URL (only its last path element counts, as
 // the client may reach the fake through any address); s.mu is held.
