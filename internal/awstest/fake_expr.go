@@ -1089,6 +1089,8 @@ func (e *exprEnv) parseProjection(s string) ([]docPath, error) {
 // project keeps only the given paths of it (lists keep their projected
 // elements, in order, as DynamoDB answers them).
 func project(it item, paths []docPath) item {
+	paths = append([]docPath(nil), paths...)
+	sort.SliceStable(paths, func(i, j int) bool { return pathLess(paths[i], paths[j]) })
 	out := item{}
 	for _, p := range paths {
 		v, ok := resolve(it, p)
@@ -1151,4 +1153,21 @@ func mergeInto(cur attr, p docPath, v attr) attr {
 	}
 	cur.m[e.name] = mergeInto(child, p[1:], v)
 	return cur
+}
+
+// pathLess orders paths so that list elements are projected in index
+// order.
+func pathLess(a, b docPath) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		x, y := a[i], b[i]
+		switch {
+		case x.isIdx && y.isIdx && x.index != y.index:
+			return x.index < y.index
+		case !x.isIdx && !y.isIdx && x.name != y.name:
+			return x.name < y.name
+		case x.isIdx != y.isIdx:
+			return x.isIdx
+		}
+	}
+	return len(a) < len(b)
 }
