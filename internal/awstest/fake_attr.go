@@ -2,7 +2,6 @@ package awstest
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -67,7 +66,7 @@ func (a *attr) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	if len(raw) != 1 {
-		return fmt.Errorf("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes") //nolint:revive,staticcheck // DynamoDB's words
+		return dbErrorf("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes")
 	}
 	for t, v := range raw {
 		a.t = t
@@ -94,7 +93,7 @@ func (a *attr) UnmarshalJSON(b []byte) error {
 				return err
 			}
 			if !a.bool {
-				return fmt.Errorf("One or more parameter values were invalid: Null attribute value types must have the value of true") //nolint:revive,staticcheck // DynamoDB's words
+				return dbErrorf("One or more parameter values were invalid: Null attribute value types must have the value of true")
 			}
 			return nil
 		case "SS", "NS", "BS":
@@ -112,7 +111,7 @@ func (a *attr) UnmarshalJSON(b []byte) error {
 			}
 			if len(set) == 0 {
 				kind := map[string]string{"SS": "string", "NS": "number", "BS": "binary"}[t]
-				return fmt.Errorf("One or more parameter values were invalid: An %s set  may not be empty", kind) //nolint:revive,staticcheck // DynamoDB's words
+				return dbErrorf("One or more parameter values were invalid: An %s set  may not be empty", kind)
 			}
 			seen := map[string]bool{}
 			for i, x := range set {
@@ -124,7 +123,7 @@ func (a *attr) UnmarshalJSON(b []byte) error {
 					set[i], x = n, n
 				}
 				if seen[x] {
-					return fmt.Errorf("One or more parameter values were invalid: Input collection %v contains duplicates.", set) //nolint:revive,staticcheck // DynamoDB's words
+					return dbErrorf("One or more parameter values were invalid: Input collection %v contains duplicates.", set)
 				}
 				seen[x] = true
 			}
@@ -147,7 +146,7 @@ func (a *attr) UnmarshalJSON(b []byte) error {
 			}
 			return nil
 		}
-		return fmt.Errorf("Supplied AttributeValue has an unknown datatype %s", t) //nolint:revive,staticcheck // DynamoDB's words
+		return dbErrorf("Supplied AttributeValue has an unknown datatype %s", t)
 	}
 	return nil
 }
@@ -158,12 +157,12 @@ func (a *attr) UnmarshalJSON(b []byte) error {
 func canonicalNumber(s string) (string, error) {
 	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
 	if !ok || strings.ContainsAny(s, "/ xXpP_") || s == "" {
-		return "", fmt.Errorf("A value provided cannot be converted into a number") //nolint:revive,staticcheck // DynamoDB's words
+		return "", dbErrorf("A value provided cannot be converted into a number")
 	}
 	out := ratString(r)
 	digits := strings.Trim(strings.NewReplacer("-", "", ".", "").Replace(out), "0")
 	if len(digits) > 38 {
-		return "", fmt.Errorf("Attempting to store more than 38 significant digits in a Number") //nolint:revive,staticcheck // DynamoDB's words
+		return "", dbErrorf("Attempting to store more than 38 significant digits in a Number")
 	}
 	return out, nil
 }
@@ -334,7 +333,5 @@ func (a attr) size() int {
 	return 0
 }
 
-func strAttr(s string) attr { return attr{t: "S", s: s} }
-
-// b64 is how keys of binary type print in messages.
-func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+// dbErrorf is an error in DynamoDB's words, which begin with a capital.
+func dbErrorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

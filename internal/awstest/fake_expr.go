@@ -113,12 +113,12 @@ func tokenize(s string) ([]token, error) {
 				kind = tokInt
 				for k := i; k < j; k++ {
 					if s[k] < '0' || s[k] > '9' {
-						return nil, fmt.Errorf("Syntax error; token: %q", s[i:j])
+						return nil, dbErrorf("Syntax error; token: %q", s[i:j])
 					}
 				}
 			}
 			if j == i+1 && kind != tokIdent && kind != tokInt {
-				return nil, fmt.Errorf("Syntax error; token: %q", s[i:j])
+				return nil, dbErrorf("Syntax error; token: %q", s[i:j])
 			}
 			out = append(out, token{kind, s[i:j]})
 			i = j
@@ -133,7 +133,7 @@ func tokenize(s string) ([]token, error) {
 			i++
 		default:
 			r, _ := utf8.DecodeRuneInString(s[i:])
-			return nil, fmt.Errorf("Invalid character encountered; character: %q", r)
+			return nil, dbErrorf("Invalid character encountered; character: %q", r)
 		}
 	}
 	return append(out, token{kind: tokEOF, text: "<EOF>"}), nil
@@ -172,10 +172,10 @@ func (e *exprEnv) unused() error {
 	sort.Strings(n)
 	sort.Strings(v)
 	if len(n) > 0 {
-		return fmt.Errorf("Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", strings.Join(n, ", ")) //nolint:revive,staticcheck // DynamoDB's words
+		return dbErrorf("Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", strings.Join(n, ", "))
 	}
 	if len(v) > 0 {
-		return fmt.Errorf("Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", strings.Join(v, ", ")) //nolint:revive,staticcheck // DynamoDB's words
+		return dbErrorf("Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", strings.Join(v, ", "))
 	}
 	return nil
 }
@@ -189,10 +189,10 @@ type parser struct {
 
 func newParser(env *exprEnv, s string) (*parser, error) {
 	if len(s) > maxExprLen {
-		return nil, fmt.Errorf("Expression size has exceeded the maximum allowed size") //nolint:revive,staticcheck // DynamoDB's words
+		return nil, dbErrorf("Expression size has exceeded the maximum allowed size")
 	}
 	if strings.TrimSpace(s) == "" {
-		return nil, fmt.Errorf("The expression can not be empty;") //nolint:revive,staticcheck // DynamoDB's words
+		return nil, dbErrorf("The expression can not be empty;")
 	}
 	toks, err := tokenize(s)
 	if err != nil {
@@ -213,7 +213,7 @@ func (p *parser) next() token {
 
 func (p *parser) syntax() error {
 	t := p.peek()
-	return fmt.Errorf("Syntax error; token: %q", t.text) //nolint:revive,staticcheck // DynamoDB's words
+	return dbErrorf("Syntax error; token: %q", t.text)
 }
 
 func (p *parser) accept(punct string) bool {
@@ -247,7 +247,7 @@ func (p *parser) isCall() bool {
 func (p *parser) enter() error {
 	p.depth++
 	if p.depth > maxExprDepth {
-		return fmt.Errorf("The expression has too many levels of nesting") //nolint:revive,staticcheck // the fake's limit
+		return dbErrorf("The expression has too many levels of nesting")
 	}
 	return nil
 }
@@ -263,34 +263,34 @@ func (p *parser) parsePath() (docPath, error) {
 		switch t.kind {
 		case tokIdent:
 			if reserved[strings.ToUpper(t.text)] {
-				return nil, fmt.Errorf("Attribute name is a reserved keyword; reserved keyword: %s", t.text) //nolint:revive,staticcheck // DynamoDB's words
+				return nil, dbErrorf("Attribute name is a reserved keyword; reserved keyword: %s", t.text)
 			}
 			if t.text[0] >= '0' && t.text[0] <= '9' {
-				return nil, fmt.Errorf("Syntax error; token: %q", t.text) //nolint:revive,staticcheck // DynamoDB's words
+				return nil, dbErrorf("Syntax error; token: %q", t.text)
 			}
 			path = append(path, pathElem{name: t.text})
 		case tokName:
 			v, ok := p.env.names[t.text]
 			if !ok {
-				return nil, fmt.Errorf("An expression attribute name used in the document path is not defined; attribute name: %s", t.text) //nolint:revive,staticcheck // DynamoDB's words
+				return nil, dbErrorf("An expression attribute name used in the document path is not defined; attribute name: %s", t.text)
 			}
 			p.env.usedNames[t.text] = true
 			path = append(path, pathElem{name: v})
 		default:
 			if first {
-				return nil, fmt.Errorf("Syntax error; token: %q", t.text) //nolint:revive,staticcheck // DynamoDB's words
+				return nil, dbErrorf("Syntax error; token: %q", t.text)
 			}
-			return nil, fmt.Errorf("Syntax error; token: %q", t.text) //nolint:revive,staticcheck // DynamoDB's words
+			return nil, dbErrorf("Syntax error; token: %q", t.text)
 		}
 		first = false
 		for p.accept("[") {
 			t := p.next()
 			if t.kind != tokInt {
-				return nil, fmt.Errorf("Syntax error; token: %q", t.text) //nolint:revive,staticcheck // DynamoDB's words
+				return nil, dbErrorf("Syntax error; token: %q", t.text)
 			}
 			n, err := strconv.Atoi(t.text)
 			if err != nil {
-				return nil, fmt.Errorf("List index is too large; index: %s", t.text) //nolint:revive,staticcheck // DynamoDB's words
+				return nil, dbErrorf("List index is too large; index: %s", t.text)
 			}
 			if err := p.expect("]"); err != nil {
 				return nil, err
@@ -306,11 +306,11 @@ func (p *parser) parsePath() (docPath, error) {
 func (p *parser) parseValue() (operand, error) {
 	t := p.next()
 	if t.kind != tokValue {
-		return operand{}, fmt.Errorf("Syntax error; token: %q", t.text) //nolint:revive,staticcheck // DynamoDB's words
+		return operand{}, dbErrorf("Syntax error; token: %q", t.text)
 	}
 	v, ok := p.env.values[t.text]
 	if !ok {
-		return operand{}, fmt.Errorf("An expression attribute value used in expression is not defined; attribute value: %s", t.text) //nolint:revive,staticcheck // DynamoDB's words
+		return operand{}, dbErrorf("An expression attribute value used in expression is not defined; attribute value: %s", t.text)
 	}
 	p.env.usedValues[t.text] = true
 	return operand{kind: "value", val: v, name: t.text}, nil
@@ -323,7 +323,7 @@ func (p *parser) parseOperand() (operand, error) {
 		return p.parseValue()
 	case p.isCall():
 		if !strings.EqualFold(t.text, "size") {
-			return operand{}, fmt.Errorf("Invalid function name; function: %s", t.text) //nolint:revive,staticcheck // DynamoDB's words
+			return operand{}, dbErrorf("Invalid function name; function: %s", t.text)
 		}
 		p.pos += 2
 		path, err := p.parsePath()
@@ -408,7 +408,7 @@ func (p *parser) parsePrimary() (*cond, error) {
 		name := strings.ToLower(t.text)
 		arity, ok := condFuncs[name]
 		if !ok {
-			return nil, fmt.Errorf("Invalid function name; function: %s", t.text) //nolint:revive,staticcheck // DynamoDB's words
+			return nil, dbErrorf("Invalid function name; function: %s", t.text)
 		}
 		p.pos += 2
 		path, err := p.parsePath()
@@ -472,7 +472,7 @@ func (p *parser) parsePrimary() (*cond, error) {
 		}
 		if lo.kind == "value" && hi.kind == "value" {
 			if c, ok := lo.val.compare(hi.val); ok && c > 0 {
-				return nil, fmt.Errorf("Invalid ConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {%s:%s}, upper bound operand: AttributeValue: {%s:%s}", lo.val.t, lo.val.s, hi.val.t, hi.val.s) //nolint:revive,staticcheck // DynamoDB's words
+				return nil, dbErrorf("Invalid ConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {%s:%s}, upper bound operand: AttributeValue: {%s:%s}", lo.val.t, lo.val.s, hi.val.t, hi.val.s)
 			}
 		}
 		return &cond{op: "between", ops: []operand{a, lo, hi}}, nil
@@ -492,7 +492,7 @@ func (p *parser) parsePrimary() (*cond, error) {
 			}
 		}
 		if len(ops) > 101 {
-			return nil, fmt.Errorf("Too many operands for the IN operator") //nolint:revive,staticcheck // DynamoDB's limit is 100
+			return nil, dbErrorf("Too many operands for the IN operator")
 		}
 		return &cond{op: "in", ops: ops}, p.expect(")")
 	}
@@ -510,7 +510,7 @@ func typeName(t string) string {
 func orderable(op string, ops ...operand) error {
 	for _, o := range ops {
 		if o.kind == "value" && o.val.t != "S" && o.val.t != "N" && o.val.t != "B" {
-			return fmt.Errorf("Incorrect operand type for operator or function; operator: %s, operand type: %s", op, typeName(o.val.t)) //nolint:revive,staticcheck // DynamoDB's words
+			return dbErrorf("Incorrect operand type for operator or function; operator: %s, operand type: %s", op, typeName(o.val.t))
 		}
 	}
 	return nil
@@ -520,12 +520,12 @@ func checkFunc(c *cond) error {
 	switch c.op {
 	case "begins_with":
 		if o := c.ops[1]; o.kind == "value" && o.val.t != "S" && o.val.t != "B" {
-			return fmt.Errorf("Incorrect operand type for operator or function; operator or function: begins_with, operand type: %s", typeName(o.val.t)) //nolint:revive,staticcheck // DynamoDB's words
+			return dbErrorf("Incorrect operand type for operator or function; operator or function: begins_with, operand type: %s", typeName(o.val.t))
 		}
 	case "attribute_type":
 		o := c.ops[1]
 		if o.kind != "value" || o.val.t != "S" || typeName(o.val.s) == "" {
-			return fmt.Errorf("Invalid attribute type name found; type: %s, valid types: { B, NULL, SS, BOOL, L, BS, N, NS, S, M }", o.val.s) //nolint:revive,staticcheck // DynamoDB's words
+			return dbErrorf("Invalid attribute type name found; type: %s, valid types: { B, NULL, SS, BOOL, L, BS, N, NS, S, M }", o.val.s)
 		}
 	}
 	return nil
@@ -712,10 +712,10 @@ func (e *exprEnv) parseUpdate(s string) (*update, error) {
 		t := p.next()
 		kw := strings.ToUpper(t.text)
 		if t.kind != tokIdent || (kw != "SET" && kw != "REMOVE" && kw != "ADD" && kw != "DELETE") {
-			return nil, fmt.Errorf("Syntax error; token: %q", t.text) //nolint:revive,staticcheck // DynamoDB's words
+			return nil, dbErrorf("Syntax error; token: %q", t.text)
 		}
 		if seen[kw] {
-			return nil, fmt.Errorf("The %q section can only be used once in an update expression;", kw) //nolint:revive,staticcheck // DynamoDB's words
+			return nil, dbErrorf("The %q section can only be used once in an update expression;", kw)
 		}
 		seen[kw] = true
 		for {
@@ -741,16 +741,16 @@ func (e *exprEnv) parseUpdate(s string) (*update, error) {
 					return nil, err
 				}
 				if len(path) != 1 {
-					return nil, fmt.Errorf("Syntax error; %s supports only top-level attributes", kw) //nolint:revive,staticcheck // the fake's words
+					return nil, dbErrorf("Syntax error; %s supports only top-level attributes", kw)
 				}
 				if kw == "ADD" {
 					if t := v.val.t; t != "N" && t != "SS" && t != "NS" && t != "BS" {
-						return nil, fmt.Errorf("Incorrect operand type for operator or function; operator: ADD, operand type: %s", typeName(t)) //nolint:revive,staticcheck // DynamoDB's words
+						return nil, dbErrorf("Incorrect operand type for operator or function; operator: ADD, operand type: %s", typeName(t))
 					}
 					u.add = append(u.add, valAction{path, v})
 				} else {
 					if t := v.val.t; t != "SS" && t != "NS" && t != "BS" {
-						return nil, fmt.Errorf("Incorrect operand type for operator or function; operator: DELETE, operand type: %s", typeName(t)) //nolint:revive,staticcheck // DynamoDB's words
+						return nil, dbErrorf("Incorrect operand type for operator or function; operator: DELETE, operand type: %s", typeName(t))
 					}
 					u.del = append(u.del, valAction{path, v})
 				}
@@ -820,7 +820,7 @@ func (p *parser) parseSetOperand() (operand, error) {
 			}
 			o = operand{kind: "list_append", args: []operand{a, b}}
 		default:
-			return o, fmt.Errorf("Invalid function name; function: %s", t.text) //nolint:revive,staticcheck // DynamoDB's words
+			return o, dbErrorf("Invalid function name; function: %s", t.text)
 		}
 		return o, p.expect(")")
 	default:
@@ -850,7 +850,7 @@ func (u *update) checkOverlap() error {
 	for i := range ps {
 		for j := i + 1; j < len(ps); j++ {
 			if overlap(ps[i], ps[j]) {
-				return fmt.Errorf("Two document paths overlap with each other; must remove or rewrite one of these paths; path one: %s, path two: %s", ps[i], ps[j]) //nolint:revive,staticcheck // DynamoDB's words
+				return dbErrorf("Two document paths overlap with each other; must remove or rewrite one of these paths; path one: %s, path two: %s", ps[i], ps[j])
 			}
 		}
 	}
@@ -867,7 +867,7 @@ func overlap(a, b docPath) bool {
 	return true
 }
 
-var errUpdateType = fmt.Errorf("An operand in the update expression has an incorrect data type") //nolint:revive,staticcheck // DynamoDB's words
+var errUpdateType = dbErrorf("An operand in the update expression has an incorrect data type")
 
 // setValue evaluates a SET action's value against the old item.
 func (o operand) setValue(old item) (attr, error) {
@@ -877,7 +877,7 @@ func (o operand) setValue(old item) (attr, error) {
 	case "path":
 		v, ok := resolve(old, o.path)
 		if !ok {
-			return attr{}, fmt.Errorf("The provided expression refers to an attribute that does not exist in the item") //nolint:revive,staticcheck // DynamoDB's words
+			return attr{}, dbErrorf("The provided expression refers to an attribute that does not exist in the item")
 		}
 		return v, nil
 	case "if_not_exists":
@@ -925,7 +925,7 @@ func (o operand) setValue(old item) (attr, error) {
 	return attr{}, fmt.Errorf("unknown operand %q", o.kind)
 }
 
-var errBadPath = fmt.Errorf("The document path provided in the update expression is invalid for update") //nolint:revive,staticcheck // DynamoDB's words
+var errBadPath = dbErrorf("The document path provided in the update expression is invalid for update")
 
 // setAt writes v at path in it, whose parents must exist.
 func setAt(it item, path docPath, v attr) error {

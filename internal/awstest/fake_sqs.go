@@ -19,6 +19,7 @@ type fakeSQS struct {
 	changed chan struct{}         // closed and replaced when any queue changes
 	closed  chan struct{}
 	now     func() time.Time
+	onWait  func() // when set, called (s.mu held) as a receive starts to wait: for tests
 }
 
 type fakeQueue struct {
@@ -462,6 +463,9 @@ func (s *fakeSQS) receive(ctx context.Context, body []byte) (any, *apiError) {
 		// Wait for a send, a visibility change, the next message to
 		// become visible, the deadline, the caller or the server to go.
 		changed := s.changed
+		if s.onWait != nil {
+			s.onWait()
+		}
 		timer := time.NewTimer(next.Sub(now))
 		s.mu.Unlock()
 		select {
