@@ -29,6 +29,7 @@ var runs = []run{
 	{"./internal/cardapi", "^BenchmarkHandler$", []string{"-benchmem", "-count", "3"}},
 	{"./internal/cardapi", "^BenchmarkLiveHeapGrowth$", []string{"-benchtime", "1x", "-count", "3"}},
 	{"./internal/cardevents", "^BenchmarkNotification$", []string{"-benchmem", "-count", "3"}},
+	{"./internal/cardapi", "^BenchmarkMetricsOverhead$", []string{"-benchtime", "3s", "-count", "5"}},
 	{"./e2e", "^BenchmarkColdStart$", []string{"-benchtime", "21x", "-count", "1"}},
 	{"./e2e", "^BenchmarkWarmInvocation$", []string{"-benchtime", "1000x", "-count", "1"}},
 	{"./e2e", "^BenchmarkColdRequest$", []string{"-benchtime", "9x", "-count", "3"}},
@@ -174,6 +175,9 @@ func report(samples map[string]map[string][]float64) {
 	fmt.Printf("| no per-call allocations that grow with calls | live heap %+.0f B per 1,000 calls after GC | %s |\n", heap, verdict(heap < 64<<10))
 
 	coldRequestTable(samples["ColdRequest"])
+	mo := samples["MetricsOverhead"]
+	fmt.Printf("\n### Metrics on and off (pretoken, warm, interleaved)\nwithout %.3f ms · with %.3f ms · ratio %.3f× (median of %d runs; the signature alone varies ±1.5 %%)\n",
+		median(mo["ns-without-metrics"])/1e6, median(mo["ns-with-metrics"])/1e6, median(mo["ratio-with/without"]), len(mo["ratio-with/without"]))
 
 	memoryTable(ms("Handler/pretoken"), maxCold)
 }

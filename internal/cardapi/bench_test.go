@@ -2,13 +2,16 @@ package cardapi_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
@@ -99,4 +102,50 @@ func BenchmarkLiveHeapGrowth(b *testing.B) {
 		growth = float64(int64(live()) - int64(before))
 	}
 	b.ReportMetric(growth, "B-live-heap-growth-per-1k-calls")
+}
+
+// BenchmarkMetricsOverhead makes, per iteration, one warm pretoken
+// invocation without metrics and one with them (an EMF line written to a
+// discarding writer, as to stdout in Lambda), in alternating order, so
+// that drift hits both alike. It reports each one's mean and the ratio.
+func BenchmarkMetricsOverhead(b *testing.B) {
+	body := []byte(`{"token":"d2df23f2f4fasf3gwsd2df23f2f4fasf3g","expire_time":"2026-11-22T15:16:01+08:00"}`)
+	canned := wxpaytest.NewCanned(wxpaytest.PooledKey(0), wxpaytest.DefaultPublicKeyID, body)
+	defer canned.Close()
+	logger := slog.New(slog.DiscardHandler)
+	c, err := wxpay.New(wxpay.Config{BaseURL: canned.URL, BackupURL: "-",
+		Signer:      &wxsign.Signer{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)},
+		Verifier:    &wxsign.Verifier{Keys: wxsign.KeySet{wxpaytest.DefaultPublicKeyID: &wxpaytest.PooledKey(0).PublicKey}},
+		PublicKeyID: wxpaytest.DefaultPublicKeyID, HTTPClient: canned.Client(), Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	policy := cardapi.Policy{OpenIDClaim: "openid"}
+	without := &cardapi.PreToken{Upstream: c, Policy: policy, Logger: logger}
+	with := &cardapi.PreToken{Upstream: c, Policy: policy, Logger: logger, Metrics: &metrics.Emitter{Out: io.Discard, Function: "pretoken"}}
+	ev := event("POST", membercard.BrandPreAuthTokensPath, preBody, nil)
+	ctx := context.Background()
+	var tWith, tWithout time.Duration
+	run := func(h *cardapi.PreToken) time.Duration {
+		start := time.Now()
+		resp, err := h.Handle(ctx, ev)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("%v %d", err, resp.StatusCode)
+		}
+		return time.Since(start)
+	}
+	i := 0
+	for b.Loop() {
+		if i%2 == 0 {
+			tWithout += run(without)
+			tWith += run(with)
+		} else {
+			tWith += run(with)
+			tWithout += run(without)
+		}
+		i++
+	}
+	b.ReportMetric(float64(tWithout.Nanoseconds())/float64(i), "ns-without-metrics")
+	b.ReportMetric(float64(tWith.Nanoseconds())/float64(i), "ns-with-metrics")
+	b.ReportMetric(float64(tWith)/float64(tWithout), "ratio-with/without")
 }
