@@ -13,6 +13,6 @@ import (
 
 func main() {
 	app := lambdaapp.MustBoot("permissiontoken", secret.ServiceProvider)
-	h := &cardapi.PermissionToken{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, Metrics: app.Metrics}
+	h := &cardapi.PermissionTokenHandler{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

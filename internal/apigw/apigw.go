@@ -1,28 +1,24 @@
 // Package apigw turns API Gateway HTTP API (payload 2.0) events into request
 // bodies and answers into responses, in the shape every wxcard function
 // keeps: JSON, Cache-Control: no-store, and errors as
-// {"code","message","request_id"}.
+// {"code","message","request_id"}. It knows nothing of WeChat Pay: the
+// handlers map WeChat Pay's outcomes to these answers (cardapi).
 package apigw
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/wxcard/wxcard/pkg/membercard"
-	"github.com/wxcard/wxcard/pkg/wxpay"
-	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
-// MaxBodyBytes bounds a request body, before and after base64 decoding.
-const MaxBodyBytes = membercard.MaxBodyBytes
+// MaxBodyBytes bounds a request body, before and after base64 decoding:
+// 16 KiB, far above any valid body of the wxcard routes.
+const MaxBodyBytes = 16 << 10
 
 // Error is an answer to the caller that is not a success.
 type Error struct {
@@ -37,15 +33,6 @@ func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Cod
 // ParamError is a 400 PARAM_ERROR whose message names the field.
 func ParamError(field, reason string) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: "PARAM_ERROR", Message: field + " " + reason}
-}
-
-// FromFieldError turns a broken field rule into a 400 PARAM_ERROR.
-func FromFieldError(err error) *Error {
-	var fe *membercard.FieldError
-	if errors.As(err, &fe) {
-		return ParamError(fe.Field, fe.Reason)
-	}
-	return ParamError("body", "is not valid")
 }
 
 // Forbidden is a 403 for a caller who may not ask for this.
@@ -100,27 +87,6 @@ func Method(ev *events.APIGatewayV2HTTPRequest, want string) *Error {
 		return &Error{Status: http.StatusMethodNotAllowed, Code: "METHOD_NOT_ALLOWED", Message: "method must be " + want}
 	}
 	return nil
-}
-
-// FromUpstream maps a failed WeChat Pay call to the design's answer table.
-func FromUpstream(err error) *Error {
-	requestID := wxpay.RequestID(err)
-	var apiErr *wxpay.APIError
-	var verifyErr *wxsign.VerifyError
-	switch {
-	case errors.As(err, &verifyErr):
-		return &Error{Status: http.StatusBadGateway, Code: "UPSTREAM_SIGNATURE_INVALID", Message: "WeChat Pay's answer failed signature verification", RequestID: requestID}
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests:
-		return &Error{Status: http.StatusTooManyRequests, Code: "FREQUENCY_LIMITED", Message: "WeChat Pay's rate limit was reached; retry later", RequestID: requestID}
-	case errors.As(err, &apiErr) && apiErr.Status >= 500:
-		return &Error{Status: http.StatusBadGateway, Code: "UPSTREAM_UNAVAILABLE", Message: "WeChat Pay is failing; retry later", RequestID: requestID}
-	case errors.As(err, &apiErr):
-		return &Error{Status: apiErr.Status, Code: apiErr.Code, Message: apiErr.Message, RequestID: requestID}
-	case errors.Is(err, wxpay.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return &Error{Status: http.StatusGatewayTimeout, Code: "UPSTREAM_TIMEOUT", Message: "WeChat Pay did not answer in time", RequestID: requestID}
-	default:
-		return &Error{Status: http.StatusBadGateway, Code: "UPSTREAM_UNAVAILABLE", Message: "WeChat Pay could not be reached", RequestID: requestID}
-	}
 }
 
 func headers() map[string]string {

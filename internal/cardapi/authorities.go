@@ -34,7 +34,7 @@ const StateTimeout = 2 * time.Second
 // PARAM_ERROR for a brand that is not authorised) is also recorded by
 // State; a failure to record is logged and counted, never the caller's.
 type Authorities struct {
-	Upstream Upstream
+	Upstream Caller
 	Policy   Policy
 	Logger   *slog.Logger
 	Metrics  *metrics.Emitter // nil: no metrics
@@ -180,7 +180,7 @@ func (e *ScheduleEvent) UnmarshalJSON(b []byte) error {
 // brand has authorised: it records every answer, like the GET route, and
 // reports each brand's outcome.
 type AuthoritiesRefresh struct {
-	Upstream Upstream
+	Upstream Caller
 	Logger   *slog.Logger
 	Metrics  *metrics.Emitter // nil: no metrics
 	// State records the answers; nil records nothing.
@@ -310,10 +310,10 @@ func (h *AuthoritiesRefresh) refreshOne(ctx context.Context, brandID string) Bra
 	obs, known := observation(resp, err)
 	switch {
 	case err != nil && !known:
-		aerr := apigw.FromUpstream(err)
+		aerr := FromUpstream(err)
 		return fail(aerr.Code, aerr.Message, aerr.RequestID)
 	case err != nil:
-		aerr := apigw.FromUpstream(err)
+		aerr := FromUpstream(err)
 		r.Code, r.Message, r.WechatpayRequestID = aerr.Code, aerr.Message, aerr.RequestID
 	case !known:
 		return fail("UPSTREAM_INVALID_ANSWER", "answer is not the documented JSON", resp.RequestID)

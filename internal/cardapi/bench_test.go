@@ -49,7 +49,7 @@ func BenchmarkHandler(b *testing.B) {
 	}{
 		{"pretoken", (&cardapi.PreToken{Upstream: brand, Policy: policy, Logger: logger}).Handle, event("POST", membercard.BrandPreAuthTokensPath, preBody, nil)},
 		{"partnertoken", (&cardapi.PartnerToken{Upstream: partner, Policy: policy, Logger: logger}).Handle, event("POST", membercard.PartnerPreAuthTokensPath, partnerBody, nil)},
-		{"permissiontoken", (&cardapi.PermissionToken{Upstream: partner, Policy: policy, Logger: logger}).Handle, perm},
+		{"permissiontoken", (&cardapi.PermissionTokenHandler{Upstream: partner, Policy: policy, Logger: logger}).Handle, perm},
 		{"authorities", (&cardapi.Authorities{Upstream: partner, Policy: policy, Logger: logger}).Handle, auth},
 	}
 	for _, tc := range cases {

@@ -24,8 +24,8 @@ import (
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
 
-// Upstream calls WeChat Pay; *lambdaapp.Upstream and *wxpay.Client are ones.
-type Upstream interface {
+// Caller calls WeChat Pay; *lambdaapp.Upstream and *wxpay.Client are ones.
+type Caller interface {
 	Do(ctx context.Context, req wxpay.Request) (*wxpay.Response, error)
 }
 
@@ -114,7 +114,7 @@ func (p *Policy) readTokenRequest(ev *events.APIGatewayV2HTTPRequest, out *outco
 	}
 	out.openid = *openid
 	if err := req.Validate(); err != nil {
-		return apigw.FromFieldError(err)
+		return FromFieldError(err)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func upstreamContext(ctx context.Context) (context.Context, context.CancelFunc) 
 
 // serve runs the common path: build the upstream request (validating
 // everything first), call WeChat Pay, answer, and log one line.
-func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Upstream, route string, ev *events.APIGatewayV2HTTPRequest,
+func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Caller, route string, ev *events.APIGatewayV2HTTPRequest,
 	build func(out *outcome) (wxpay.Request, *apigw.Error), tokenField string,
 ) events.APIGatewayV2HTTPResponse {
 	start := time.Now()
@@ -157,7 +157,7 @@ func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Ups
 		m.Duration("UpstreamLatency", time.Since(called))
 		countCall(m, resp, err)
 		if err != nil {
-			aerr = apigw.FromUpstream(err)
+			aerr = FromUpstream(err)
 		}
 	}
 	code := "OK"
@@ -237,7 +237,7 @@ func decodeBody(ev *events.APIGatewayV2HTTPRequest, v any) *apigw.Error {
 		return aerr
 	}
 	if err := membercard.Decode(body, v); err != nil {
-		return apigw.FromFieldError(err)
+		return FromFieldError(err)
 	}
 	return nil
 }
@@ -247,7 +247,7 @@ func decodeBody(ev *events.APIGatewayV2HTTPRequest, v any) *apigw.Error {
 func pathParam(ev *events.APIGatewayV2HTTPRequest, name string, max int) (string, *apigw.Error) {
 	v := ev.PathParameters[name]
 	if err := membercard.CheckID(name, v, max); err != nil {
-		return "", apigw.FromFieldError(err)
+		return "", FromFieldError(err)
 	}
 	return v, nil
 }
@@ -262,7 +262,7 @@ func marshal(v any) []byte {
 
 // PreToken serves POST /brand/card-member/pre-auth-tokens, signing as a brand.
 type PreToken struct {
-	Upstream Upstream
+	Upstream Caller
 	Policy   Policy
 	Logger   *slog.Logger
 	Metrics  *metrics.Emitter // nil: no metrics
@@ -286,7 +286,7 @@ func (h *PreToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 // and its older name …/open-user-card-tokens, always calling the current
 // upstream path, signing as a service provider.
 type PartnerToken struct {
-	Upstream Upstream
+	Upstream Caller
 	Policy   Policy
 	Logger   *slog.Logger
 	Metrics  *metrics.Emitter // nil: no metrics
@@ -309,17 +309,17 @@ func (h *PartnerToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPReq
 	}, "token"), nil
 }
 
-// PermissionToken serves POST
+// PermissionTokenHandler serves POST
 // /v3/marketing/membercard-open/cards/{card_id}/permission-tokens.
-type PermissionToken struct {
-	Upstream Upstream
+type PermissionTokenHandler struct {
+	Upstream Caller
 	Policy   Policy
 	Logger   *slog.Logger
 	Metrics  *metrics.Emitter // nil: no metrics
 }
 
 // Handle serves one event.
-func (h *PermissionToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (h *PermissionTokenHandler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return serve(ctx, h.Logger, h.Metrics, h.Upstream, membercard.PermissionTokensRoute, &ev, func(*outcome) (wxpay.Request, *apigw.Error) {
 		if aerr := apigw.Method(&ev, http.MethodPost); aerr != nil {
 			return wxpay.Request{}, aerr
@@ -333,7 +333,7 @@ func (h *PermissionToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTP
 			return wxpay.Request{}, aerr
 		}
 		if err := req.Validate(); err != nil {
-			return wxpay.Request{}, apigw.FromFieldError(err)
+			return wxpay.Request{}, FromFieldError(err)
 		}
 		if aerr := h.Policy.checkCard(cardID); aerr != nil {
 			return wxpay.Request{}, aerr

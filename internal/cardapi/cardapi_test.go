@@ -379,7 +379,7 @@ func TestAllowLists(t *testing.T) {
 	assert.Contains(t, decode(t, resp).Message, "brand_id")
 	ev := event("POST", membercard.PermissionTokensRoute, `{"activate_type":"AUTO_ACTIVATE"}`, nil)
 	ev.PathParameters = map[string]string{"card_id": cardID}
-	resp, _ = (&cardapi.PermissionToken{Upstream: e.partner, Policy: p, Logger: e.logger}).Handle(ctx(t), ev)
+	resp, _ = (&cardapi.PermissionTokenHandler{Upstream: e.partner, Policy: p, Logger: e.logger}).Handle(ctx(t), ev)
 	assert.Equal(t, 403, resp.StatusCode)
 	ev = event("GET", membercard.ProductAuthoritiesRoute, "", map[string]string{})
 	ev.PathParameters = map[string]string{"brand_id": brandID}
@@ -422,7 +422,7 @@ func TestPermissionToken(t *testing.T) {
 			e := newEnv(t)
 			ev := event("POST", membercard.PermissionTokensRoute, tc.body, nil)
 			ev.PathParameters = map[string]string{"card_id": tc.cardID}
-			resp, err := (&cardapi.PermissionToken{Upstream: e.partner, Policy: e.policy, Logger: e.logger}).Handle(ctx(t), ev)
+			resp, err := (&cardapi.PermissionTokenHandler{Upstream: e.partner, Policy: e.policy, Logger: e.logger}).Handle(ctx(t), ev)
 			require.NoError(t, err)
 			assert.Equal(t, tc.status, resp.StatusCode, resp.Body)
 			if tc.status != 200 {

@@ -63,7 +63,7 @@ func FuzzHandlers(f *testing.F) {
 			resp, err = (&cardapi.PartnerToken{Upstream: up, Policy: policy, Logger: logger}).Handle(ctx, ev)
 		case 2:
 			ev.PathParameters = map[string]string{"card_id": param}
-			resp, err = (&cardapi.PermissionToken{Upstream: up, Policy: policy, Logger: logger}).Handle(ctx, ev)
+			resp, err = (&cardapi.PermissionTokenHandler{Upstream: up, Policy: policy, Logger: logger}).Handle(ctx, ev)
 		case 3:
 			ev.PathParameters = map[string]string{"brand_id": param}
 			resp, err = (&cardapi.Authorities{Upstream: up, Policy: policy, Logger: logger}).Handle(ctx, ev)

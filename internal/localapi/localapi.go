@@ -225,7 +225,7 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 	}
 	env.BaseURL, env.BackupURL = srv.URL, "-"
 	hc := srv.Client()
-	upstream := func(kind secret.Kind) (cardapi.Upstream, error) {
+	upstream := func(kind secret.Kind) (cardapi.Caller, error) {
 		name := "sandbox/" + kind.String()
 		return lambdaapp.NewUpstream(ctx, env, func(context.Context) (*secret.Identity, error) {
 			return secret.Parse(name, secrets[kind], kind)
@@ -259,7 +259,7 @@ func NewRealStack(ctx context.Context, env lambdaapp.Env, brandSecretID string, 
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
 	hc := wxpay.NewHTTPClient(nil)
-	upstream := func(kind secret.Kind) (cardapi.Upstream, error) {
+	upstream := func(kind secret.Kind) (cardapi.Caller, error) {
 		id := env.SecretID
 		if kind == secret.Brand {
 			id = brandSecretID
@@ -303,7 +303,7 @@ func (notConfigured) Do(context.Context, wxpay.Request) (*wxpay.Response, error)
 // routes wires the five routes of the template to the four handlers, and
 // the local refresh route; the authorities handlers record in memory and
 // publish to events.
-func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (cardapi.Upstream, error), events *eventbus.Memory) ([]Route, error) {
+func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (cardapi.Caller, error), events *eventbus.Memory) ([]Route, error) {
 	brand, err := upstream(secret.Brand)
 	if err != nil {
 		return nil, err
@@ -319,7 +319,7 @@ func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (
 	policy := env.Policy()
 	pre := &cardapi.PreToken{Upstream: brand, Policy: tokenPolicy, Logger: logger}
 	partnerTok := &cardapi.PartnerToken{Upstream: partner, Policy: tokenPolicy, Logger: logger}
-	perm := &cardapi.PermissionToken{Upstream: partner, Policy: policy, Logger: logger}
+	perm := &cardapi.PermissionTokenHandler{Upstream: partner, Policy: policy, Logger: logger}
 	state := authorityState(events)
 	auth := &cardapi.Authorities{Upstream: partner, Policy: policy, Logger: logger, State: state}
 	refresh := &cardapi.AuthoritiesRefresh{Upstream: partner, Logger: logger, State: state, BrandIDs: env.AuthorityBrandIDs}

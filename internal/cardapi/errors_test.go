@@ -1,0 +1,60 @@
+package cardapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/wxcard/wxcard/internal/apigw"
+	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+	"github.com/wxcard/wxcard/pkg/wxsign"
+)
+
+func TestFromUpstream(t *testing.T) {
+	wrap := func(err error) error { return &wxpay.CallError{Route: "/r", Attempts: 3, Err: err} }
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+		reqID  string
+	}{
+		{"4xx passes through", wrap(&wxpay.APIError{Status: 403, Code: "NO_AUTH", Message: "商户暂无权限", RequestID: "R1"}), 403, "NO_AUTH", "R1"},
+		{"429", wrap(&wxpay.APIError{Status: 429, Code: "FREQUENCY_LIMITED", RequestID: "R2"}), 429, "FREQUENCY_LIMITED", "R2"},
+		{"5xx", wrap(&wxpay.APIError{Status: 503, Code: "SYSTEM_ERROR", RequestID: "R3"}), 502, "UPSTREAM_UNAVAILABLE", "R3"},
+		{"verification", wrap(&wxsign.VerifyError{Reason: wxsign.ErrBadSignature, RequestID: "R4"}), 502, "UPSTREAM_SIGNATURE_INVALID", "R4"},
+		{"unreachable", wrap(fmt.Errorf("%w: dial tcp: refused", wxpay.ErrUnreachable)), 502, "UPSTREAM_UNAVAILABLE", ""},
+		{"timeout", wrap(fmt.Errorf("%w: %w", wxpay.ErrTimeout, context.DeadlineExceeded)), 504, "UPSTREAM_TIMEOUT", ""},
+		{"anything else", errors.New("boom"), 502, "UPSTREAM_UNAVAILABLE", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := cardapi.FromUpstream(tc.err)
+			assert.Equal(t, tc.status, e.Status)
+			assert.Equal(t, tc.code, e.Code)
+			assert.Equal(t, tc.reqID, e.RequestID)
+			resp := e.Respond()
+			assert.Equal(t, tc.status, resp.StatusCode)
+			assert.Equal(t, "no-store", resp.Headers["Cache-Control"])
+			assert.Contains(t, resp.Body, `"code":"`+tc.code+`"`)
+		})
+	}
+}
+
+func TestFieldErrorsNameTheField(t *testing.T) {
+	e := cardapi.FromFieldError(&membercard.FieldError{Field: "card_id", Reason: "is required"})
+	assert.Equal(t, 400, e.Status)
+	assert.Equal(t, "PARAM_ERROR", e.Code)
+	assert.Equal(t, "card_id is required", e.Message)
+	assert.JSONEq(t, `{"code":"PARAM_ERROR","message":"card_id is required"}`, e.Respond().Body)
+}
+
+// The API Gateway limit and the field rules' limit are one number.
+func TestBodyLimitsAgree(t *testing.T) {
+	assert.Equal(t, membercard.MaxBodyBytes, apigw.MaxBodyBytes)
+}
