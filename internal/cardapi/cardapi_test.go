@@ -390,6 +390,14 @@ func TestAllowLists(t *testing.T) {
 	ev.PathParameters = map[string]string{"brand_id": "1005"}
 	resp, _ = (&cardapi.Authorities{Upstream: e.partner, Policy: p, Logger: e.logger}).Handle(ctx(t), ev)
 	assert.Equal(t, 200, resp.StatusCode, "an allowed brand is served")
+
+	// The partner route's card allow-list, on its own: the brand is allowed.
+	e.srv.ResetRequests()
+	p = cardapi.Policy{AllowedCardIDs: []string{"othercard"}, AllowedBrandIDs: []string{brandID}}
+	resp, _ = (&cardapi.PartnerToken{Upstream: e.partner, Policy: p, Logger: e.logger}).Handle(ctx(t), event("POST", "/", partnerBody, nil))
+	assert.Equal(t, 403, resp.StatusCode)
+	assert.Contains(t, decode(t, resp).Message, "card_id")
+	assert.Empty(t, e.srv.Requests())
 }
 
 func TestPermissionToken(t *testing.T) {

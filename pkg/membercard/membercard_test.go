@@ -248,3 +248,19 @@ func TestDecodeEmptyKeyIsNamed(t *testing.T) {
 	assert.Equal(t, `""`, fieldOf(t, membercard.Decode([]byte(`{"":1,"":2}`), &r)))
 	assert.Equal(t, `""`, fieldOf(t, membercard.Decode([]byte(`{"":1}`), &r)))
 }
+
+// A 4-byte character escaped in JSON (\ud83d\ude00) is not in the raw bytes
+// Decode checks first: the field rule must refuse it after decoding.
+func TestEscapedEmojiIsRefusedByTheFieldRules(t *testing.T) {
+	for _, field := range []string{"activate_path", "activate_url"} {
+		value := `"pages/\ud83d\ude00"`
+		if field == "activate_url" {
+			value = `"https://e.com/\ud83d\ude00"`
+		}
+		var r membercard.PermissionTokenRequest
+		require.NoError(t, membercard.Decode([]byte(`{"activate_type":"AUTO_ACTIVATE","`+field+`":`+value+`}`), &r), "the raw body is plain ASCII")
+		err := r.Validate()
+		assert.Equal(t, field, fieldOf(t, err), "%v", err)
+		assert.Contains(t, err.Error(), "4-byte")
+	}
+}
