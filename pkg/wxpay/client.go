@@ -145,7 +145,8 @@ func (c *Client) UserAgent() string { return c.userAgent }
 // Request is one API call.
 type Request struct {
 	Method string
-	// Path is the escaped path and query exactly as sent and signed.
+	// Path is the path and query. It is signed as net/http sends it: a
+	// character it escapes (a space, a non-ASCII letter) is signed escaped.
 	Path string
 	// Route is the path template, for logs (no IDs in it).
 	Route string
@@ -307,10 +308,6 @@ type attemptInfo struct {
 func (c *Client) once(ctx context.Context, host string, req Request) (*Response, attemptInfo, error) {
 	var info attemptInfo
 	info.local = true
-	auth, err := c.cfg.Signer.Authorization(req.Method, req.Path, req.Body)
-	if err != nil {
-		return nil, info, err
-	}
 	var body io.Reader
 	if req.Body != nil {
 		body = bytes.NewReader(req.Body)
@@ -321,6 +318,12 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, host+req.Path, body)
 	if err != nil {
 		return nil, info, fmt.Errorf("wxpay: building request for %s: %w", req.Route, err)
+	}
+	// Sign the request target net/http will write, which may be escaped
+	// differently from req.Path (as the official SDK does).
+	auth, err := c.cfg.Signer.Authorization(req.Method, hreq.URL.RequestURI(), req.Body)
+	if err != nil {
+		return nil, info, err
 	}
 	hreq.Header.Set("Authorization", auth)
 	hreq.Header.Set("Accept", "application/json")

@@ -334,3 +334,22 @@ func TestErrorsMatch(t *testing.T) {
 	assert.ErrorIs(t, err, wxpay.ErrUnreachable)
 	assert.Contains(t, err.Error(), "after 3 attempt(s)")
 }
+
+// net/http re-escapes a path that was not escaped (a space, a non-ASCII
+// letter); the signature must cover what goes on the wire, which the
+// stand-in checks against the request target it received.
+func TestSignsThePathAsSentNotAsGiven(t *testing.T) {
+	for _, brand := range []string{"10 04", "品牌"} {
+		t.Run(brand, func(t *testing.T) {
+			f := newFixture(t, wxpaytest.Options{})
+			_, err := f.client(t, nil).Do(ctxWithin(t, 5*time.Second), wxpay.Request{Method: http.MethodGet, Path: "/v3/brand-basic/partner/brands/" + brand + "/product-authorities", Route: membercard.ProductAuthoritiesRoute})
+			var apiErr *wxpay.APIError
+			require.ErrorAs(t, err, &apiErr)
+			// Past the signature check: the brand ID itself is refused.
+			assert.Equal(t, "PARAM_ERROR", apiErr.Code, apiErr.Message)
+			rec, err := f.srv.LastRequest()
+			require.NoError(t, err)
+			assert.NotContains(t, rec.URI, brand, "net/http escaped the path")
+		})
+	}
+}
