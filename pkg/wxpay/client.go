@@ -164,11 +164,27 @@ type Response struct {
 
 // APIError is a non-2xx answer from WeChat Pay.
 type APIError struct {
-	Status    int
-	Code      string          `json:"code"`
-	Message   string          `json:"message"`
-	Detail    json.RawMessage `json:"detail,omitempty"`
-	RequestID string
+	Status    int             // the HTTP status
+	Code      string          // WeChat Pay's error code, or the status text without one
+	Message   string          // WeChat Pay's message
+	Detail    json.RawMessage // WeChat Pay's detail, if any
+	RequestID string          // the Request-ID header
+}
+
+// errorBody is WeChat Pay's error body. It is unverified, so it is decoded
+// apart: only the HTTP answer says the status and the request ID.
+type errorBody struct {
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Detail  json.RawMessage `json:"detail"`
+}
+
+func newAPIError(status int, requestID string, raw []byte) *APIError {
+	var b errorBody
+	if json.Unmarshal(raw, &b) != nil || b.Code == "" {
+		b = errorBody{Code: http.StatusText(status), Message: "answer without a WeChat Pay error body"}
+	}
+	return &APIError{Status: status, Code: b.Code, Message: b.Message, Detail: b.Detail, RequestID: requestID}
 }
 
 func (e *APIError) Error() string {
@@ -350,12 +366,7 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 		return nil, info, fmt.Errorf("wxpay: answer over %d bytes (request ID %q)", MaxAnswerBytes, requestID)
 	}
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		apiErr := &APIError{Status: hresp.StatusCode, RequestID: requestID}
-		if json.Unmarshal(raw, apiErr) != nil || apiErr.Code == "" {
-			apiErr.Code = http.StatusText(hresp.StatusCode)
-			apiErr.Message = "answer without a WeChat Pay error body"
-		}
-		return nil, info, apiErr
+		return nil, info, newAPIError(hresp.StatusCode, requestID, raw)
 	}
 	if err := c.cfg.Verifier.Verify(hresp.Header, raw); err != nil {
 		return nil, info, err

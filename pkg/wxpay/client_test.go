@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -352,4 +353,29 @@ func TestSignsThePathAsSentNotAsGiven(t *testing.T) {
 			assert.NotContains(t, rec.URI, brand, "net/http escaped the path")
 		})
 	}
+}
+
+// WeChat Pay's error body is unverified: fields in it named like the
+// status or the request ID must not override what the HTTP answer says.
+func TestErrorBodyCannotForgeStatusOrRequestID(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Request-ID", "08REAL")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"code":"SYSTEM_ERROR","message":"busy","status":200,"Status":200,"requestid":"forged","RequestID":"forged","request_id":"forged"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.HTTPClient, c.MaxAttempts = srv.URL, srv.Client(), 2 })
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	var apiErr *wxpay.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusServiceUnavailable, apiErr.Status)
+	assert.True(t, apiErr.Retryable())
+	assert.Equal(t, "08REAL", apiErr.RequestID)
+	assert.Equal(t, "08REAL", wxpay.RequestID(err))
+	assert.Equal(t, "SYSTEM_ERROR", apiErr.Code)
+	assert.Equal(t, "busy", apiErr.Message)
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 2, ce.Attempts, "a 503 is retried")
 }
