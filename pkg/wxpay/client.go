@@ -160,6 +160,12 @@ type Response struct {
 	Body      []byte
 	RequestID string
 	Attempts  int
+	// FailedOver reports that the answer came from the backup host.
+	FailedOver bool
+	// Latency is the time spent waiting for WeChat Pay, summed over the
+	// attempts: from sending each request to reading its answer, without
+	// signing or backoff.
+	Latency time.Duration
 }
 
 // APIError is a non-2xx answer from WeChat Pay.
@@ -205,10 +211,12 @@ var (
 
 // CallError wraps a failed call with what is safe to log about it.
 type CallError struct {
-	Route     string
-	Attempts  int
-	RequestID string // WeChat Pay's Request-ID of the last answer, if any
-	Err       error
+	Route      string
+	Attempts   int
+	RequestID  string        // WeChat Pay's Request-ID of the last answer, if any
+	FailedOver bool          // the call moved to the backup host
+	Latency    time.Duration // time spent waiting for WeChat Pay, as in Response
+	Err        error
 }
 
 func (e *CallError) Error() string {
@@ -239,42 +247,52 @@ func RequestID(err error) string {
 // wrapped in a *CallError).
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
-	resp, attempts, err := c.do(ctx, req)
-	c.log(ctx, req, resp, attempts, time.Since(start), err)
+	var st callStats
+	resp, err := c.do(ctx, req, &st)
+	c.log(ctx, req, resp, st, time.Since(start), err)
 	if err != nil {
-		return nil, &CallError{Route: req.Route, Attempts: attempts, RequestID: RequestID(err), Err: err}
+		return nil, &CallError{Route: req.Route, Attempts: st.attempts, RequestID: RequestID(err), FailedOver: st.failedOver, Latency: st.latency, Err: err}
 	}
-	resp.Attempts = attempts
+	resp.Attempts, resp.FailedOver, resp.Latency = st.attempts, st.failedOver, st.latency
 	return resp, nil
 }
 
-func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
+// callStats is what a call did, for the caller's metrics.
+type callStats struct {
+	attempts   int
+	failedOver bool
+	latency    time.Duration
+}
+
+func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response, error) {
 	host := 0
 	reusedRetry := false
 	for attempt := 1; ; attempt++ {
+		st.attempts = attempt
 		resp, info, err := c.once(ctx, c.hosts[host], req)
+		st.latency += info.waited
 		if err == nil {
-			return resp, attempt, nil
+			return resp, nil
 		}
 		var apiErr *APIError
 		var verifyErr *wxsign.VerifyError
 		switch {
 		case errors.As(err, &verifyErr):
 			// An answer that failed verification is that, whatever the clock says.
-			return nil, attempt, err
+			return nil, err
 		case errors.As(err, &apiErr):
 			if !apiErr.Retryable() || attempt >= c.cfg.MaxAttempts {
-				return nil, attempt, err
+				return nil, err
 			}
 			if !c.backoff(ctx, attempt) {
-				return nil, attempt, err
+				return nil, err
 			}
 		case ctx.Err() != nil || isTimeout(err):
-			return nil, attempt, fmt.Errorf("%w: %w", ErrTimeout, err)
+			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		case info.answered || info.local:
 			// An answer that did not verify or could not be read, or a request
 			// we could not build: not a network failure, nothing to retry.
-			return nil, attempt, err
+			return nil, err
 		case info.reused && !reusedRetry:
 			// A pooled connection died while idle (a server close racing our
 			// write, or a thawed process): the server never saw the request,
@@ -282,12 +300,13 @@ func (c *Client) do(ctx context.Context, req Request) (*Response, int, error) {
 			reusedRetry = true
 		case host+1 < len(c.hosts):
 			host++ // fail over once, to the backup host
+			st.failedOver = true
 		default:
-			return nil, attempt, fmt.Errorf("%w: %w", ErrUnreachable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 		}
 		if attempt >= c.cfg.MaxAttempts+2 {
 			// Hard stop: retries, one fresh connection and one fail-over at most.
-			return nil, attempt, err
+			return nil, err
 		}
 	}
 }
@@ -318,6 +337,7 @@ type attemptInfo struct {
 	reused   bool // the request went out on a pooled connection
 	answered bool // WeChat Pay sent at least a status line
 	local    bool // failed before anything was sent
+	waited   time.Duration
 }
 
 // once sends one signed attempt to host.
@@ -351,13 +371,16 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 		hreq.Header.Set("Content-Type", "application/json")
 	}
 	info.local = false
+	sent := time.Now()
 	hresp, err := c.cfg.HTTPClient.Do(hreq)
 	if err != nil {
+		info.waited = time.Since(sent)
 		return nil, info, err
 	}
 	defer hresp.Body.Close()
 	info.answered = true
 	raw, err := io.ReadAll(io.LimitReader(hresp.Body, MaxAnswerBytes+1))
+	info.waited = time.Since(sent)
 	requestID := hresp.Header.Get(wxsign.HeaderRequestID)
 	if err != nil {
 		return nil, info, fmt.Errorf("wxpay: reading answer (request ID %q): %w", requestID, err)
@@ -384,11 +407,12 @@ func isTimeout(err error) bool {
 
 // log writes the one line of a call. It never logs the Authorization
 // header, the body, an openid or a token.
-func (c *Client) log(ctx context.Context, req Request, resp *Response, attempts int, d time.Duration, err error) {
+func (c *Client) log(ctx context.Context, req Request, resp *Response, st callStats, d time.Duration, err error) {
 	attrs := []slog.Attr{
 		slog.String("method", req.Method),
 		slog.String("route", req.Route),
-		slog.Int("attempts", attempts),
+		slog.Int("attempts", st.attempts),
+		slog.Bool("failed_over", st.failedOver),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 	}
 	level := slog.LevelInfo

@@ -87,6 +87,8 @@ func TestPartnerCallIsSignedSentAndVerified(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.Status)
 	assert.Equal(t, 1, resp.Attempts)
+	assert.False(t, resp.FailedOver)
+	assert.Positive(t, resp.Latency)
 	assert.NotEmpty(t, resp.RequestID)
 	var tok membercard.PreAuthToken
 	require.NoError(t, json.Unmarshal(resp.Body, &tok))
@@ -190,6 +192,9 @@ func TestSlowAnswerEndsInTimeout(t *testing.T) {
 	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Slow, Delay: 5 * time.Second})
 	_, err := f.client(t, nil).Do(ctxWithin(t, 200*time.Millisecond), partnerRequest())
 	require.ErrorIs(t, err, wxpay.ErrTimeout)
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.GreaterOrEqual(t, ce.Latency, 150*time.Millisecond, "the wait for the answer that never came")
 }
 
 // closedPort returns an https URL on which nothing listens.
@@ -207,6 +212,7 @@ func TestFailsOverWhenPrimaryRefusesConnections(t *testing.T) {
 	resp, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
 	require.NoError(t, err)
 	assert.Equal(t, 2, resp.Attempts)
+	assert.True(t, resp.FailedOver)
 	assert.Len(t, f.srv.Requests(), 1)
 }
 
@@ -215,6 +221,10 @@ func TestUnreachableOnBothHosts(t *testing.T) {
 	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.BackupURL = closedPort(t), closedPort(t) })
 	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
 	require.ErrorIs(t, err, wxpay.ErrUnreachable)
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.True(t, ce.FailedOver)
+	assert.Equal(t, 2, ce.Attempts)
 }
 
 func TestNoFailOverAfterAnHTTPAnswer(t *testing.T) {
@@ -226,6 +236,9 @@ func TestNoFailOverAfterAnHTTPAnswer(t *testing.T) {
 	c := f.client(t, func(c *wxpay.Config) { c.BackupURL = backup.srv.URL })
 	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
 	require.Error(t, err)
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.False(t, ce.FailedOver)
 	assert.Empty(t, backup.srv.Requests())
 }
 
@@ -378,4 +391,22 @@ func TestErrorBodyCannotForgeStatusOrRequestID(t *testing.T) {
 	var ce *wxpay.CallError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, 2, ce.Attempts, "a 503 is retried")
+}
+
+// Latency sums the waits for WeChat Pay over the attempts, backoff aside.
+func TestLatencySumsTheWaitsOfEveryAttempt(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(40 * time.Millisecond) // a slow WeChat Pay; this is the scenario, not synchronisation
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.HTTPClient = srv.URL, srv.Client() })
+	start := time.Now()
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 3, ce.Attempts)
+	assert.GreaterOrEqual(t, ce.Latency, 120*time.Millisecond, "every slow attempt counts")
+	assert.LessOrEqual(t, ce.Latency, time.Since(start))
 }
