@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,6 +89,9 @@ func TestUpstreamFollowsTheSecret(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.EqualValues(t, 1, loads.Load(), "warm invocations do not read the secret")
+	rec, err := srv.LastRequest()
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(rec.Header.Get("User-Agent"), "wxcard/"+Version+" wxcard-wxpay/"), rec.Header.Get("User-Agent"))
 	assert.Equal(t, 1, srv.Connections(), "warm invocations reuse the connection")
 
 	now = now.Add(MaxAge + time.Second)

@@ -62,11 +62,15 @@ func (u *Upstream) Identity() *secret.Identity {
 	return u.identity
 }
 
+// Version is wxcard's version, sent as the product "wxcard/Version" in
+// front of the wxpay library's User-Agent.
+const Version = "0.1.0"
+
 func (u *Upstream) install(id *secret.Identity) error {
 	c, err := wxpay.New(wxpay.Config{
 		BaseURL: u.env.BaseURL, BackupURL: u.env.BackupURL,
 		Signer: id.Signer(), Verifier: id.Verifier(), PublicKeyID: id.PublicKeyID,
-		HTTPClient: u.http, Logger: u.logger,
+		HTTPClient: u.http, Logger: u.logger, Product: "wxcard/" + Version,
 	})
 	if err != nil {
 		return err

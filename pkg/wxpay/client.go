@@ -2,7 +2,12 @@
 // it signs each attempt with [wxsign], verifies every 2xx answer before
 // returning it, retries 429 and 5xx with backoff inside the caller's
 // deadline, fails over to the backup host once when the first cannot be
-// reached, and keeps one connection pool that survives a Lambda freeze.
+// reached, and keeps one connection pool that survives a process that was
+// suspended between calls.
+//
+// The client logs one line per call to Config.Logger, if one is given, and
+// never the Authorization header, a body, or a token. Its User-Agent names
+// this library; Config.Product puts the caller's product in front.
 package wxpay
 
 import (
@@ -26,8 +31,11 @@ import (
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
-// Version is this client's version, sent in the User-Agent.
+// Version is this library's version, sent in the User-Agent.
 const Version = "0.1.0"
+
+// LibraryProduct is the product token of this library in the User-Agent.
+const LibraryProduct = "wxcard-wxpay/" + Version
 
 // Default hosts of WeChat Pay API v3.
 const (
@@ -49,8 +57,8 @@ const MaxAnswerBytes = 1 << 20
 // NewHTTPClient returns the http.Client a process should share across
 // invocations. rootCAs nil means the system roots (SSL_CERT_FILE applies).
 // Every phase of one attempt has its own bound, and an attempt as a whole
-// at most AttemptTimeout, inside the functions' 10 s Lambda timeout; the
-// caller's context bounds the whole call, retries included.
+// at most AttemptTimeout; the caller's context bounds the whole call,
+// retries included.
 func NewHTTPClient(rootCAs *x509.CertPool) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
@@ -83,7 +91,12 @@ type Config struct {
 	PublicKeyID string
 
 	HTTPClient *http.Client // default NewHTTPClient(nil); share one per process
-	Logger     *slog.Logger // default slog.Default()
+	Logger     *slog.Logger // one line per call; nil logs nothing
+
+	// Product is the caller's product, put in front of the library's in the
+	// User-Agent: one or more "name/version" tokens separated by spaces,
+	// such as "shop/1.4.2". Empty sends the library's alone.
+	Product string
 
 	MaxAttempts int           // default 3
 	BaseBackoff time.Duration // default 100 ms; doubled each retry, with full jitter
@@ -121,7 +134,14 @@ func New(cfg Config) (*Client, error) {
 		cfg.HTTPClient = NewHTTPClient(nil)
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkProduct(cfg.Product); err != nil {
+		return nil, err
+	}
+	ua := fmt.Sprintf("%s (%s/%s) Go/%s", LibraryProduct, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if cfg.Product != "" {
+		ua = cfg.Product + " " + ua
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
@@ -135,8 +155,35 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg:       cfg,
 		hosts:     hosts,
-		userAgent: fmt.Sprintf("wxcard/%s (%s/%s) Go/%s", Version, runtime.GOOS, runtime.GOARCH, runtime.Version()),
+		userAgent: ua,
 	}, nil
+}
+
+// checkProduct accepts space-separated product tokens, name or name/version,
+// each an HTTP token (RFC 9110).
+func checkProduct(p string) error {
+	if p == "" {
+		return nil
+	}
+	for _, word := range strings.Split(p, " ") {
+		name, version, hasVersion := strings.Cut(word, "/")
+		if !isToken(name) || (hasVersion && !isToken(version)) {
+			return fmt.Errorf("wxpay: Config.Product %q is not product tokens like \"name/1.0\"", p)
+		}
+	}
+	return nil
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0x7f || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // UserAgent is the User-Agent the client sends.

@@ -100,7 +100,7 @@ func TestPartnerCallIsSignedSentAndVerified(t *testing.T) {
 	assert.Equal(t, "application/json", got.Header.Get("Accept"))
 	assert.Equal(t, "application/json", got.Header.Get("Content-Type"))
 	assert.Equal(t, f.srv.PublicKeyID, got.Header.Get("Wechatpay-Serial"))
-	assert.Regexp(t, `^wxcard/\S+ \(\w+/\w+\) Go/go\S+$`, got.Header.Get("User-Agent"))
+	assert.Regexp(t, `^wxcard-wxpay/\S+ \(\w+/\w+\) Go/go\S+$`, got.Header.Get("User-Agent"), "the library names itself, no deployment")
 	assert.True(t, strings.HasPrefix(got.Header.Get("Authorization"), `WECHATPAY2-SHA256-RSA2048 mchid="1900000001",`))
 }
 
@@ -409,4 +409,37 @@ func TestLatencySumsTheWaitsOfEveryAttempt(t *testing.T) {
 	assert.Equal(t, 3, ce.Attempts)
 	assert.GreaterOrEqual(t, ce.Latency, 120*time.Millisecond, "every slow attempt counts")
 	assert.LessOrEqual(t, ce.Latency, time.Since(start))
+}
+
+func TestProductLeadsTheUserAgent(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	c := f.client(t, func(c *wxpay.Config) { c.Product = "shop/1.4.2 edge" })
+	assert.Regexp(t, `^shop/1\.4\.2 edge wxcard-wxpay/\S+ \(\w+/\w+\) Go/go\S+$`, c.UserAgent())
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	got, err := f.srv.LastRequest()
+	require.NoError(t, err)
+	assert.Equal(t, c.UserAgent(), got.Header.Get("User-Agent"))
+
+	for _, bad := range []string{" ", "shop/", "/1.0", "shop/1.0 ", "shop 1.0 (linux)", "shop/1.0\r\nX-Evil: 1", "shop/1.0\tx", "商店/1.0", "a/b/c"} {
+		cfg := wxpay.Config{Signer: f.mch.Signer(), Verifier: f.srv.Verifier(), Product: bad}
+		_, err := wxpay.New(cfg)
+		assert.ErrorContains(t, err, "Config.Product", "%q", bad)
+	}
+}
+
+// Without a Logger the client writes nothing, not even to slog's default.
+func TestSilentWithoutALogger(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	f := newFixture(t, wxpaytest.Options{})
+	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.BadSignature})
+	c := f.client(t, func(c *wxpay.Config) { c.Logger = nil })
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.Error(t, err)
+	_, err = c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	assert.Empty(t, buf.String())
 }
