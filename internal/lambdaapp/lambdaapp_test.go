@@ -18,6 +18,7 @@ import (
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 )
@@ -71,10 +72,10 @@ func TestLoggerAddsLambdaRequestID(t *testing.T) {
 // Warm calls never read the secret; a refresh happens after an hour, and
 // right after WeChat Pay answers SIGN_ERROR (here: after a key rotation).
 func TestUpstreamFollowsTheSecret(t *testing.T) {
-	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	srv := membercardtest.NewServer(wxpaytest.Options{})
 	defer srv.Close()
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	current := secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
+	current := secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
 	var loads atomic.Int64
 	load := func(context.Context) (*secret.Identity, error) { loads.Add(1); return current, nil }
 	env := Env{BaseURL: srv.URL, BackupURL: "-"}
@@ -102,7 +103,7 @@ func TestUpstreamFollowsTheSecret(t *testing.T) {
 	// The operator rotates the key: WeChat Pay now knows only the new one,
 	// and the secret holds it.
 	now = now.Add(2 * RetryAfterFailure)
-	current = secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
+	current = secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
 	_, err = u.Do(context.Background(), req)
 	var apiErr *wxpay.APIError
 	require.ErrorAs(t, err, &apiErr)
@@ -116,10 +117,10 @@ func TestUpstreamFollowsTheSecret(t *testing.T) {
 // A refresh that fails keeps the working credentials, and is not retried
 // more than once a minute.
 func TestUpstreamKeepsCredentialsWhenRefreshFails(t *testing.T) {
-	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	srv := membercardtest.NewServer(wxpaytest.Options{})
 	defer srv.Close()
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	id := secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
+	id := secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
 	var loads atomic.Int64
 	load := func(context.Context) (*secret.Identity, error) {
 		if loads.Add(1) > 1 {

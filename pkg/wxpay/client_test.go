@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 	"github.com/wxcard/wxcard/pkg/wxsign"
@@ -31,7 +32,7 @@ const (
 )
 
 type fixture struct {
-	srv    *wxpaytest.Server
+	srv    *membercardtest.Server
 	mch    *wxpaytest.Identity
 	brand  *wxpaytest.Identity
 	logs   *bytes.Buffer
@@ -40,7 +41,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts wxpaytest.Options) *fixture {
 	t.Helper()
-	srv := wxpaytest.NewServer(opts)
+	srv := membercardtest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	srv.AddCard(cardID)
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}, UpdateTime: "2025-05-20T13:29:35+08:00"})
