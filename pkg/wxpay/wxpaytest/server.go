@@ -46,9 +46,8 @@ type Options struct {
 	// IdleTimeout closes keep-alive connections idle this long, as WeChat
 	// Pay does after about 8 s (the default).
 	IdleTimeout time.Duration
-	// RateLimits enforces WeChat Pay's limits: 5/s per brand on the brand
-	// pre-auth API, 5/s per merchant on the partner pre-auth API, 10/s per
-	// merchant on product authorities and permission tokens.
+	// RateLimits enforces each route's Limit, per caller, as WeChat Pay
+	// answers 429 FREQUENCY_LIMITED.
 	RateLimits bool
 	// Listener, when set, is served instead of a new 127.0.0.1:0 listener.
 	Listener net.Listener
