@@ -24,7 +24,7 @@ var notifyAPIv3Key = []byte("0123456789abcdef0123456789abcdef")
 // "wxcard/notify".
 func notifySecret(t *testing.T, s *Stack) {
 	t.Helper()
-	id := secretstest.IdentityOf(s.WxPay, s.WxPay.AddMerchant(mchid))
+	id := secretstest.IdentityOf(s.WxPay.Server, s.WxPay.AddMerchant(mchid))
 	id.APIv3Key = notifyAPIv3Key
 	v, err := secret.Encode(id)
 	require.NoError(t, err)

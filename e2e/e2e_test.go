@@ -25,6 +25,7 @@ import (
 	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 )
 
@@ -64,7 +65,7 @@ func TestMain(m *testing.M) {
 
 // Stack is WeChat Pay, Secrets Manager and the two identities a deployment has.
 type Stack struct {
-	WxPay   *wxpaytest.Server
+	WxPay   *membercardtest.Server
 	Secrets *secretstest.Server
 	caFile  string
 	dir     string
@@ -74,7 +75,7 @@ type Stack struct {
 // "wxcard/brand" and the service-provider secret "wxcard/partner".
 func NewStack(t testing.TB, opts wxpaytest.Options) *Stack {
 	t.Helper()
-	srv := wxpaytest.NewServer(opts)
+	srv := membercardtest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	srv.AddCard(cardID)
 	for _, b := range []string{"1004", "1005", "1006"} {
@@ -82,8 +83,8 @@ func NewStack(t testing.TB, opts wxpaytest.Options) *Stack {
 	}
 	brand, mch := srv.AddBrand(brandID), srv.AddMerchant(mchid)
 	sm := secretstest.NewServer(map[string]string{
-		"wxcard/brand":   secretstest.ValueOf(srv, brand),
-		"wxcard/partner": secretstest.ValueOf(srv, mch),
+		"wxcard/brand":   secretstest.ValueOf(srv.Server, brand),
+		"wxcard/partner": secretstest.ValueOf(srv.Server, mch),
 	})
 	t.Cleanup(sm.Close)
 	dir := t.TempDir()
@@ -376,7 +377,7 @@ func TestBadSecretRefusesToServe(t *testing.T) {
 			s := NewStack(t, wxpaytest.Options{})
 			if tc.value != "" {
 				var m map[string]string
-				require.NoError(t, json.Unmarshal([]byte(secretstest.ValueOf(s.WxPay, s.WxPay.AddMerchant("1900000002"))), &m))
+				require.NoError(t, json.Unmarshal([]byte(secretstest.ValueOf(s.WxPay.Server, s.WxPay.AddMerchant("1900000002"))), &m))
 				m["private_key"] = "-----BEGIN PRIVATE KEY-----\nMIIBroken\n-----END PRIVATE KEY-----\n"
 				b, _ := json.Marshal(m)
 				s.Secrets.Set(tc.secretID, string(b))

@@ -154,8 +154,7 @@ func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Cal
 		called := time.Now()
 		resp, err = up.Do(uctx, req)
 		cancel()
-		m.Duration("UpstreamLatency", time.Since(called))
-		countCall(m, resp, err)
+		countCall(m, resp, err, time.Since(called))
 		if err != nil {
 			aerr = FromUpstream(err)
 		}
@@ -196,17 +195,22 @@ func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Cal
 	return apigw.JSON(resp.Status, resp.Body)
 }
 
-// countCall records a WeChat Pay call's attempts and whether it failed
-// over to the backup host.
-func countCall(m *metrics.Set, resp *wxpay.Response, err error) {
-	attempts, failedOver := 0, false
+// countCall records a WeChat Pay call: the time spent waiting for WeChat
+// Pay (wxpay's own measure, without signing and backoff; the whole call
+// when the caller reports none), its attempts, and whether it failed over.
+func countCall(m *metrics.Set, resp *wxpay.Response, err error, elapsed time.Duration) {
+	attempts, failedOver, latency := 0, false, time.Duration(0)
 	var ce *wxpay.CallError
 	switch {
 	case resp != nil:
-		attempts, failedOver = resp.Attempts, resp.FailedOver
+		attempts, failedOver, latency = resp.Attempts, resp.FailedOver, resp.Latency
 	case errors.As(err, &ce):
-		attempts, failedOver = ce.Attempts, ce.FailedOver
+		attempts, failedOver, latency = ce.Attempts, ce.FailedOver, ce.Latency
 	}
+	if latency == 0 {
+		latency = elapsed
+	}
+	m.Duration("UpstreamLatency", latency)
 	if attempts > 0 {
 		m.Count("UpstreamAttempts", attempts)
 	}

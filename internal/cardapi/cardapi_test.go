@@ -19,6 +19,7 @@ import (
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 )
@@ -31,7 +32,7 @@ const (
 )
 
 type env struct {
-	srv     *wxpaytest.Server
+	srv     *membercardtest.Server
 	partner *wxpay.Client
 	brand   *wxpay.Client
 	logs    *bytes.Buffer
@@ -41,7 +42,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	srv := membercardtest.NewServer(wxpaytest.Options{})
 	t.Cleanup(srv.Close)
 	srv.AddCard(cardID)
 	for _, b := range []string{brandID, "1005", "1006"} {
@@ -567,7 +568,7 @@ func TestAuthoritiesHTTPNeverRefreshes(t *testing.T) {
 // At the default pace a refresh of twelve brands stays under WeChat Pay's
 // 10/s limit, which the stand-in enforces here.
 func TestAuthoritiesRefreshIsPacedUnderTheRateLimit(t *testing.T) {
-	srv := wxpaytest.NewServer(wxpaytest.Options{RateLimits: true})
+	srv := membercardtest.NewServer(wxpaytest.Options{RateLimits: true})
 	defer srv.Close()
 	var brands []string
 	for i := 0; i < 12; i++ {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 	"github.com/wxcard/wxcard/pkg/wxsign"
@@ -72,10 +74,10 @@ func TestLoggerAddsLambdaRequestID(t *testing.T) {
 // Warm calls never read the secret; a refresh happens after an hour, and
 // right after WeChat Pay answers SIGN_ERROR (here: after a key rotation).
 func TestUpstreamFollowsTheSecret(t *testing.T) {
-	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	srv := membercardtest.NewServer(wxpaytest.Options{})
 	defer srv.Close()
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	current := secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
+	current := secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
 	var loads atomic.Int64
 	load := func(context.Context) (*secret.Identity, error) { loads.Add(1); return current, nil }
 	env := Env{BaseURL: srv.URL, BackupURL: "-"}
@@ -90,6 +92,9 @@ func TestUpstreamFollowsTheSecret(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.EqualValues(t, 1, loads.Load(), "warm invocations do not read the secret")
+	rec, err := srv.LastRequest()
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(rec.Header.Get("User-Agent"), "wxcard/"+Version+" wxcard-wxpay/"), rec.Header.Get("User-Agent"))
 	assert.Equal(t, 1, srv.Connections(), "warm invocations reuse the connection")
 
 	now = now.Add(MaxAge + time.Second)
@@ -100,7 +105,7 @@ func TestUpstreamFollowsTheSecret(t *testing.T) {
 	// The operator rotates the key: WeChat Pay now knows only the new one,
 	// and the secret holds it.
 	now = now.Add(2 * RetryAfterFailure)
-	current = secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
+	current = secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
 	_, err = u.Do(context.Background(), req)
 	var apiErr *wxpay.APIError
 	require.ErrorAs(t, err, &apiErr)
@@ -114,10 +119,10 @@ func TestUpstreamFollowsTheSecret(t *testing.T) {
 // A refresh that fails keeps the working credentials, and is not retried
 // more than once a minute.
 func TestUpstreamKeepsCredentialsWhenRefreshFails(t *testing.T) {
-	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	srv := membercardtest.NewServer(wxpaytest.Options{})
 	defer srv.Close()
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	id := secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
+	id := secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
 	var loads atomic.Int64
 	load := func(context.Context) (*secret.Identity, error) {
 		if loads.Add(1) > 1 {
@@ -177,10 +182,10 @@ func TestSecretsManagerFromEnv(t *testing.T) {
 // rotation the secret has not caught up with) asks for a refresh, as
 // SIGN_ERROR does, at most once per RetryAfterFailure.
 func TestUnknownKeyIDRefreshesTheSecret(t *testing.T) {
-	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	srv := membercardtest.NewServer(wxpaytest.Options{})
 	defer srv.Close()
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	id := secretstest.IdentityOf(srv, srv.AddMerchant("1900000001"))
+	id := secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
 	var loads atomic.Int64
 	load := func(context.Context) (*secret.Identity, error) { loads.Add(1); return id, nil }
 	u, err := NewUpstream(context.Background(), Env{BaseURL: srv.URL, BackupURL: "-"}, load, srv.Client(), slog.New(slog.DiscardHandler))

@@ -49,6 +49,10 @@ func (u *Upstream) Identity() *secret.Identity {
 	return u.builtFor
 }
 
+// Version is wxcard's version, sent as the product "wxcard/Version" in
+// front of the wxpay library's User-Agent.
+const Version = "0.1.0"
+
 // clientFor returns the client for id, building it when the identity changed.
 func (u *Upstream) clientFor(id *secret.Identity) (*wxpay.Client, error) {
 	u.mu.Lock()
@@ -59,7 +63,7 @@ func (u *Upstream) clientFor(id *secret.Identity) (*wxpay.Client, error) {
 	c, err := wxpay.New(wxpay.Config{
 		BaseURL: u.env.BaseURL, BackupURL: u.env.BackupURL,
 		Signer: id.Signer(), Verifier: id.Verifier(), PublicKeyID: id.PublicKeyID,
-		HTTPClient: u.http, Logger: u.logger,
+		HTTPClient: u.http, Logger: u.logger, Product: "wxcard/" + Version,
 	})
 	if err != nil {
 		if u.client != nil {

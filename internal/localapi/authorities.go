@@ -14,7 +14,7 @@ import (
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/pkg/membercard"
-	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 )
 
 // SandboxRevocableBrand is a sandbox brand whose authorisation the local
@@ -61,7 +61,7 @@ func refreshRoute(h *cardapi.AuthoritiesRefresh) Route {
 
 // sandboxAuthorityRoutes revoke (the sandbox then answers an empty product
 // list) and restore a sandbox brand's authorisation.
-func sandboxAuthorityRoutes(srv *wxpaytest.Server, brands []string) []Route {
+func sandboxAuthorityRoutes(srv *membercardtest.Server, brands []string) []Route {
 	set := func(revoke bool) HandlerFunc {
 		return func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			id := ev.PathParameters["brand_id"]

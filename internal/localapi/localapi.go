@@ -33,6 +33,7 @@ import (
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 )
@@ -192,7 +193,7 @@ var SandboxBrands = []string{"1004", "1005", "1006"}
 // Stack is what the local API runs on.
 type Stack struct {
 	Routes  []Route
-	Sandbox *wxpaytest.Server // nil when the real WeChat Pay is used
+	Sandbox *membercardtest.Server // nil when the real WeChat Pay is used
 	// Events are what the authorities functions would publish to the bus;
 	// set its Out before serving to print them.
 	Events *eventbus.Memory
@@ -210,7 +211,7 @@ func (s *Stack) Close() {
 // sandbox; the two secrets are generated and held in memory, and parsed by
 // the same code as the ones from Secrets Manager.
 func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger) (*Stack, error) {
-	srv := wxpaytest.NewServer(wxpaytest.Options{RateLimits: true})
+	srv := membercardtest.NewServer(wxpaytest.Options{RateLimits: true})
 	srv.AddCard(SandboxCardID)
 	brands := append(slices.Clone(SandboxBrands), SandboxRevocableBrand)
 	for _, b := range brands {
@@ -220,8 +221,8 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 		env.AuthorityBrandIDs = brands
 	}
 	secrets := map[secret.Kind][]byte{
-		secret.Brand:           []byte(secretstest.ValueOf(srv, srv.AddBrand(SandboxBrandID))),
-		secret.ServiceProvider: sandboxPartnerSecret(srv),
+		secret.Brand:           []byte(secretstest.ValueOf(srv.Server, srv.AddBrand(SandboxBrandID))),
+		secret.ServiceProvider: sandboxPartnerSecret(srv.Server),
 	}
 	env.BaseURL, env.BackupURL = srv.URL, "-"
 	hc := srv.Client()
@@ -245,7 +246,7 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 		srv.Close()
 		return nil, err
 	}
-	routes = append(routes, notify, sandboxNotificationRoute(srv))
+	routes = append(routes, notify, sandboxNotificationRoute(srv.Server))
 	return &Stack{Routes: routes, Sandbox: srv, Events: events, close: srv.Close}, nil
 }
 

@@ -1,8 +1,8 @@
-// Package membercard holds the request and answer types of the WeChat Pay
-// membership-card APIs wxcard serves, their paths, and the documented rules
-// their fields must keep. Both the Lambda handlers (before calling WeChat
-// Pay) and the wxpaytest stand-in (as WeChat Pay does) check requests with
-// it.
+// Package membercard holds the request and answer types of four WeChat Pay
+// membership-card APIs (brand and partner pre-auth tokens, permission
+// tokens, product authorities), their paths, and the documented rules their
+// fields must keep. A caller checks its requests with it before calling
+// WeChat Pay, and the membercardtest stand-in checks them as WeChat Pay does.
 package membercard
 
 import (

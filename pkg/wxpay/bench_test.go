@@ -16,6 +16,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core/option"
 
 	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 	"github.com/wxcard/wxcard/pkg/wxsign"
@@ -232,7 +233,7 @@ func BenchmarkInterleaved(b *testing.B) {
 // BenchmarkCallStandIn is the same call against the full wxpaytest
 // stand-in, which verifies each request and signs each answer itself.
 func BenchmarkCallStandIn(b *testing.B) {
-	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	srv := membercardtest.NewServer(wxpaytest.Options{})
 	b.Cleanup(srv.Close)
 	srv.AddCard(cardID)
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", UpdateTime: "2025-05-20T13:29:35+08:00"})

@@ -2,7 +2,12 @@
 // it signs each attempt with [wxsign], verifies every 2xx answer before
 // returning it, retries 429 and 5xx with backoff inside the caller's
 // deadline, fails over to the backup host once when the first cannot be
-// reached, and keeps one connection pool that survives a Lambda freeze.
+// reached, and keeps one connection pool that survives a process that was
+// suspended between calls.
+//
+// The client logs one line per call to Config.Logger, if one is given, and
+// never the Authorization header, a body, or a token. Its User-Agent names
+// this library; Config.Product puts the caller's product in front.
 package wxpay
 
 import (
@@ -26,8 +31,11 @@ import (
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
-// Version is this client's version, sent in the User-Agent.
+// Version is this library's version, sent in the User-Agent.
 const Version = "0.1.0"
+
+// LibraryProduct is the product token of this library in the User-Agent.
+const LibraryProduct = "wxcard-wxpay/" + Version
 
 // Default hosts of WeChat Pay API v3.
 const (
@@ -49,8 +57,8 @@ const MaxAnswerBytes = 1 << 20
 // NewHTTPClient returns the http.Client a process should share across
 // invocations. rootCAs nil means the system roots (SSL_CERT_FILE applies).
 // Every phase of one attempt has its own bound, and an attempt as a whole
-// at most AttemptTimeout, inside the functions' 10 s Lambda timeout; the
-// caller's context bounds the whole call, retries included.
+// at most AttemptTimeout; the caller's context bounds the whole call,
+// retries included.
 func NewHTTPClient(rootCAs *x509.CertPool) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
@@ -83,7 +91,12 @@ type Config struct {
 	PublicKeyID string
 
 	HTTPClient *http.Client // default NewHTTPClient(nil); share one per process
-	Logger     *slog.Logger // default slog.Default()
+	Logger     *slog.Logger // one line per call; nil logs nothing
+
+	// Product is the caller's product, put in front of the library's in the
+	// User-Agent: one or more "name/version" tokens separated by spaces,
+	// such as "shop/1.4.2". Empty sends the library's alone.
+	Product string
 
 	MaxAttempts int           // default 3
 	BaseBackoff time.Duration // default 100 ms; doubled each retry, with full jitter
@@ -121,7 +134,14 @@ func New(cfg Config) (*Client, error) {
 		cfg.HTTPClient = NewHTTPClient(nil)
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkProduct(cfg.Product); err != nil {
+		return nil, err
+	}
+	ua := fmt.Sprintf("%s (%s/%s) Go/%s", LibraryProduct, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if cfg.Product != "" {
+		ua = cfg.Product + " " + ua
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
@@ -135,8 +155,35 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg:       cfg,
 		hosts:     hosts,
-		userAgent: fmt.Sprintf("wxcard/%s (%s/%s) Go/%s", Version, runtime.GOOS, runtime.GOARCH, runtime.Version()),
+		userAgent: ua,
 	}, nil
+}
+
+// checkProduct accepts space-separated product tokens, name or name/version,
+// each an HTTP token (RFC 9110).
+func checkProduct(p string) error {
+	if p == "" {
+		return nil
+	}
+	for _, word := range strings.Split(p, " ") {
+		name, version, hasVersion := strings.Cut(word, "/")
+		if !isToken(name) || (hasVersion && !isToken(version)) {
+			return fmt.Errorf("wxpay: Config.Product %q is not product tokens like \"name/1.0\"", p)
+		}
+	}
+	return nil
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0x7f || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // UserAgent is the User-Agent the client sends.
@@ -145,7 +192,8 @@ func (c *Client) UserAgent() string { return c.userAgent }
 // Request is one API call.
 type Request struct {
 	Method string
-	// Path is the escaped path and query exactly as sent and signed.
+	// Path is the path and query. It is signed as net/http sends it: a
+	// character it escapes (a space, a non-ASCII letter) is signed escaped.
 	Path string
 	// Route is the path template, for logs (no IDs in it).
 	Route string
@@ -159,18 +207,37 @@ type Response struct {
 	Body      []byte
 	RequestID string
 	Attempts  int
-	// FailedOver reports that the primary host could not be reached and
-	// the backup host answered.
+	// FailedOver reports that the answer came from the backup host.
 	FailedOver bool
+	// Latency is the time spent waiting for WeChat Pay, summed over the
+	// attempts: from sending each request to reading its answer, without
+	// signing or backoff.
+	Latency time.Duration
 }
 
 // APIError is a non-2xx answer from WeChat Pay.
 type APIError struct {
-	Status    int
-	Code      string          `json:"code"`
-	Message   string          `json:"message"`
-	Detail    json.RawMessage `json:"detail,omitempty"`
-	RequestID string
+	Status    int             // the HTTP status
+	Code      string          // WeChat Pay's error code, or the status text without one
+	Message   string          // WeChat Pay's message
+	Detail    json.RawMessage // WeChat Pay's detail, if any
+	RequestID string          // the Request-ID header
+}
+
+// errorBody is WeChat Pay's error body. It is unverified, so it is decoded
+// apart: only the HTTP answer says the status and the request ID.
+type errorBody struct {
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Detail  json.RawMessage `json:"detail"`
+}
+
+func newAPIError(status int, requestID string, raw []byte) *APIError {
+	var b errorBody
+	if json.Unmarshal(raw, &b) != nil || b.Code == "" {
+		b = errorBody{Code: http.StatusText(status), Message: "answer without a WeChat Pay error body"}
+	}
+	return &APIError{Status: status, Code: b.Code, Message: b.Message, Detail: b.Detail, RequestID: requestID}
 }
 
 func (e *APIError) Error() string {
@@ -193,8 +260,9 @@ var (
 type CallError struct {
 	Route      string
 	Attempts   int
-	FailedOver bool   // the call moved to the backup host
-	RequestID  string // WeChat Pay's Request-ID of the last answer, if any
+	RequestID  string        // WeChat Pay's Request-ID of the last answer, if any
+	FailedOver bool          // the call moved to the backup host
+	Latency    time.Duration // time spent waiting for WeChat Pay, as in Response
 	Err        error
 }
 
@@ -226,45 +294,52 @@ func RequestID(err error) string {
 // wrapped in a *CallError).
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
-	var host int
-	resp, attempts, err := c.do(ctx, req, &host)
-	c.log(ctx, req, resp, attempts, time.Since(start), err)
+	var st callStats
+	resp, err := c.do(ctx, req, &st)
+	c.log(ctx, req, resp, st, time.Since(start), err)
 	if err != nil {
-		return nil, &CallError{Route: req.Route, Attempts: attempts, FailedOver: host > 0, RequestID: RequestID(err), Err: err}
+		return nil, &CallError{Route: req.Route, Attempts: st.attempts, RequestID: RequestID(err), FailedOver: st.failedOver, Latency: st.latency, Err: err}
 	}
-	resp.Attempts, resp.FailedOver = attempts, host > 0
+	resp.Attempts, resp.FailedOver, resp.Latency = st.attempts, st.failedOver, st.latency
 	return resp, nil
 }
 
-// do makes the attempts; *hostp ends as the index of the last host tried.
-func (c *Client) do(ctx context.Context, req Request, hostp *int) (*Response, int, error) {
+// callStats is what a call did, for the caller's metrics.
+type callStats struct {
+	attempts   int
+	failedOver bool
+	latency    time.Duration
+}
+
+func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response, error) {
 	host := 0
-	defer func() { *hostp = host }()
 	reusedRetry := false
 	for attempt := 1; ; attempt++ {
+		st.attempts = attempt
 		resp, info, err := c.once(ctx, c.hosts[host], req)
+		st.latency += info.waited
 		if err == nil {
-			return resp, attempt, nil
+			return resp, nil
 		}
 		var apiErr *APIError
 		var verifyErr *wxsign.VerifyError
 		switch {
 		case errors.As(err, &verifyErr):
 			// An answer that failed verification is that, whatever the clock says.
-			return nil, attempt, err
+			return nil, err
 		case errors.As(err, &apiErr):
 			if !apiErr.Retryable() || attempt >= c.cfg.MaxAttempts {
-				return nil, attempt, err
+				return nil, err
 			}
 			if !c.backoff(ctx, attempt) {
-				return nil, attempt, err
+				return nil, err
 			}
 		case ctx.Err() != nil || isTimeout(err):
-			return nil, attempt, fmt.Errorf("%w: %w", ErrTimeout, err)
+			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		case info.answered || info.local:
 			// An answer that did not verify or could not be read, or a request
 			// we could not build: not a network failure, nothing to retry.
-			return nil, attempt, err
+			return nil, err
 		case info.reused && !reusedRetry:
 			// A pooled connection died while idle (a server close racing our
 			// write, or a thawed process): the server never saw the request,
@@ -272,12 +347,13 @@ func (c *Client) do(ctx context.Context, req Request, hostp *int) (*Response, in
 			reusedRetry = true
 		case host+1 < len(c.hosts):
 			host++ // fail over once, to the backup host
+			st.failedOver = true
 		default:
-			return nil, attempt, fmt.Errorf("%w: %w", ErrUnreachable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 		}
 		if attempt >= c.cfg.MaxAttempts+2 {
 			// Hard stop: retries, one fresh connection and one fail-over at most.
-			return nil, attempt, err
+			return nil, err
 		}
 	}
 }
@@ -308,16 +384,13 @@ type attemptInfo struct {
 	reused   bool // the request went out on a pooled connection
 	answered bool // WeChat Pay sent at least a status line
 	local    bool // failed before anything was sent
+	waited   time.Duration
 }
 
 // once sends one signed attempt to host.
 func (c *Client) once(ctx context.Context, host string, req Request) (*Response, attemptInfo, error) {
 	var info attemptInfo
 	info.local = true
-	auth, err := c.cfg.Signer.Authorization(req.Method, req.Path, req.Body)
-	if err != nil {
-		return nil, info, err
-	}
 	var body io.Reader
 	if req.Body != nil {
 		body = bytes.NewReader(req.Body)
@@ -329,6 +402,12 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	if err != nil {
 		return nil, info, fmt.Errorf("wxpay: building request for %s: %w", req.Route, err)
 	}
+	// Sign the request target net/http will write, which may be escaped
+	// differently from req.Path (as the official SDK does).
+	auth, err := c.cfg.Signer.Authorization(req.Method, hreq.URL.RequestURI(), req.Body)
+	if err != nil {
+		return nil, info, err
+	}
 	hreq.Header.Set("Authorization", auth)
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("User-Agent", c.userAgent)
@@ -339,13 +418,16 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 		hreq.Header.Set("Content-Type", "application/json")
 	}
 	info.local = false
+	sent := time.Now()
 	hresp, err := c.cfg.HTTPClient.Do(hreq)
 	if err != nil {
+		info.waited = time.Since(sent)
 		return nil, info, err
 	}
 	defer hresp.Body.Close()
 	info.answered = true
 	raw, err := io.ReadAll(io.LimitReader(hresp.Body, MaxAnswerBytes+1))
+	info.waited = time.Since(sent)
 	requestID := hresp.Header.Get(wxsign.HeaderRequestID)
 	if err != nil {
 		return nil, info, fmt.Errorf("wxpay: reading answer (request ID %q): %w", requestID, err)
@@ -354,12 +436,7 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 		return nil, info, fmt.Errorf("wxpay: answer over %d bytes (request ID %q)", MaxAnswerBytes, requestID)
 	}
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		apiErr := &APIError{Status: hresp.StatusCode, RequestID: requestID}
-		if json.Unmarshal(raw, apiErr) != nil || apiErr.Code == "" {
-			apiErr.Code = http.StatusText(hresp.StatusCode)
-			apiErr.Message = "answer without a WeChat Pay error body"
-		}
-		return nil, info, apiErr
+		return nil, info, newAPIError(hresp.StatusCode, requestID, raw)
 	}
 	if err := c.cfg.Verifier.Verify(hresp.Header, raw); err != nil {
 		return nil, info, err
@@ -377,11 +454,12 @@ func isTimeout(err error) bool {
 
 // log writes the one line of a call. It never logs the Authorization
 // header, the body, an openid or a token.
-func (c *Client) log(ctx context.Context, req Request, resp *Response, attempts int, d time.Duration, err error) {
+func (c *Client) log(ctx context.Context, req Request, resp *Response, st callStats, d time.Duration, err error) {
 	attrs := []slog.Attr{
 		slog.String("method", req.Method),
 		slog.String("route", req.Route),
-		slog.Int("attempts", attempts),
+		slog.Int("attempts", st.attempts),
+		slog.Bool("failed_over", st.failedOver),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 	}
 	level := slog.LevelInfo

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 	"github.com/wxcard/wxcard/pkg/wxsign"
@@ -30,7 +32,7 @@ const (
 )
 
 type fixture struct {
-	srv    *wxpaytest.Server
+	srv    *membercardtest.Server
 	mch    *wxpaytest.Identity
 	brand  *wxpaytest.Identity
 	logs   *bytes.Buffer
@@ -39,7 +41,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts wxpaytest.Options) *fixture {
 	t.Helper()
-	srv := wxpaytest.NewServer(opts)
+	srv := membercardtest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	srv.AddCard(cardID)
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}, UpdateTime: "2025-05-20T13:29:35+08:00"})
@@ -86,6 +88,8 @@ func TestPartnerCallIsSignedSentAndVerified(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.Status)
 	assert.Equal(t, 1, resp.Attempts)
+	assert.False(t, resp.FailedOver)
+	assert.Positive(t, resp.Latency)
 	assert.NotEmpty(t, resp.RequestID)
 	var tok membercard.PreAuthToken
 	require.NoError(t, json.Unmarshal(resp.Body, &tok))
@@ -97,7 +101,7 @@ func TestPartnerCallIsSignedSentAndVerified(t *testing.T) {
 	assert.Equal(t, "application/json", got.Header.Get("Accept"))
 	assert.Equal(t, "application/json", got.Header.Get("Content-Type"))
 	assert.Equal(t, f.srv.PublicKeyID, got.Header.Get("Wechatpay-Serial"))
-	assert.Regexp(t, `^wxcard/\S+ \(\w+/\w+\) Go/go\S+$`, got.Header.Get("User-Agent"))
+	assert.Regexp(t, `^wxcard-wxpay/\S+ \(\w+/\w+\) Go/go\S+$`, got.Header.Get("User-Agent"), "the library names itself, no deployment")
 	assert.True(t, strings.HasPrefix(got.Header.Get("Authorization"), `WECHATPAY2-SHA256-RSA2048 mchid="1900000001",`))
 }
 
@@ -189,6 +193,9 @@ func TestSlowAnswerEndsInTimeout(t *testing.T) {
 	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Slow, Delay: 5 * time.Second})
 	_, err := f.client(t, nil).Do(ctxWithin(t, 200*time.Millisecond), partnerRequest())
 	require.ErrorIs(t, err, wxpay.ErrTimeout)
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.GreaterOrEqual(t, ce.Latency, 150*time.Millisecond, "the wait for the answer that never came")
 }
 
 // closedPort returns an https URL on which nothing listens.
@@ -206,6 +213,7 @@ func TestFailsOverWhenPrimaryRefusesConnections(t *testing.T) {
 	resp, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
 	require.NoError(t, err)
 	assert.Equal(t, 2, resp.Attempts)
+	assert.True(t, resp.FailedOver)
 	assert.Len(t, f.srv.Requests(), 1)
 }
 
@@ -214,6 +222,10 @@ func TestUnreachableOnBothHosts(t *testing.T) {
 	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.BackupURL = closedPort(t), closedPort(t) })
 	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
 	require.ErrorIs(t, err, wxpay.ErrUnreachable)
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.True(t, ce.FailedOver)
+	assert.Equal(t, 2, ce.Attempts)
 }
 
 // After an HTTP answer (here 502, three times) the call never moves to the
@@ -358,4 +370,99 @@ func TestErrorsMatch(t *testing.T) {
 	err := &wxpay.CallError{Route: "/r", Attempts: 3, Err: errors.Join(wxpay.ErrUnreachable)}
 	assert.ErrorIs(t, err, wxpay.ErrUnreachable)
 	assert.Contains(t, err.Error(), "after 3 attempt(s)")
+}
+
+// net/http re-escapes a path that was not escaped (a space, a non-ASCII
+// letter); the signature must cover what goes on the wire, which the
+// stand-in checks against the request target it received.
+func TestSignsThePathAsSentNotAsGiven(t *testing.T) {
+	for _, brand := range []string{"10 04", "品牌"} {
+		t.Run(brand, func(t *testing.T) {
+			f := newFixture(t, wxpaytest.Options{})
+			_, err := f.client(t, nil).Do(ctxWithin(t, 5*time.Second), wxpay.Request{Method: http.MethodGet, Path: "/v3/brand-basic/partner/brands/" + brand + "/product-authorities", Route: membercard.ProductAuthoritiesRoute})
+			var apiErr *wxpay.APIError
+			require.ErrorAs(t, err, &apiErr)
+			// Past the signature check: the brand ID itself is refused.
+			assert.Equal(t, "PARAM_ERROR", apiErr.Code, apiErr.Message)
+			rec, err := f.srv.LastRequest()
+			require.NoError(t, err)
+			assert.NotContains(t, rec.URI, brand, "net/http escaped the path")
+		})
+	}
+}
+
+// WeChat Pay's error body is unverified: fields in it named like the
+// status or the request ID must not override what the HTTP answer says.
+func TestErrorBodyCannotForgeStatusOrRequestID(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Request-ID", "08REAL")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"code":"SYSTEM_ERROR","message":"busy","status":200,"Status":200,"requestid":"forged","RequestID":"forged","request_id":"forged"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.HTTPClient, c.MaxAttempts = srv.URL, srv.Client(), 2 })
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	var apiErr *wxpay.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusServiceUnavailable, apiErr.Status)
+	assert.True(t, apiErr.Retryable())
+	assert.Equal(t, "08REAL", apiErr.RequestID)
+	assert.Equal(t, "08REAL", wxpay.RequestID(err))
+	assert.Equal(t, "SYSTEM_ERROR", apiErr.Code)
+	assert.Equal(t, "busy", apiErr.Message)
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 2, ce.Attempts, "a 503 is retried")
+}
+
+// Latency sums the waits for WeChat Pay over the attempts, backoff aside.
+func TestLatencySumsTheWaitsOfEveryAttempt(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(40 * time.Millisecond) // a slow WeChat Pay; this is the scenario, not synchronisation
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.HTTPClient = srv.URL, srv.Client() })
+	start := time.Now()
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	var ce *wxpay.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 3, ce.Attempts)
+	assert.GreaterOrEqual(t, ce.Latency, 120*time.Millisecond, "every slow attempt counts")
+	assert.LessOrEqual(t, ce.Latency, time.Since(start))
+}
+
+func TestProductLeadsTheUserAgent(t *testing.T) {
+	f := newFixture(t, wxpaytest.Options{})
+	c := f.client(t, func(c *wxpay.Config) { c.Product = "shop/1.4.2 edge" })
+	assert.Regexp(t, `^shop/1\.4\.2 edge wxcard-wxpay/\S+ \(\w+/\w+\) Go/go\S+$`, c.UserAgent())
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	got, err := f.srv.LastRequest()
+	require.NoError(t, err)
+	assert.Equal(t, c.UserAgent(), got.Header.Get("User-Agent"))
+
+	for _, bad := range []string{" ", "shop/", "/1.0", "shop/1.0 ", "shop 1.0 (linux)", "shop/1.0\r\nX-Evil: 1", "shop/1.0\tx", "商店/1.0", "a/b/c"} {
+		cfg := wxpay.Config{Signer: f.mch.Signer(), Verifier: f.srv.Verifier(), Product: bad}
+		_, err := wxpay.New(cfg)
+		assert.ErrorContains(t, err, "Config.Product", "%q", bad)
+	}
+}
+
+// Without a Logger the client writes nothing, not even to slog's default.
+func TestSilentWithoutALogger(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	f := newFixture(t, wxpaytest.Options{})
+	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.BadSignature})
+	c := f.client(t, func(c *wxpay.Config) { c.Logger = nil })
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.Error(t, err)
+	_, err = c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	assert.Empty(t, buf.String())
 }

@@ -98,13 +98,41 @@ func ResponseMessage(timestamp, nonce string, body []byte) []byte {
 	return b
 }
 
+// KeySize is the size in bytes of the RSA keys WeChat Pay takes: 2048 bits.
+const KeySize = 256
+
 // Sign returns the base64 RSASSA-PKCS1-v1_5 SHA-256 signature of message.
-func Sign(key *rsa.PrivateKey, message []byte) (string, error) {
-	if key == nil {
-		return "", errors.New("wxsign: sign: no private key")
-	}
+// key holds an RSA-2048 private key: an *rsa.PrivateKey (signed here), or
+// any crypto.Signer, such as a key in a hardware module or a cloud KMS,
+// that signs a SHA-256 digest with PKCS #1 v1.5 when given crypto.SHA256.
+func Sign(key crypto.Signer, message []byte) (string, error) {
 	sum := sha256.Sum256(message)
-	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
+	var sig []byte
+	var err error
+	switch k := key.(type) {
+	case nil:
+		return "", errors.New("wxsign: sign: no private key")
+	case *rsa.PrivateKey:
+		if k == nil {
+			return "", errors.New("wxsign: sign: no private key")
+		}
+		if k.Size() != KeySize {
+			return "", fmt.Errorf("wxsign: sign: RSA key of %d bits, want 2048", k.N.BitLen())
+		}
+		sig, err = rsa.SignPKCS1v15(nil, k, crypto.SHA256, sum[:])
+	default:
+		pub, ok := key.Public().(*rsa.PublicKey)
+		if !ok || pub == nil {
+			return "", fmt.Errorf("wxsign: sign: %T does not hold an RSA key", key)
+		}
+		if pub.Size() != KeySize {
+			return "", fmt.Errorf("wxsign: sign: RSA key of %d bits, want 2048", pub.N.BitLen())
+		}
+		sig, err = key.Sign(rand.Reader, sum[:], crypto.SHA256)
+		if err == nil && len(sig) != KeySize {
+			err = fmt.Errorf("signer %T returned %d bytes, want %d", key, len(sig), KeySize)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("wxsign: sign: %w", err)
 	}
@@ -114,10 +142,12 @@ func Sign(key *rsa.PrivateKey, message []byte) (string, error) {
 // A Signer builds Authorization headers for one identity. Its fields are set
 // once; a Signer is safe for concurrent use.
 type Signer struct {
-	Scheme   Scheme          // Merchant or Brand
-	ID       string          // mchid for Merchant, brand_id for Brand
-	SerialNo string          // serial number of the API certificate that Key belongs to
-	Key      *rsa.PrivateKey // the API certificate's private key
+	Scheme   Scheme // Merchant or Brand
+	ID       string // mchid for Merchant, brand_id for Brand
+	SerialNo string // serial number of the API certificate that Key belongs to
+	// Key is the API certificate's RSA-2048 private key: an
+	// *rsa.PrivateKey, or any crypto.Signer holding one (see [Sign]).
+	Key crypto.Signer
 
 	// Now and Nonce are the clock and the nonce source; nil means
 	// time.Now and NewNonce. Tests pin them.

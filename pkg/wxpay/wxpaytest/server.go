@@ -1,9 +1,14 @@
 // Package wxpaytest is a WeChat Pay API v3 stand-in for tests, in the manner
 // of net/http/httptest: a server over real TLS, with its own throwaway CA
 // and keys, that checks requests as WeChat Pay does (scheme per route, known
-// identity and serial, clock, nonce reuse, signature over the exact bytes,
-// headers, documented field rules), answers the four membership-card APIs
-// with signed answers, can be told to misbehave, and records what it got.
+// identity and serial, clock, nonce reuse, signature over the exact bytes
+// received, headers, rate limits), hands each verified request to the
+// [Handler] of its [Route], signs the answer, can be told to misbehave, and
+// records what it got.
+//
+// It knows no API of its own: register the APIs a test needs with
+// [Server.Handle]. Package membercard/membercardtest registers the four
+// membership-card APIs.
 package wxpaytest
 
 import (
@@ -29,7 +34,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
@@ -42,9 +46,8 @@ type Options struct {
 	// IdleTimeout closes keep-alive connections idle this long, as WeChat
 	// Pay does after about 8 s (the default).
 	IdleTimeout time.Duration
-	// RateLimits enforces WeChat Pay's limits: 5/s per brand on the brand
-	// pre-auth API, 5/s per merchant on the partner pre-auth API, 10/s per
-	// merchant on product authorities and permission tokens.
+	// RateLimits enforces each route's Limit, per caller, as WeChat Pay
+	// answers 429 FREQUENCY_LIMITED.
 	RateLimits bool
 	// Listener, when set, is served instead of a new 127.0.0.1:0 listener.
 	Listener net.Listener
@@ -92,15 +95,14 @@ type Server struct {
 	conns atomic.Int64
 	reqID atomic.Int64
 
-	mu          sync.Mutex
-	nextKey     int
-	identities  map[string]*Identity // by scheme + " " + ID
-	cards       map[string]bool
-	authorities map[string]membercard.ProductAuthorities
-	nonces      map[string]time.Time
-	faults      []Fault
-	records     []Record
-	windows     map[string][]time.Time
+	mu         sync.Mutex
+	nextKey    int
+	identities map[string]*Identity // by scheme + " " + ID
+	routes     []*compiledRoute
+	nonces     map[string]time.Time
+	faults     []Fault
+	records    []Record
+	windows    map[string][]time.Time
 }
 
 // NewServer starts a stand-in. Close it when done.
@@ -123,8 +125,6 @@ func NewServer(opts Options) *Server {
 		opts:        opts,
 		nextKey:     1,
 		identities:  map[string]*Identity{},
-		cards:       map[string]bool{},
-		authorities: map[string]membercard.ProductAuthorities{},
 		nonces:      map[string]time.Time{},
 		windows:     map[string][]time.Time{},
 	}
@@ -195,21 +195,8 @@ func (s *Server) addIdentity(scheme wxsign.Scheme, id string) *Identity {
 	return ident
 }
 
-// AddCard makes a membership card template exist.
-func (s *Server) AddCard(cardID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cards[cardID] = true
-}
-
-// SetAuthorities sets what product-authorities answers for a brand; a
-// brand without authorities is unknown (400 PARAM_ERROR, as WeChat Pay
-// answers for a brand with no authorisation).
-func (s *Server) SetAuthorities(a membercard.ProductAuthorities) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.authorities[a.BrandID] = a
-}
+// Now is the stand-in's clock (Options.Now), for handlers.
+func (s *Server) Now() time.Time { return s.opts.Now() }
 
 // Requests returns what the server received so far.
 func (s *Server) Requests() []Record {
@@ -274,13 +261,21 @@ type answer struct {
 }
 
 func apiError(status int, code, message string) answer {
-	b, _ := json.Marshal(map[string]string{"code": code, "message": message})
-	return answer{status: status, code: code, body: b}
+	return answerOf(Error(status, code, message))
 }
 
-func ok(v any) answer {
-	b, _ := json.Marshal(v)
-	return answer{status: http.StatusOK, body: b}
+// answerOf is what the server sends for a handler's reply; the error code
+// is kept for the record.
+func answerOf(r Reply) answer {
+	a := answer{status: r.Status, body: r.Body}
+	if r.Status < 200 || r.Status > 299 {
+		var e struct {
+			Code string `json:"code"`
+		}
+		_ = json.Unmarshal(r.Body, &e)
+		a.code = e.Code
+	}
+	return a
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -390,41 +385,12 @@ func (s *Server) newRequestID() string {
 	return fmt.Sprintf("08%014X%s", s.reqID.Add(1), strings.ToUpper(hex.EncodeToString(b[:])))
 }
 
-// route is one API the stand-in serves.
-type route struct {
-	method string
-	scheme wxsign.Scheme
-	limit  int // requests per second per identity, with RateLimits
-	handle func(s *Server, caller *Identity, param string, body []byte) answer
-}
-
-// match finds the route of a path; param is its path parameter, unescaped.
-func match(path string) (*route, string, bool) {
-	switch path {
-	case membercard.BrandPreAuthTokensPath:
-		return &brandPreAuth, "", true
-	case membercard.PartnerPreAuthTokensPath:
-		return &partnerPreAuth, "", true
-	}
-	if p, ok := strings.CutPrefix(path, "/v3/marketing/membercard-open/cards/"); ok {
-		if id, ok := strings.CutSuffix(p, "/permission-tokens"); ok && id != "" && !strings.Contains(id, "/") {
-			return &permissionTokens, id, true
-		}
-	}
-	if p, ok := strings.CutPrefix(path, "/v3/brand-basic/partner/brands/"); ok {
-		if id, ok := strings.CutSuffix(p, "/product-authorities"); ok && id != "" && !strings.Contains(id, "/") {
-			return &productAuthorities, id, true
-		}
-	}
-	return nil, "", false
-}
-
 func (s *Server) handle(r *http.Request, body []byte) answer {
-	rt, param, found := match(r.URL.Path)
-	if !found {
+	rt, params, status := s.match(r.Method, r.URL.Path)
+	switch status {
+	case http.StatusNotFound:
 		return apiError(http.StatusNotFound, "NOT_FOUND", "请求的资源不存在")
-	}
-	if r.Method != rt.method {
+	case http.StatusMethodNotAllowed:
 		return apiError(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "不支持的请求方法")
 	}
 	if a, bad := s.checkHeaders(r, rt); bad {
@@ -434,20 +400,23 @@ func (s *Server) handle(r *http.Request, body []byte) answer {
 	if bad {
 		return a
 	}
-	if rt.scheme == wxsign.Brand && r.Header.Get(wxsign.HeaderSerial) != s.PublicKeyID {
+	if rt.Scheme == wxsign.Brand && r.Header.Get(wxsign.HeaderSerial) != s.PublicKeyID {
 		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Wechatpay-Serial 与 brand_id 对应的微信支付公钥ID不匹配")
 	}
 	if serial := r.Header.Get(wxsign.HeaderSerial); serial != "" && serial != s.PublicKeyID {
 		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Wechatpay-Serial 无效")
 	}
-	if s.opts.RateLimits && !s.allow(r.URL.Path+" "+caller.ID, rt.limit) {
+	if s.opts.RateLimits && rt.Limit > 0 && !s.allow(r.URL.Path+" "+caller.ID, rt.Limit) {
 		return apiError(http.StatusTooManyRequests, "FREQUENCY_LIMITED", "请求过快，达到接口频率限制")
 	}
-	return rt.handle(s, caller, param, body)
+	return answerOf(rt.Handler(&Call{
+		Caller: caller, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
+		Header: r.Header.Clone(), Body: body, params: params,
+	}))
 }
 
 // checkHeaders checks the headers every API v3 request must carry.
-func (s *Server) checkHeaders(r *http.Request, rt *route) (answer, bool) {
+func (s *Server) checkHeaders(r *http.Request, rt *compiledRoute) (answer, bool) {
 	switch accept := r.Header.Get("Accept"); accept {
 	case "application/json", "*/*":
 	default:
@@ -456,7 +425,7 @@ func (s *Server) checkHeaders(r *http.Request, rt *route) (answer, bool) {
 	if r.Header.Get("User-Agent") == "" {
 		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "缺少 User-Agent"), true
 	}
-	if rt.method == http.MethodPost {
+	if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/json" {
 			return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Content-Type 应为 application/json"), true
@@ -466,7 +435,7 @@ func (s *Server) checkHeaders(r *http.Request, rt *route) (answer, bool) {
 }
 
 // authenticate checks the Authorization header as WeChat Pay does.
-func (s *Server) authenticate(r *http.Request, rt *route, body []byte) (*Identity, answer, bool) {
+func (s *Server) authenticate(r *http.Request, rt *compiledRoute, body []byte) (*Identity, answer, bool) {
 	signErr := func(msg string) (*Identity, answer, bool) {
 		return nil, apiError(http.StatusUnauthorized, "SIGN_ERROR", msg), true
 	}
@@ -474,8 +443,8 @@ func (s *Server) authenticate(r *http.Request, rt *route, body []byte) (*Identit
 	if err != nil {
 		return signErr("Authorization 格式错误")
 	}
-	if c.Scheme != rt.scheme {
-		return signErr("认证类型错误，应为 " + string(rt.scheme))
+	if c.Scheme != rt.Scheme {
+		return signErr("认证类型错误，应为 " + string(rt.Scheme))
 	}
 	s.mu.Lock()
 	caller := s.identities[string(c.Scheme)+" "+c.ID]
@@ -528,102 +497,6 @@ func (s *Server) allow(key string, limit int) bool {
 	}
 	s.windows[key] = append(w, now)
 	return true
-}
-
-func paramError(err error) answer {
-	return apiError(http.StatusBadRequest, "PARAM_ERROR", "参数错误: "+err.Error())
-}
-
-func (s *Server) cardExists(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cards[id]
-}
-
-func (s *Server) preAuthToken() answer {
-	tok, _ := wxsign.NewNonce()
-	cst := time.FixedZone("CST", 8*3600)
-	return ok(membercard.PreAuthToken{Token: tok, ExpireTime: s.opts.Now().Add(time.Hour).In(cst).Format(time.RFC3339)})
-}
-
-var brandPreAuth = route{
-	method: http.MethodPost, scheme: wxsign.Brand, limit: 5,
-	handle: func(s *Server, _ *Identity, _ string, body []byte) answer {
-		var req membercard.BrandPreAuthTokenRequest
-		if err := decode(body, &req); err != nil {
-			return paramError(err)
-		}
-		if !s.cardExists(req.CardID) {
-			return apiError(http.StatusBadRequest, "PARAM_ERROR", "会员卡模板ID无效")
-		}
-		return s.preAuthToken()
-	},
-}
-
-var partnerPreAuth = route{
-	method: http.MethodPost, scheme: wxsign.Merchant, limit: 5,
-	handle: func(s *Server, _ *Identity, _ string, body []byte) answer {
-		var req membercard.PartnerPreAuthTokenRequest
-		if err := decode(body, &req); err != nil {
-			return paramError(err)
-		}
-		s.mu.Lock()
-		_, brandKnown := s.authorities[req.BrandID]
-		s.mu.Unlock()
-		if !brandKnown {
-			return apiError(http.StatusBadRequest, "PARAM_ERROR", "品牌ID错误，或未建立授权关系")
-		}
-		if !s.cardExists(req.CardID) {
-			return apiError(http.StatusBadRequest, "PARAM_ERROR", "会员卡模板ID无效")
-		}
-		return s.preAuthToken()
-	},
-}
-
-var permissionTokens = route{
-	method: http.MethodPost, scheme: wxsign.Merchant, limit: 10,
-	handle: func(s *Server, _ *Identity, cardID string, body []byte) answer {
-		if err := membercard.CheckID("card_id", cardID, 32); err != nil {
-			return paramError(err)
-		}
-		var req membercard.PermissionTokenRequest
-		if err := decode(body, &req); err != nil {
-			return paramError(err)
-		}
-		if !s.cardExists(cardID) {
-			return apiError(http.StatusBadRequest, "INVALID_REQUEST", "会员卡ID无效")
-		}
-		var b [48]byte
-		_, _ = rand.Read(b[:])
-		return ok(membercard.PermissionToken{PermissionToken: "Eh" + hex.EncodeToString(b[:])})
-	},
-}
-
-var productAuthorities = route{
-	method: http.MethodGet, scheme: wxsign.Merchant, limit: 10,
-	handle: func(s *Server, _ *Identity, brandID string, body []byte) answer {
-		if len(body) != 0 {
-			return apiError(http.StatusBadRequest, "INVALID_REQUEST", "GET 请求不应有包体")
-		}
-		if err := membercard.CheckID("brand_id", brandID, 32); err != nil {
-			return paramError(err)
-		}
-		s.mu.Lock()
-		a, found := s.authorities[brandID]
-		s.mu.Unlock()
-		if !found {
-			return apiError(http.StatusBadRequest, "PARAM_ERROR", "品牌ID错误，或未建立授权关系")
-		}
-		return ok(a)
-	},
-}
-
-// decode applies WeChat Pay's body rules, then the API's field rules.
-func decode(body []byte, v interface{ Validate() error }) error {
-	if err := membercard.Decode(body, v); err != nil {
-		return err
-	}
-	return v.Validate()
 }
 
 // ErrNoRequest is returned by LastRequest when nothing was received.

@@ -1,232 +1,154 @@
 package wxpaytest_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/wechatpay-apiv3/wechatpay-go/core"
-	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/validators"
-	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
-	"github.com/wechatpay-apiv3/wechatpay-go/core/option"
 
-	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
-const (
-	mchid   = "1900000001"
-	brandID = "1004"
-	cardID  = "pbLatjvWOibDc5-TBnbUk1pD12o0"
-	openid  = "obLatjnx9gnqzS4myYGmLZ7LgLBA"
-)
+// refund stands for an API wxpaytest knows nothing about.
+type refund struct {
+	caller, id, query string
+	body              []byte
+}
 
-func newServer(t *testing.T, opts wxpaytest.Options) (*wxpaytest.Server, *wxpaytest.Identity, *wxpaytest.Identity) {
+func refundServer(t *testing.T, opts wxpaytest.Options) (*wxpaytest.Server, chan refund, *atomic.Int64) {
 	t.Helper()
 	s := wxpaytest.NewServer(opts)
 	t.Cleanup(s.Close)
-	s.AddCard(cardID)
-	s.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	return s, s.AddMerchant(mchid), s.AddBrand(brandID)
+	got := make(chan refund, 16)
+	var calls atomic.Int64
+	s.Handle(wxpaytest.Route{
+		Method: http.MethodPost, Pattern: "/v3/refund/domestic/refunds/{out_refund_no}/retry", Scheme: wxsign.Merchant, Limit: 2,
+		Handler: func(c *wxpaytest.Call) wxpaytest.Reply {
+			calls.Add(1)
+			got <- refund{caller: c.Caller.ID, id: c.PathValue("out_refund_no"), query: c.Query.Get("sub_mchid"), body: c.Body}
+			if c.PathValue("out_refund_no") == "gone" {
+				return wxpaytest.Error(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "退款单不存在")
+			}
+			return wxpaytest.OK(map[string]string{"status": "PROCESSING"})
+		},
+	})
+	return s, got, &calls
 }
 
-func sdkClient(t *testing.T, s *wxpaytest.Server, mch *wxpaytest.Identity) *core.Client {
+func client(t *testing.T, s *wxpaytest.Server, signer *wxsign.Signer) *wxpay.Client {
 	t.Helper()
-	c, err := core.NewClient(context.Background(),
-		option.WithWechatPayPublicKeyAuthCipher(mch.ID, mch.SerialNo, mch.Key, s.PublicKeyID, &s.Key.PublicKey),
-		option.WithHTTPClient(s.Client()),
-	)
+	c, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: signer, Verifier: s.Verifier(), HTTPClient: s.Client(), MaxAttempts: 1})
 	require.NoError(t, err)
 	return c
 }
 
-// A request made by the official Go SDK is accepted, and the SDK's own
-// validator (inside its client, and called again here) accepts the answer.
-func TestOfficialSDKClientIsAcceptedAndAcceptsAnswers(t *testing.T) {
-	s, mch, _ := newServer(t, wxpaytest.Options{})
-	c := sdkClient(t, s, mch)
-	ctx := context.Background()
-
-	res, err := c.Post(ctx, s.URL+membercard.PartnerPreAuthTokensPath, membercard.PartnerPreAuthTokenRequest{BrandID: brandID, CardID: cardID, OpenID: openid})
-	require.NoError(t, err)
-	assert.Equal(t, 200, res.Response.StatusCode)
-
-	res, err = c.Get(ctx, s.URL+membercard.ProductAuthoritiesPath(brandID))
-	require.NoError(t, err)
-	body, err := io.ReadAll(res.Response.Body)
-	require.NoError(t, err)
-	assert.Contains(t, string(body), `"AUTHORIZATION_TYPE_PARTLY"`)
-
-	v := validators.NewWechatPayResponseValidator(verifiers.NewSHA256WithRSAPubkeyVerifier(s.PublicKeyID, s.Key.PublicKey))
-	res.Response.Body = io.NopCloser(bytes.NewReader(body))
-	require.NoError(t, v.Validate(ctx, res.Response))
-
-	res, err = c.Post(ctx, s.URL+membercard.PermissionTokensPath(cardID), membercard.PermissionTokenRequest{ActivateType: membercard.AutoActivate})
-	require.NoError(t, err)
-	assert.Equal(t, 200, res.Response.StatusCode)
-}
-
-// The SDK's validator refuses the answers the stand-in spoils on purpose.
-func TestOfficialSDKRejectsFaultyAnswers(t *testing.T) {
-	for _, kind := range []wxpaytest.FaultKind{wxpaytest.ProbeSignature, wxpaytest.BadSignature, wxpaytest.UnknownKeyID, wxpaytest.StaleTimestamp, wxpaytest.MissingHeaders, wxpaytest.TamperedBody} {
-		t.Run(fmt.Sprint(kind), func(t *testing.T) {
-			s, mch, _ := newServer(t, wxpaytest.Options{})
-			s.Inject(wxpaytest.Fault{Kind: kind})
-			_, err := sdkClient(t, s, mch).Get(context.Background(), s.URL+membercard.ProductAuthoritiesPath(brandID))
-			require.Error(t, err)
-		})
-	}
-}
-
-// raw sends a request the way a client would, letting a test spoil one part.
-type raw struct {
-	method, path, body string
-	mutate             func(r *http.Request, s *wxpaytest.Server)
-	sign               func(sg *wxsign.Signer)
-}
-
-func send(t *testing.T, s *wxpaytest.Server, who *wxpaytest.Identity, r raw) (int, string) {
+func call(t *testing.T, c *wxpay.Client, method, path, body string) (*wxpay.Response, *wxpay.APIError) {
 	t.Helper()
-	sg := who.Signer()
-	if r.sign != nil {
-		r.sign(sg)
+	var b []byte
+	if body != "" {
+		b = []byte(body)
 	}
-	var body io.Reader
-	if r.body != "" {
-		body = bytes.NewReader([]byte(r.body))
+	resp, err := c.Do(context.Background(), wxpay.Request{Method: method, Path: path, Route: "test", Body: b})
+	if err == nil {
+		return resp, nil
 	}
-	req, err := http.NewRequest(r.method, s.URL+r.path, body)
-	require.NoError(t, err)
-	auth, err := sg.Authorization(r.method, r.path, []byte(r.body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "wxpaytest-test")
-	req.Header.Set("Wechatpay-Serial", s.PublicKeyID)
-	if r.body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if r.mutate != nil {
-		r.mutate(req, s)
-	}
-	resp, err := s.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var e struct{ Code string }
-	b, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(b, &e)
-	return resp.StatusCode, e.Code
+	var apiErr *wxpay.APIError
+	require.ErrorAs(t, err, &apiErr)
+	return nil, apiErr
 }
 
-func TestRequestChecks(t *testing.T) {
-	partnerBody := `{"brand_id":"1004","card_id":"` + cardID + `","openid":"` + openid + `"}`
-	brandBody := `{"card_id":"` + cardID + `","openid":"` + openid + `"}`
-	partner := func(mutate func(*http.Request, *wxpaytest.Server)) raw {
-		return raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, mutate: mutate}
-	}
+// A route registered by the user gets the verified request and its reply
+// is signed and sent; the stand-in's checks come first.
+func TestHandleRoutesVerifiedRequests(t *testing.T) {
+	s, got, calls := refundServer(t, wxpaytest.Options{})
+	mch := s.AddMerchant("1900000001")
+	c := client(t, s, mch.Signer())
+
+	resp, apiErr := call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/R%2042/retry?sub_mchid=1900000109", `{"reason":"x"}`)
+	require.Nil(t, apiErr)
+	assert.JSONEq(t, `{"status":"PROCESSING"}`, string(resp.Body))
+	r := <-got
+	assert.Equal(t, refund{caller: "1900000001", id: "R 42", query: "1900000109", body: []byte(`{"reason":"x"}`)}, r)
+
+	_, apiErr = call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/gone/retry", `{}`)
+	require.NotNil(t, apiErr)
+	assert.Equal(t, 404, apiErr.Status)
+	assert.Equal(t, "RESOURCE_NOT_EXISTS", apiErr.Code)
+	<-got
+	rec, err := s.LastRequest()
+	require.NoError(t, err)
+	assert.Equal(t, "RESOURCE_NOT_EXISTS", rec.Code, "the record carries the handler's error code")
+	assert.EqualValues(t, 2, calls.Load())
+
 	tests := []struct {
-		name   string
-		brand  bool
-		r      raw
-		status int
-		code   string
+		name, method, path string
+		signer             *wxsign.Signer
+		status             int
+		code               string
 	}{
-		{"partner ok", false, partner(nil), 200, ""},
-		{"brand ok", true, raw{method: http.MethodPost, path: membercard.BrandPreAuthTokensPath, body: brandBody}, 200, ""},
-		{"brand without Wechatpay-Serial", true, raw{method: http.MethodPost, path: membercard.BrandPreAuthTokensPath, body: brandBody, mutate: func(r *http.Request, _ *wxpaytest.Server) { r.Header.Del("Wechatpay-Serial") }}, 400, "INVALID_REQUEST"},
-		{"merchant scheme on brand route", false, raw{method: http.MethodPost, path: membercard.BrandPreAuthTokensPath, body: brandBody}, 401, "SIGN_ERROR"},
-		{"brand scheme on partner route", true, partner(nil), 401, "SIGN_ERROR"},
-		{"old partner path is gone", false, raw{method: http.MethodPost, path: membercard.PartnerOpenUserCardTokensPath, body: partnerBody}, 404, "NOT_FOUND"},
-		{"no Authorization", false, partner(func(r *http.Request, _ *wxpaytest.Server) { r.Header.Del("Authorization") }), 401, "SIGN_ERROR"},
-		{"unknown mchid", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.ID = "1999999999" }}, 401, "SIGN_ERROR"},
-		{"wrong serial", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.SerialNo = "00" }}, 401, "SIGN_ERROR"},
-		{"stale timestamp", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.Now = func() time.Time { return time.Now().Add(-6 * time.Minute) } }}, 401, "SIGN_ERROR"},
-		{"wrong key", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.Key = wxpaytest.PooledKey(0) }}, 401, "SIGN_ERROR"},
-		{"body changed after signing", false, partner(func(r *http.Request, _ *wxpaytest.Server) {
-			b := []byte(partnerBody + " ")
-			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
-		}), 401, "SIGN_ERROR"},
-		{"no Accept", false, partner(func(r *http.Request, _ *wxpaytest.Server) { r.Header.Del("Accept") }), 400, "INVALID_REQUEST"},
-		{"no User-Agent", false, partner(func(r *http.Request, _ *wxpaytest.Server) { r.Header.Set("User-Agent", "") }), 400, "INVALID_REQUEST"},
-		{"text Content-Type", false, partner(func(r *http.Request, _ *wxpaytest.Server) { r.Header.Set("Content-Type", "text/plain") }), 400, "INVALID_REQUEST"},
-		{"unknown Wechatpay-Serial", false, partner(func(r *http.Request, _ *wxpaytest.Server) { r.Header.Set("Wechatpay-Serial", "PUB_KEY_ID_X") }), 400, "INVALID_REQUEST"},
-		{"field rule", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: `{"brand_id":"1004","card_id":"","openid":"o"}`}, 400, "PARAM_ERROR"},
-		{"null", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: `{"brand_id":"1004","card_id":"c","openid":"o","user_card_code":null}`}, 400, "PARAM_ERROR"},
-		{"unknown card", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: `{"brand_id":"1004","card_id":"nope","openid":"o"}`}, 400, "PARAM_ERROR"},
-		{"unknown brand", false, raw{method: http.MethodGet, path: membercard.ProductAuthoritiesPath("4001")}, 400, "PARAM_ERROR"},
-		{"jump without target", false, raw{method: http.MethodPost, path: membercard.PermissionTokensPath(cardID), body: `{"activate_type":"JUMP_ACTIVATE"}`}, 400, "PARAM_ERROR"},
-		{"permission for unknown card", false, raw{method: http.MethodPost, path: membercard.PermissionTokensPath("nope"), body: `{"activate_type":"AUTO_ACTIVATE"}`}, 400, "INVALID_REQUEST"},
-		{"GET with wrong method", false, raw{method: http.MethodPost, path: membercard.ProductAuthoritiesPath(brandID), body: `{}`}, 405, "METHOD_NOT_ALLOWED"},
+		{"unknown path", http.MethodPost, "/v3/refund/domestic/refunds/R1", mch.Signer(), 404, "NOT_FOUND"},
+		{"empty parameter", http.MethodPost, "/v3/refund/domestic/refunds//retry", mch.Signer(), 404, "NOT_FOUND"},
+		{"other method", http.MethodPut, "/v3/refund/domestic/refunds/R1/retry", mch.Signer(), 405, "METHOD_NOT_ALLOWED"},
+		{"brand scheme", http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", s.AddBrand("1004").Signer(), 401, "SIGN_ERROR"},
+		{"unknown merchant", http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", &wxsign.Signer{Scheme: wxsign.Merchant, ID: "1999", SerialNo: mch.SerialNo, Key: mch.Key}, 401, "SIGN_ERROR"},
+		{"wrong key", http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", &wxsign.Signer{Scheme: wxsign.Merchant, ID: mch.ID, SerialNo: mch.SerialNo, Key: wxpaytest.PooledKey(0)}, 401, "SIGN_ERROR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, mch, brand := newServer(t, wxpaytest.Options{})
-			who := mch
-			if tc.brand {
-				who = brand
-			}
-			status, code := send(t, s, who, tc.r)
-			assert.Equal(t, tc.status, status)
-			assert.Equal(t, tc.code, code)
+			_, apiErr := call(t, client(t, s, tc.signer), tc.method, tc.path, `{}`)
+			require.NotNil(t, apiErr)
+			assert.Equal(t, tc.status, apiErr.Status)
+			assert.Equal(t, tc.code, apiErr.Code)
 		})
 	}
+	assert.EqualValues(t, 2, calls.Load(), "no refused request reaches the handler")
 }
 
-func TestNonceNeverReused(t *testing.T) {
-	s, mch, _ := newServer(t, wxpaytest.Options{})
-	fixed := func(sg *wxsign.Signer) { sg.Nonce = func() (string, error) { return "SAMENONCE", nil } }
-	r := raw{method: http.MethodGet, path: membercard.ProductAuthoritiesPath(brandID), sign: fixed}
-	status, _ := send(t, s, mch, r)
-	require.Equal(t, 200, status)
-	status, code := send(t, s, mch, r)
-	assert.Equal(t, 401, status)
-	assert.Equal(t, "SIGN_ERROR", code)
-}
-
-func TestRateLimits(t *testing.T) {
+func TestRouteRateLimit(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	s, mch, brand := newServer(t, wxpaytest.Options{RateLimits: true, Now: func() time.Time { return now }})
-	clock := func(sg *wxsign.Signer) { sg.Now = func() time.Time { return now } }
-	get := raw{method: http.MethodGet, path: membercard.ProductAuthoritiesPath(brandID), sign: clock}
-	for i := 0; i < 10; i++ {
-		status, _ := send(t, s, mch, get)
-		require.Equal(t, 200, status, "request %d", i)
+	s, got, _ := refundServer(t, wxpaytest.Options{RateLimits: true, Now: func() time.Time { return now }})
+	sg := s.AddMerchant("1900000001").Signer()
+	sg.Now = func() time.Time { return now }
+	v := s.Verifier()
+	v.Now = sg.Now
+	c, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: sg, Verifier: v, HTTPClient: s.Client(), MaxAttempts: 1})
+	require.NoError(t, err)
+	for i := range 2 {
+		_, apiErr := call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", `{}`)
+		require.Nil(t, apiErr, "request %d", i)
+		<-got
 	}
-	status, code := send(t, s, mch, get)
-	assert.Equal(t, 429, status)
-	assert.Equal(t, "FREQUENCY_LIMITED", code)
-
-	post := raw{method: http.MethodPost, path: membercard.BrandPreAuthTokensPath, body: `{"card_id":"` + cardID + `","openid":"` + openid + `"}`, sign: clock}
-	for i := 0; i < 5; i++ {
-		status, _ := send(t, s, brand, post)
-		require.Equal(t, 200, status, "request %d", i)
-	}
-	status, _ = send(t, s, brand, post)
-	assert.Equal(t, 429, status)
-
-	now = now.Add(time.Second)
-	status, _ = send(t, s, brand, post)
-	assert.Equal(t, 200, status, "a new second, a new window")
+	_, apiErr := call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", `{}`)
+	require.NotNil(t, apiErr)
+	assert.Equal(t, "FREQUENCY_LIMITED", apiErr.Code)
 }
 
-func TestRecordsAndConnections(t *testing.T) {
-	s, mch, _ := newServer(t, wxpaytest.Options{})
-	_, err := s.LastRequest()
-	require.ErrorIs(t, err, wxpaytest.ErrNoRequest)
-	send(t, s, mch, raw{method: http.MethodGet, path: membercard.ProductAuthoritiesPath(brandID)})
-	rec, err := s.LastRequest()
-	require.NoError(t, err)
-	assert.Equal(t, membercard.ProductAuthoritiesPath(brandID), rec.URI)
-	assert.Equal(t, 200, rec.Status)
-	assert.GreaterOrEqual(t, s.Connections(), 1)
-	s.ResetRequests()
-	assert.Empty(t, s.Requests())
+func TestHandleRefusesIncompleteRoutes(t *testing.T) {
+	s := wxpaytest.NewServer(wxpaytest.Options{})
+	defer s.Close()
+	h := func(*wxpaytest.Call) wxpaytest.Reply { return wxpaytest.OK(nil) }
+	for name, rt := range map[string]wxpaytest.Route{
+		"no method":    {Pattern: "/v3/x", Scheme: wxsign.Merchant, Handler: h},
+		"no handler":   {Method: http.MethodGet, Pattern: "/v3/x", Scheme: wxsign.Merchant},
+		"no scheme":    {Method: http.MethodGet, Pattern: "/v3/x", Handler: h},
+		"no leading /": {Method: http.MethodGet, Pattern: "v3/x", Scheme: wxsign.Merchant, Handler: h},
+	} {
+		assert.Panics(t, func() { s.Handle(rt) }, name)
+	}
+}
+
+func TestReplies(t *testing.T) {
+	r := wxpaytest.Error(http.StatusBadRequest, "PARAM_ERROR", "bad")
+	assert.Equal(t, 400, r.Status)
+	var e map[string]string
+	require.NoError(t, json.Unmarshal(r.Body, &e))
+	assert.Equal(t, map[string]string{"code": "PARAM_ERROR", "message": "bad"}, e)
+	assert.Panics(t, func() { wxpaytest.OK(make(chan int)) })
 }

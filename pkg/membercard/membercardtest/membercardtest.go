@@ -1,0 +1,165 @@
+// Package membercardtest is the WeChat Pay membership-card APIs on the
+// wxpaytest stand-in: the brand and partner pre-auth token APIs, permission
+// tokens and product authorities, checking requests with the rules of
+// package membercard as WeChat Pay does, over card templates and brand
+// authorities a test sets.
+package membercardtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
+)
+
+// Server is a wxpaytest stand-in serving the four card APIs.
+type Server struct {
+	*wxpaytest.Server
+	*Cards
+}
+
+// NewServer starts a stand-in serving the four card APIs. Close it when done.
+func NewServer(opts wxpaytest.Options) *Server {
+	srv := wxpaytest.NewServer(opts)
+	return &Server{Server: srv, Cards: Install(srv)}
+}
+
+// Cards is the state behind the card APIs: which card templates exist and
+// which brands have authorised the service provider.
+type Cards struct {
+	srv         *wxpaytest.Server
+	mu          sync.Mutex
+	cards       map[string]bool
+	authorities map[string]membercard.ProductAuthorities
+}
+
+// Install registers the four card APIs on srv, which may serve other APIs
+// too, and returns their state.
+func Install(srv *wxpaytest.Server) *Cards {
+	c := &Cards{srv: srv, cards: map[string]bool{}, authorities: map[string]membercard.ProductAuthorities{}}
+	for _, rt := range c.Routes() {
+		srv.Handle(rt)
+	}
+	return c
+}
+
+// AddCard makes a membership card template exist.
+func (c *Cards) AddCard(cardID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cards[cardID] = true
+}
+
+// SetAuthorities sets what product-authorities answers for a brand; a
+// brand without authorities is unknown (400 PARAM_ERROR, as WeChat Pay
+// answers for a brand with no authorisation).
+func (c *Cards) SetAuthorities(a membercard.ProductAuthorities) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.authorities[a.BrandID] = a
+}
+
+func (c *Cards) cardExists(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cards[id]
+}
+
+func (c *Cards) brandAuthorities(id string) (membercard.ProductAuthorities, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.authorities[id]
+	return a, ok
+}
+
+// Routes are the four card APIs with WeChat Pay's rate limits: 5/s per
+// brand on the brand pre-auth API, 5/s per merchant on the partner pre-auth
+// API, 10/s per merchant on product authorities and permission tokens.
+func (c *Cards) Routes() []wxpaytest.Route {
+	return []wxpaytest.Route{
+		{Method: http.MethodPost, Pattern: membercard.BrandPreAuthTokensPath, Scheme: wxsign.Brand, Limit: 5, Handler: c.brandPreAuth},
+		{Method: http.MethodPost, Pattern: membercard.PartnerPreAuthTokensPath, Scheme: wxsign.Merchant, Limit: 5, Handler: c.partnerPreAuth},
+		{Method: http.MethodPost, Pattern: membercard.PermissionTokensRoute, Scheme: wxsign.Merchant, Limit: 10, Handler: c.permissionTokens},
+		{Method: http.MethodGet, Pattern: membercard.ProductAuthoritiesRoute, Scheme: wxsign.Merchant, Limit: 10, Handler: c.productAuthorities},
+	}
+}
+
+func paramError(err error) wxpaytest.Reply {
+	return wxpaytest.Error(http.StatusBadRequest, "PARAM_ERROR", "参数错误: "+err.Error())
+}
+
+// decode applies WeChat Pay's body rules, then the API's field rules.
+func decode(body []byte, v interface{ Validate() error }) error {
+	if err := membercard.Decode(body, v); err != nil {
+		return err
+	}
+	return v.Validate()
+}
+
+func (c *Cards) preAuthToken() wxpaytest.Reply {
+	tok, _ := wxsign.NewNonce()
+	cst := time.FixedZone("CST", 8*3600)
+	return wxpaytest.OK(membercard.PreAuthToken{Token: tok, ExpireTime: c.srv.Now().Add(time.Hour).In(cst).Format(time.RFC3339)})
+}
+
+func (c *Cards) brandPreAuth(call *wxpaytest.Call) wxpaytest.Reply {
+	var req membercard.BrandPreAuthTokenRequest
+	if err := decode(call.Body, &req); err != nil {
+		return paramError(err)
+	}
+	if !c.cardExists(req.CardID) {
+		return wxpaytest.Error(http.StatusBadRequest, "PARAM_ERROR", "会员卡模板ID无效")
+	}
+	return c.preAuthToken()
+}
+
+func (c *Cards) partnerPreAuth(call *wxpaytest.Call) wxpaytest.Reply {
+	var req membercard.PartnerPreAuthTokenRequest
+	if err := decode(call.Body, &req); err != nil {
+		return paramError(err)
+	}
+	if _, known := c.brandAuthorities(req.BrandID); !known {
+		return wxpaytest.Error(http.StatusBadRequest, "PARAM_ERROR", "品牌ID错误，或未建立授权关系")
+	}
+	if !c.cardExists(req.CardID) {
+		return wxpaytest.Error(http.StatusBadRequest, "PARAM_ERROR", "会员卡模板ID无效")
+	}
+	return c.preAuthToken()
+}
+
+func (c *Cards) permissionTokens(call *wxpaytest.Call) wxpaytest.Reply {
+	cardID := call.PathValue("card_id")
+	if err := membercard.CheckID("card_id", cardID, 32); err != nil {
+		return paramError(err)
+	}
+	var req membercard.PermissionTokenRequest
+	if err := decode(call.Body, &req); err != nil {
+		return paramError(err)
+	}
+	if !c.cardExists(cardID) {
+		return wxpaytest.Error(http.StatusBadRequest, "INVALID_REQUEST", "会员卡ID无效")
+	}
+	var b [48]byte
+	_, _ = rand.Read(b[:])
+	return wxpaytest.OK(membercard.PermissionToken{PermissionToken: "Eh" + hex.EncodeToString(b[:])})
+}
+
+func (c *Cards) productAuthorities(call *wxpaytest.Call) wxpaytest.Reply {
+	if len(call.Body) != 0 {
+		return wxpaytest.Error(http.StatusBadRequest, "INVALID_REQUEST", "GET 请求不应有包体")
+	}
+	brandID := call.PathValue("brand_id")
+	if err := membercard.CheckID("brand_id", brandID, 32); err != nil {
+		return paramError(err)
+	}
+	a, found := c.brandAuthorities(brandID)
+	if !found {
+		return wxpaytest.Error(http.StatusBadRequest, "PARAM_ERROR", "品牌ID错误，或未建立授权关系")
+	}
+	return wxpaytest.OK(a)
+}
