@@ -43,6 +43,9 @@ func ParseAuthorization(header string) (Credentials, error) {
 			return c, fmt.Errorf("%w: parameter %.40q is not name=\"value\"", ErrMalformedAuthorization, name)
 		}
 		value := quoted[1 : len(quoted)-1]
+		if value == "" {
+			return c, fmt.Errorf("%w: parameter %.40q is empty", ErrMalformedAuthorization, name)
+		}
 		if strings.ContainsRune(value, '"') {
 			return c, fmt.Errorf("%w: parameter %.40q has a stray quote", ErrMalformedAuthorization, name)
 		}
