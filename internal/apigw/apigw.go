@@ -62,7 +62,8 @@ func Body(ev *events.APIGatewayV2HTTPRequest) ([]byte, *Error) {
 	if ct == "" || err != nil || mt != "application/json" {
 		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED_MEDIA_TYPE", Message: "Content-Type must be application/json"}
 	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+	// JSON is UTF-8; "utf8" is the alias clients often send for it.
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
 		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED_MEDIA_TYPE", Message: "Content-Type charset must be utf-8"}
 	}
 	tooLarge := &Error{Status: http.StatusRequestEntityTooLarge, Code: "REQUEST_TOO_LARGE", Message: fmt.Sprintf("body must be at most %d bytes", MaxBodyBytes)}

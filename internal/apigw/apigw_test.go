@@ -22,6 +22,8 @@ func TestBody(t *testing.T) {
 	}{
 		{"json", "application/json", `{"a":"b"}`, false, 0, `{"a":"b"}`},
 		{"json utf-8, any case", "Application/JSON; charset=UTF-8", `{}`, false, 0, `{}`},
+		{"json utf8, the alias", "application/json; charset=utf8", `{}`, false, 0, `{}`},
+		{"latin1", "application/json; charset=latin1", `{}`, false, 415, ""},
 		{"base64", "application/json", b64(`{"a":"b"}`), true, 0, `{"a":"b"}`},
 		{"no content type", "", `{}`, false, 415, ""},
 		{"text", "text/plain", `{}`, false, 415, ""},
