@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,23 +71,6 @@ func keys(m map[string]any) []string {
 	return ks
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Every curl line the README shows runs, as a user pastes it, against the
 // local API it describes (make run; with JWT where the line carries the
 // claims header), in the README's order, and answers as the README says:
@@ -105,7 +86,7 @@ func TestReadmeCurlLinesDoWhatTheReadmeSays(t *testing.T) {
 	cmds := readmeCommands(t, readme)
 	require.NotEmpty(t, cmds)
 
-	printed := map[string]*lockedBuf{}
+	printed := map[string]*lambdatest.Buffer{}
 	server := func(mode string) *httptest.Server {
 		env, _, err := localapi.Env(func(k string) string {
 			return map[string]string{"TOKEN_ROUTES_AUTHORIZATION": mode}[k]
@@ -114,7 +95,7 @@ func TestReadmeCurlLinesDoWhatTheReadmeSays(t *testing.T) {
 		stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		t.Cleanup(stack.Close)
-		printed[mode] = &lockedBuf{}
+		printed[mode] = &lambdatest.Buffer{}
 		stack.Events.Out = printed[mode]
 		srv := httptest.NewServer(localapi.Handler(stack.Routes))
 		t.Cleanup(srv.Close)

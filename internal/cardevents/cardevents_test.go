@@ -1,7 +1,6 @@
 package cardevents_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +21,7 @@ import (
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/idempotency"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
@@ -40,24 +40,6 @@ const (
 )
 
 var apiV3Key = []byte("0123456789abcdef0123456789abcdef")
-
-// lockedBuffer collects log lines from concurrent invocations.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // backend is where the handler stores and publishes: memory, or the state
 // table and bus of an AWS backend through the real SDK clients.
@@ -117,7 +99,7 @@ type fixture struct {
 	notifier *wxpaytest.Notifier
 	identity *secret.Identity
 	h        *cardevents.Handler
-	logs     *lockedBuffer
+	logs     *lambdatest.Buffer
 	b        *backend
 }
 
@@ -127,7 +109,7 @@ func newFixture(t *testing.T, b *backend) *fixture {
 	t.Cleanup(srv.Close)
 	id := secretstest.IdentityOf(srv, srv.AddMerchant(mchid))
 	id.APIv3Key = apiV3Key
-	logs := &lockedBuffer{}
+	logs := &lambdatest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	creds, err := lambdaapp.NewCredentials(context.Background(), func(context.Context) (*secret.Identity, error) { return id, nil }, logger)
 	require.NoError(t, err)
@@ -519,7 +501,7 @@ func TestBase64Body(t *testing.T) {
 // and rejected, published or duplicate, broken down by outcome.
 func TestMetrics(t *testing.T) {
 	f := newFixture(t, backends(t)[0])
-	var buf lockedBuffer
+	var buf lambdatest.Buffer
 	f.h.Metrics = &metrics.Emitter{Out: &buf, Function: "cardevents"}
 	n := wxpaytest.Notification{ID: "EV-m", EventType: "MEMBERCARD.ACCEPT_CARD", Resource: map[string]any{"card_id": cardID}}
 	f.send(t, n, wxpaytest.Genuine)

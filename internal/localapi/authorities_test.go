@@ -1,19 +1,18 @@
 package localapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/localapi"
 )
 
@@ -30,7 +29,7 @@ func TestAuthorityCurlLinesShowARevocation(t *testing.T) {
 	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	printed := &lockedBuffer{}
+	printed := &lambdatest.Buffer{}
 	stack.Events.Out = printed
 	srv := httptest.NewServer(localapi.Handler(stack.Routes))
 	t.Cleanup(srv.Close)
@@ -69,28 +68,4 @@ func TestAuthorityCurlLinesShowARevocation(t *testing.T) {
 	run(lines[3])
 	run("curl -s " + srv.URL + "/v3/brand-basic/partner/brands/" + localapi.SandboxRevocableBrand + "/product-authorities")
 	assert.Contains(t, printed.String(), `"detail-type":"Brand authority changed"`, "the GET route records the restoration")
-}
-
-// lockedBuffer is written by the server's goroutines and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *lockedBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }

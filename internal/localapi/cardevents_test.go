@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/localapi"
 )
 
@@ -28,7 +29,7 @@ func TestCardEventsCurlLinePrintsAnEvent(t *testing.T) {
 	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	printed := &lockedBuffer{}
+	printed := &lambdatest.Buffer{}
 	stack.Events.Out = printed
 	srv := httptest.NewServer(localapi.Handler(stack.Routes))
 	t.Cleanup(srv.Close)
