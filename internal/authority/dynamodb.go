@@ -3,7 +3,6 @@ package authority
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -34,21 +33,10 @@ const (
 type Table struct{ *statetable.Table }
 
 func (t Table) key(brandID string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{statetable.KeyAttr: s(statetable.AuthorityPrefix + brandID)}
-}
-
-func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-
-func n(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+	return map[string]types.AttributeValue{statetable.KeyAttr: statetable.String(statetable.AuthorityPrefix + brandID)}
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-func conflict(err error) bool {
-	var ccf *types.ConditionalCheckFailedException
-	return errors.As(err, &ccf)
-}
 
 // Get reads the brand's item, strongly consistent.
 func (t Table) Get(ctx context.Context, brandID string) (Item, error) {
@@ -65,13 +53,13 @@ func (t Table) Get(ctx context.Context, brandID string) (Item, error) {
 // Put replaces the item if its version is still expect.
 func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 	av := t.key(it.BrandID)
-	av[attrBrandID] = s(it.BrandID)
-	av[attrState] = s(string(it.State))
-	av[attrCheckedAt] = s(stamp(it.CheckedAt))
-	av[attrVersion] = n(it.Version)
+	av[attrBrandID] = statetable.String(it.BrandID)
+	av[attrState] = statetable.String(string(it.State))
+	av[attrCheckedAt] = statetable.String(stamp(it.CheckedAt))
+	av[attrVersion] = statetable.Number(it.Version)
 	if a := it.Authority; a != nil {
-		av[attrType] = s(a.AuthorizationType)
-		av[attrUpdateTime] = s(a.UpdateTime)
+		av[attrType] = statetable.String(a.AuthorizationType)
+		av[attrUpdateTime] = statetable.String(a.UpdateTime)
 		if len(a.AuthorizationProduct) > 0 {
 			av[attrProducts] = &types.AttributeValueMemberSS{Value: a.AuthorizationProduct}
 		}
@@ -80,12 +68,12 @@ func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 		list := make([]types.AttributeValue, len(it.Pending))
 		for i, ev := range it.Pending {
 			list[i] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-				"detail_type": s(ev.DetailType), "time": s(stamp(ev.Time)), "detail": s(string(ev.Detail)),
+				"detail_type": statetable.String(ev.DetailType), "time": statetable.String(stamp(ev.Time)), "detail": statetable.String(string(ev.Detail)),
 			}}
 		}
 		av[attrPending] = &types.AttributeValueMemberL{Value: list}
-		av[attrPendingID] = s(it.PendingID)
-		av[attrPendingSince] = s(stamp(it.PendingSince))
+		av[attrPendingID] = statetable.String(it.PendingID)
+		av[attrPendingSince] = statetable.String(stamp(it.PendingSince))
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av}
 	if expect == 0 {
@@ -94,10 +82,10 @@ func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 	} else {
 		in.ConditionExpression = aws.String("#v = :v")
 		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": n(expect)}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": statetable.Number(expect)}
 	}
 	if _, err := t.Client.PutItem(ctx, in); err != nil {
-		if conflict(err) {
+		if statetable.ConditionFailed(err) {
 			return ErrConflict
 		}
 		return err
@@ -109,17 +97,17 @@ func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expect int64) error {
 	set := "SET #c = :c"
 	names := map[string]string{"#c": attrCheckedAt, "#v": attrVersion}
-	values := map[string]types.AttributeValue{":c": s(stamp(checkedAt)), ":v": n(expect)}
+	values := map[string]types.AttributeValue{":c": statetable.String(stamp(checkedAt)), ":v": statetable.Number(expect)}
 	if updateTime != "" {
 		set += ", #u = :u"
 		names["#u"] = attrUpdateTime
-		values[":u"] = s(updateTime)
+		values[":u"] = statetable.String(updateTime)
 	}
 	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(t.Name), Key: t.key(brandID), UpdateExpression: aws.String(set),
 		ConditionExpression: aws.String("#v = :v"), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})
-	if conflict(err) {
+	if statetable.ConditionFailed(err) {
 		return ErrConflict
 	}
 	return err
@@ -134,7 +122,7 @@ func (t Table) ClearPending(ctx context.Context, brandID, pendingID string) erro
 // Release gives up the pending events if pendingID owns them.
 func (t Table) Release(ctx context.Context, brandID, pendingID string) error {
 	return t.ifOwner(ctx, brandID, pendingID, "SET #ps = :zero, #v = #v + :one",
-		nil, map[string]types.AttributeValue{":zero": s(stamp(time.Unix(0, 0)))})
+		nil, map[string]types.AttributeValue{":zero": statetable.String(stamp(time.Unix(0, 0)))})
 }
 
 // ifOwner applies update if pending_id is still pendingID.
@@ -146,12 +134,12 @@ func (t Table) ifOwner(ctx context.Context, brandID, pendingID, update string, n
 		values = map[string]types.AttributeValue{}
 	}
 	names["#pid"], names["#ps"], names["#v"] = attrPendingID, attrPendingSince, attrVersion
-	values[":id"], values[":one"] = s(pendingID), n(1)
+	values[":id"], values[":one"] = statetable.String(pendingID), statetable.Number(1)
 	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(t.Name), Key: t.key(brandID), UpdateExpression: aws.String(update),
 		ConditionExpression: aws.String("#pid = :id"), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})
-	if conflict(err) {
+	if statetable.ConditionFailed(err) {
 		return nil // another check owns them now
 	}
 	return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,13 +29,7 @@ const abandonedAfter = 24 * time.Hour
 type Table struct{ *statetable.Table }
 
 func (t Table) key(key string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{statetable.KeyAttr: str(statetable.NotificationPrefix + key)}
-}
-
-func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-
-func num(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+	return map[string]types.AttributeValue{statetable.KeyAttr: statetable.String(statetable.NotificationPrefix + key)}
 }
 
 // Claim puts the record if there is none, or if the one there is a claim
@@ -44,10 +37,10 @@ func num(v int64) types.AttributeValue {
 func (t Table) Claim(ctx context.Context, key string, now time.Time, ttl time.Duration) (string, error) {
 	token := newToken()
 	item := t.key(key)
-	item[attrStatus] = str(InProgress)
-	item[attrToken] = str(token)
-	item[attrExpiry] = num(now.Add(ttl).UnixMilli())
-	item[statetable.TTLAttr] = num(now.Add(abandonedAfter).Unix())
+	item[attrStatus] = statetable.String(InProgress)
+	item[attrToken] = statetable.String(token)
+	item[attrExpiry] = statetable.Number(now.Add(ttl).UnixMilli())
+	item[statetable.TTLAttr] = statetable.Number(now.Add(abandonedAfter).Unix())
 	_, err := t.Client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           aws.String(t.Name),
 		Item:                item,
@@ -56,7 +49,7 @@ func (t Table) Claim(ctx context.Context, key string, now time.Time, ttl time.Du
 			"#pk": statetable.KeyAttr, "#status": attrStatus, "#expiry": attrExpiry,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":inprogress": str(InProgress), ":now": num(now.UnixMilli()),
+			":inprogress": statetable.String(InProgress), ":now": statetable.Number(now.UnixMilli()),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -84,13 +77,12 @@ func (t Table) Complete(ctx context.Context, key, token string, now time.Time, k
 			"#status": attrStatus, "#done": attrDoneAt, "#ttl": statetable.TTLAttr, "#expiry": attrExpiry, "#token": attrToken,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":completed": str(Completed), ":now": str(now.UTC().Format(time.RFC3339)),
-			":ttl": num(now.Add(keep).Unix()), ":token": str(token),
+			":completed": statetable.String(Completed), ":now": statetable.String(now.UTC().Format(time.RFC3339)),
+			":ttl": statetable.Number(now.Add(keep).Unix()), ":token": statetable.String(token),
 		},
 	})
-	var ccf *types.ConditionalCheckFailedException
 	switch {
-	case errors.As(err, &ccf):
+	case statetable.ConditionFailed(err):
 		return ErrLost
 	case err != nil:
 		return fmt.Errorf("idempotency: completing %q: %w", key, err)
@@ -105,10 +97,9 @@ func (t Table) Release(ctx context.Context, key, token string) error {
 		Key:                       t.key(key),
 		ConditionExpression:       aws.String("#token = :token AND #status = :inprogress"),
 		ExpressionAttributeNames:  map[string]string{"#token": attrToken, "#status": attrStatus},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":token": str(token), ":inprogress": str(InProgress)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":token": statetable.String(token), ":inprogress": statetable.String(InProgress)},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
+	if err != nil && !statetable.ConditionFailed(err) {
 		return fmt.Errorf("idempotency: releasing %q: %w", key, err)
 	}
 	return nil

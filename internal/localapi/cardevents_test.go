@@ -1,11 +1,8 @@
 package localapi_test
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/localapi"
 )
 
@@ -24,15 +20,7 @@ func TestCardEventsCurlLinePrintsAnEvent(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	env, _, err := localapi.Env(func(string) string { return "" })
-	require.NoError(t, err)
-	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(stack.Close)
-	printed := &lambdatest.Buffer{}
-	stack.Events.Out = printed
-	srv := httptest.NewServer(localapi.Handler(stack.Routes))
-	t.Cleanup(srv.Close)
+	srv, printed := printingSandbox(t, nil)
 
 	out, err := exec.Command("sh", "-c", localapi.CardEventsCurlLine(srv.URL)).Output()
 	require.NoError(t, err)

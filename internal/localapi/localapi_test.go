@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/localapi"
 )
 
@@ -27,6 +28,14 @@ func sandbox(t *testing.T) *httptest.Server {
 
 func sandboxWith(t *testing.T, vars map[string]string) *httptest.Server {
 	t.Helper()
+	srv, _ := printingSandbox(t, vars)
+	return srv
+}
+
+// printingSandbox is the local API against the sandbox, as make run serves
+// it with the environment vars, and what it prints as bus events.
+func printingSandbox(t *testing.T, vars map[string]string) (*httptest.Server, *lambdatest.Buffer) {
+	t.Helper()
 	env, brandSecret, err := localapi.Env(func(k string) string { return vars[k] })
 	require.NoError(t, err)
 	require.Empty(t, env.SecretID)
@@ -34,9 +43,11 @@ func sandboxWith(t *testing.T, vars map[string]string) *httptest.Server {
 	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
+	printed := &lambdatest.Buffer{}
+	stack.Events.Out = printed
 	srv := httptest.NewServer(localapi.Handler(stack.Routes))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, printed
 }
 
 // The printed curl lines, run as a user pastes them, return tokens.

@@ -10,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wxcard/wxcard/internal/awsenv"
 )
@@ -58,4 +60,19 @@ func FromEnv(getenv func(string) string) (*Table, error) {
 	}
 	c := dynamodb.New(dynamodb.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("DYNAMODB")})
 	return &Table{Client: c, Name: name}, nil
+}
+
+// String is a string attribute value.
+func String(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+// Number is a number attribute value.
+func Number(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+// ConditionFailed reports whether err is DynamoDB refusing a write whose
+// condition did not hold.
+func ConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
 }
