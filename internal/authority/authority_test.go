@@ -79,6 +79,7 @@ func newClock() *clock { return &clock{t: time.Date(2026, 1, 29, 6, 0, 0, 0, tim
 // restored, revoked by WeChat Pay's refusal. One event per change, none
 // otherwise, each with the documented shape.
 func TestLifeOfABrand(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			clk := newClock()
@@ -131,6 +132,7 @@ func TestLifeOfABrand(t *testing.T) {
 // A brand WeChat Pay refuses the first time it is seen is recorded
 // revoked, with before null; it stays silent while it stays refused.
 func TestFirstSeenRevoked(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			tr := &authority.Tracker{Store: b.store, Bus: b.bus}
@@ -154,6 +156,7 @@ func TestFirstSeenRevoked(t *testing.T) {
 // Many checks at once, one change: exactly one event, every check
 // succeeds, and exactly one of them reports the change.
 func TestConcurrentChecksPublishOnce(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			tr := &authority.Tracker{Store: b.store, Bus: b.bus}
@@ -217,6 +220,7 @@ func (f *failingBus) Publish(ctx context.Context, evs ...eventbus.Event) error {
 // The bus failing: the check fails, the event is kept and goes out with
 // the next check, which then has nothing new to say.
 func TestBusFailureKeepsTheEvent(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			bus := &failingBus{Publisher: b.bus, n: 1}
@@ -249,6 +253,7 @@ func (stuckStore) Release(context.Context, string, string) error { return errors
 // still be publishing it, so others leave it alone until StaleAfter has
 // passed; then the next check publishes it.
 func TestCrashAfterWriteIsRecovered(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			clk := newClock()
@@ -274,6 +279,7 @@ func TestCrashAfterWriteIsRecovered(t *testing.T) {
 
 // The table failing: the check says so and publishes nothing.
 func TestTableFailure(t *testing.T) {
+	t.Parallel()
 	for _, s := range awstest.Stacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			env := awstest.Getenv(s.Env(nil))

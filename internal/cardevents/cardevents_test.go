@@ -170,6 +170,7 @@ func payloads(t *testing.T, f *fixture) map[string]map[string]any {
 var created = time.Date(2026, 11, 24, 10, 0, 5, 0, time.FixedZone("CST", 8*3600))
 
 func TestEachEventTypeIsPublishedOnce(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			f := newFixture(t, b)
@@ -217,6 +218,7 @@ func TestEachEventTypeIsPublishedOnce(t *testing.T) {
 
 // An unknown event type is published too: forward compatible.
 func TestUnknownEventTypeIsPublished(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, backends(t)[0])
 	resp := f.send(t, wxpaytest.Notification{ID: "EV-new", EventType: "MEMBERCARD.SOMETHING_NEW", Resource: map[string]any{"card_id": cardID}}, wxpaytest.Genuine)
 	require.Equal(t, 200, resp.StatusCode)
@@ -228,6 +230,7 @@ func TestUnknownEventTypeIsPublished(t *testing.T) {
 // With DECRYPT_SENSITIVE_FIELDS the fields WeChat Pay encrypted with the
 // merchant's public key are published in clear; never logged either way.
 func TestSensitiveFieldsDecryptedOnRequest(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, backends(t)[0])
 	f.h.DecryptSensitive = true
 	res := payloads(t, f)["MEMBERCARD.ACTIVATE_CARD"]
@@ -265,6 +268,7 @@ func TestSensitiveFieldsDecryptedOnRequest(t *testing.T) {
 // leaves no trace: nothing stored (the genuine one is then delivered as
 // new) and nothing published.
 func TestSpoiledNotificationsLeaveNoTrace(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			f := newFixture(t, b)
@@ -293,6 +297,7 @@ func TestSpoiledNotificationsLeaveNoTrace(t *testing.T) {
 }
 
 func TestRepeatsArePublishedOnce(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			f := newFixture(t, b)
@@ -335,6 +340,7 @@ func TestRepeatsArePublishedOnce(t *testing.T) {
 // PutEvents failing (the call, or one entry) answers 500 and releases the
 // claim; WeChat Pay's retry then publishes it, once.
 func TestPublishFailureThenRecovery(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		if b.stack == nil {
 			continue
@@ -361,6 +367,7 @@ func TestPublishFailureThenRecovery(t *testing.T) {
 // The state table failing answers 500 (WeChat Pay retries) and publishes
 // nothing.
 func TestStoreFailureIsRetried(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		if b.stack == nil {
 			continue
@@ -381,6 +388,7 @@ func TestStoreFailureIsRetried(t *testing.T) {
 // retries until it expires, then the next retry takes it over and
 // publishes.
 func TestCrashedClaimIsTakenOverAfterExpiry(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			f := newFixture(t, b)
@@ -405,6 +413,7 @@ func TestCrashedClaimIsTakenOverAfterExpiry(t *testing.T) {
 // claim expired would publish it again, and consumers see it twice then
 // (the README says to deduplicate by detail.id).
 func TestFailureAfterPublishIsAtLeastOnce(t *testing.T) {
+	t.Parallel()
 	for _, b := range backends(t) {
 		if b.stack == nil {
 			continue
@@ -431,6 +440,7 @@ func TestFailureAfterPublishIsAtLeastOnce(t *testing.T) {
 // certificate added during a migration) makes the handler reread the
 // secret, and verify again with what it holds now; rate limited.
 func TestUnknownKeyRefreshesTheSecret(t *testing.T) {
+	t.Parallel()
 	srv := wxpaytest.NewServer(wxpaytest.Options{})
 	defer srv.Close()
 	id := secretstest.IdentityOf(srv, srv.AddMerchant(mchid))
@@ -479,6 +489,7 @@ func TestUnknownKeyRefreshesTheSecret(t *testing.T) {
 // API Gateway may hand the body over base64-encoded: it is decoded before
 // verification.
 func TestBase64Body(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, backends(t)[0])
 	h, body, err := f.notifier.Build(wxpaytest.Notification{ID: "EV-b64", EventType: "MEMBERCARD.ACCEPT_CARD", Resource: map[string]any{"card_id": cardID}}, wxpaytest.Genuine)
 	require.NoError(t, err)
@@ -500,6 +511,7 @@ func TestBase64Body(t *testing.T) {
 // One EMF line per notification, valid by the format's rules: received,
 // and rejected, published or duplicate, broken down by outcome.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, backends(t)[0])
 	var buf lambdatest.Buffer
 	f.h.Metrics = &metrics.Emitter{Out: &buf, Function: "cardevents"}

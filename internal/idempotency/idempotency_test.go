@@ -35,6 +35,7 @@ var t0 = time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
 const ttl, keep = 30 * time.Second, 7 * 24 * time.Hour
 
 func TestClaimCompleteRepeat(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -54,6 +55,7 @@ func TestClaimCompleteRepeat(t *testing.T) {
 // A claim left by a crash is taken over once it expired; the crashed
 // holder can then no longer complete it.
 func TestExpiredClaimIsTakenOver(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -74,6 +76,7 @@ func TestExpiredClaimIsTakenOver(t *testing.T) {
 
 // A failed attempt releases its claim: the retry claims at once.
 func TestReleaseLetsTheRetryClaim(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -88,6 +91,7 @@ func TestReleaseLetsTheRetryClaim(t *testing.T) {
 
 // Twenty concurrent claims of one key: exactly one wins.
 func TestConcurrentClaims(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -119,6 +123,7 @@ func TestConcurrentClaims(t *testing.T) {
 // The record is the design's: notification#<id>, TTL in expires_at, kept
 // seven days once completed.
 func TestTableRecordShape(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, s := range awstest.Stacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
