@@ -103,6 +103,12 @@ type Item struct {
 // one the write expected.
 var ErrConflict = errors.New("authority: the snapshot changed since it was read")
 
+// The reasons Remove refuses.
+var (
+	ErrNoSnapshot = errors.New("authority: the brand has no snapshot")
+	ErrPending    = errors.New("authority: the snapshot holds events not yet published")
+)
+
 // Store keeps the snapshots. Writes are conditional on the version read.
 type Store interface {
 	// Get returns the brand's item, or an Item with Version 0 when none.

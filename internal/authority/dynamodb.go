@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,7 +31,12 @@ const (
 )
 
 // Table is the Store in the DynamoDB state table.
-type Table struct{ *statetable.Table }
+type Table struct {
+	*statetable.Table
+	// ScanPageSize, when not 0, is how many items each page of Brands
+	// reads; DynamoDB otherwise pages at 1 MB.
+	ScanPageSize int32
+}
 
 func (t Table) key(brandID string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{statetable.KeyAttr: statetable.String(statetable.AuthorityPrefix + brandID)}
@@ -206,4 +212,60 @@ func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error
 		}
 	}
 	return it, nil
+}
+
+// Brands lists the brands that have a snapshot: a paginated Scan of the
+// table reading only the keys of its authority# items. The table holds the
+// notification records too, so a Scan reads (and is billed for) them all;
+// design.md fixes the table's shape, which has no index to read only
+// snapshots.
+func (t Table) Brands(ctx context.Context) ([]string, error) {
+	in := &dynamodb.ScanInput{
+		TableName:        aws.String(t.Name),
+		FilterExpression: aws.String("begins_with(#pk, :p)"),
+		// The key alone, said explicitly: the scheduler's role may read
+		// no other attribute (template.yaml, dynamodb:Select).
+		Select:                    types.SelectSpecificAttributes,
+		ProjectionExpression:      aws.String("#pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": statetable.KeyAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": statetable.String(statetable.AuthorityPrefix)},
+	}
+	if t.ScanPageSize > 0 {
+		in.Limit = aws.Int32(t.ScanPageSize)
+	}
+	var out []string
+	pages := dynamodb.NewScanPaginator(t.Client, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("authority: listing the brands with a snapshot: %w", err)
+		}
+		for _, it := range page.Items {
+			if k, ok := it[statetable.KeyAttr].(*types.AttributeValueMemberS); ok {
+				out = append(out, strings.TrimPrefix(k.Value, statetable.AuthorityPrefix))
+			}
+		}
+	}
+	return out, nil
+}
+
+// Remove deletes the brand's snapshot, unless it holds events not yet
+// published (ErrPending) or there is none (ErrNoSnapshot).
+func (t Table) Remove(ctx context.Context, brandID string) error {
+	_, err := t.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(t.Name), Key: t.key(brandID),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND attribute_not_exists(#p)"),
+		ExpressionAttributeNames: map[string]string{"#pk": statetable.KeyAttr, "#p": attrPending},
+	})
+	if !statetable.ConditionFailed(err) {
+		return err
+	}
+	it, gerr := t.Get(ctx, brandID)
+	switch {
+	case gerr != nil:
+		return gerr
+	case it.Version == 0:
+		return ErrNoSnapshot
+	}
+	return ErrPending
 }

@@ -94,3 +94,30 @@ func (m *Memory) Release(_ context.Context, brandID, pendingID string) error {
 	m.items[brandID] = it
 	return nil
 }
+
+// Brands lists the brands that have a snapshot, sorted.
+func (m *Memory) Brands(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.items))
+	for id := range m.items {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Remove deletes the brand's snapshot, as Table.Remove does.
+func (m *Memory) Remove(_ context.Context, brandID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[brandID]
+	switch {
+	case !ok:
+		return ErrNoSnapshot
+	case len(it.Pending) > 0:
+		return ErrPending
+	}
+	delete(m.items, brandID)
+	return nil
+}

@@ -102,6 +102,18 @@ func MustBootReceiver(function string, kind secret.Kind) *App {
 	return app
 }
 
+// MustBootWithoutSecret is the cold start of a function that holds no
+// WeChat Pay credentials (the refresh's scheduler): the environment, the
+// logger and the metrics; failing, it refuses to serve as MustBoot does.
+func MustBootWithoutSecret(function string) *App {
+	logger := NewLogger(os.Stderr, LogLevel(os.Getenv))
+	env, err := envFrom(os.Getenv, false)
+	if err != nil {
+		(&App{Logger: logger}).Refuse(err)
+	}
+	return &App{Env: env, Logger: logger, Metrics: &metrics.Emitter{Out: os.Stdout, Function: function, Level: MetricsLevel(os.Getenv)}}
+}
+
 // MustBoot boots or, failing, logs why (naming the secret and field, never
 // its content), reports an init error to the Lambda Runtime API, and exits:
 // the function refuses to serve rather than serve with broken credentials.
