@@ -2,7 +2,7 @@
 GO            ?= go
 # Lambda runs the functions on arm64 (template.yaml: Architectures).
 LAMBDA_GOARCH ?= arm64
-FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities authoritiesrefresh
+FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities authoritiesschedule authoritiesrefresh
 GOBUILD       := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 GOLANGCI_LINT_VERSION := v2.15.0
 GREMLINS_VERSION      := v0.6.0
@@ -10,7 +10,7 @@ GREMLINS_VERSION      := v0.6.0
 .DEFAULT_GOAL := help
 .PHONY: help build test lint bench mutate run validate clean \
 	build-PreTokenFunction build-PartnerTokenFunction build-PermissionTokenFunction \
-	build-AuthoritiesFunction build-AuthoritiesRefreshFunction build-CardEventsFunction
+	build-AuthoritiesFunction build-AuthoritiesScheduleFunction build-AuthoritiesRefreshFunction build-CardEventsFunction
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-34s %s\n", $$1, $$2}' $(MAKEFILE_LIST) | \
@@ -34,7 +34,9 @@ build-CardEventsFunction: ## sam build: cardevents into $(ARTIFACTS_DIR)/bootstr
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/cardevents
 build-AuthoritiesFunction: ## sam build: authorities into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorities
-build-AuthoritiesRefreshFunction: ## sam build: authoritiesrefresh (the scheduled refresh) into $(ARTIFACTS_DIR)/bootstrap
+build-AuthoritiesScheduleFunction: ## sam build: authoritiesschedule (enqueues the refresh) into $(ARTIFACTS_DIR)/bootstrap
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authoritiesschedule
+build-AuthoritiesRefreshFunction: ## sam build: authoritiesrefresh (consumes the refresh queue) into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authoritiesrefresh
 
 test: ## run the whole test suite with the race detector (unit, handler, Secrets Manager, end-to-end, template)

@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/secretstest"
@@ -125,6 +124,10 @@ func stateEnv(st *awstest.Stack) []string {
 // authorities functions the state table and bus of the first AWS stack.
 func (s *Stack) envFor(t testing.TB, fn, secretID string) []string {
 	t.Helper()
+	if fn == "authoritiesschedule" {
+		env, _ := refreshEnv(t, awstest.Stacks(t)[0])
+		return s.Env("", env...)
+	}
 	if !authorityFunctions[fn] {
 		return s.Env(secretID)
 	}
@@ -265,99 +268,6 @@ func TestFreezeLongerThanIdleTimeoutThenThaw(t *testing.T) {
 	assert.GreaterOrEqual(t, s.WxPay.Connections(), 2, "the dead connection was replaced")
 }
 
-// A scheduled refresh through the compiled binary, from the EventBridge
-// envelope: each brand's outcome in the summary, one event per change or
-// revocation read back from the queue subscribed to the bus, none for a
-// run that changed nothing.
-func TestScheduledRefreshPublishesEvents(t *testing.T) {
-	for _, st := range awstest.Stacks(t) {
-		t.Run(st.Name, func(t *testing.T) {
-			s := NewStack(t, wxpaytest.Options{RateLimits: true})
-			f := StartFunction(t, "authoritiesrefresh", s.Env("wxcard/partner", stateEnv(st)...))
-			envelope := map[string]any{
-				"version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": "Scheduled Event", "source": "aws.events",
-				"account": "123456789012", "time": "2026-11-22T06:00:00Z", "region": "us-east-1", "resources": []string{}, "detail": map[string]any{},
-			}
-			type summary struct {
-				Brands, Succeeded, Failed int
-				Outcomes                  map[string]int
-			}
-			run := func(payload any) (summary, lambdatest.Result) {
-				res := f.Invoke(t, payload)
-				var sum summary
-				if !res.IsError {
-					require.NoError(t, json.Unmarshal(res.Payload, &sum))
-				}
-				return sum, res
-			}
-
-			sum, res := run(envelope)
-			require.False(t, res.IsError, string(res.Payload))
-			assert.Equal(t, summary{Brands: 3, Succeeded: 3, Outcomes: map[string]int{"first_seen": 3}}, sum)
-			assert.Len(t, f.Proc.WaitLines(`"msg":"brand refreshed"`, 3, 5*time.Second), 3)
-			got := st.Events(t, 3, 15*time.Second)
-			require.Len(t, got, 3)
-			for _, ev := range got {
-				assert.Equal(t, "wxcard", ev.Source)
-				assert.Equal(t, authority.ChangedEvent, ev.DetailType)
-				var d struct {
-					BrandID string           `json:"brand_id"`
-					Before  *json.RawMessage `json:"before"`
-					After   struct {
-						AuthorizationProduct []string `json:"authorization_product"`
-					} `json:"after"`
-				}
-				require.NoError(t, json.Unmarshal(ev.Detail, &d))
-				assert.Nil(t, d.Before)
-				assert.Equal(t, []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}, d.After.AuthorizationProduct)
-			}
-
-			// Nothing changed: a silent run.
-			puts := st.Calls("AWSEvents.PutEvents")
-			sum, res = run(map[string]any{})
-			require.False(t, res.IsError, string(res.Payload))
-			assert.Equal(t, map[string]int{"unchanged": 3}, sum.Outcomes)
-			assert.Equal(t, puts, st.Calls("AWSEvents.PutEvents"), "no event when nothing changed")
-
-			// 1005 revoked (an empty list), 4001 never authorised (PARAM_ERROR):
-			// outcomes, not failures; a malformed ID is a failure.
-			s.WxPay.SetAuthorities(membercard.ProductAuthorities{BrandID: "1005", AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", UpdateTime: "2026-11-22T14:00:00+08:00"})
-			sum, res = run(map[string]any{"brand_ids": []string{"1004", "1005", "4001"}})
-			require.False(t, res.IsError, string(res.Payload))
-			assert.Equal(t, map[string]int{"unchanged": 1, "revoked": 2}, sum.Outcomes)
-			got = st.Events(t, 2, 15*time.Second)
-			require.Len(t, got, 2)
-			for _, ev := range got {
-				assert.Equal(t, authority.RevokedEvent, ev.DetailType)
-			}
-			res = f.Invoke(t, map[string]any{"brand_ids": []string{"1005", "bad/id"}})
-			require.True(t, res.IsError)
-			assert.Contains(t, string(res.Payload), "1 of 2 brands failed: bad/id (PARAM_ERROR)")
-		})
-	}
-}
-
-// Each function takes only its own events: the HTTP function given what
-// the schedule sends answers an error and calls nobody; the refresh given
-// an HTTP event fails without calling anybody.
-func TestEachAuthoritiesFunctionTakesOnlyItsEvents(t *testing.T) {
-	s := NewStack(t, wxpaytest.Options{})
-	st := awstest.Stacks(t)[0]
-	httpFn := StartFunction(t, "authorities", s.Env("wxcard/partner", stateEnv(st)...))
-	for _, payload := range []any{map[string]any{}, map[string]any{"source": "aws.events", "detail-type": "Scheduled Event", "detail": map[string]any{}}} {
-		res := httpFn.Invoke(t, payload)
-		require.False(t, res.IsError, string(res.Payload))
-		var resp events.APIGatewayV2HTTPResponse
-		require.NoError(t, json.Unmarshal(res.Payload, &resp))
-		assert.GreaterOrEqual(t, resp.StatusCode, 400, resp.Body)
-	}
-	refresh := StartFunction(t, "authoritiesrefresh", s.Env("wxcard/partner", stateEnv(st)...))
-	res := refresh.Invoke(t, httpEvent("GET", membercard.ProductAuthoritiesRoute, membercard.ProductAuthoritiesPath(brandID), "", map[string]string{"brand_id": brandID}))
-	require.True(t, res.IsError)
-	assert.Contains(t, string(res.Payload), "unrecognised event")
-	assert.Empty(t, s.WxPay.Requests())
-}
-
 // A wrong secret: the function refuses to serve, reports an init error and
 // exits; its log names the secret and the field, never the content.
 func TestBadSecretRefusesToServe(t *testing.T) {
@@ -382,31 +292,40 @@ func TestBadSecretRefusesToServe(t *testing.T) {
 				b, _ := json.Marshal(m)
 				s.Secrets.Set(tc.secretID, string(b))
 			}
-			rt, err := lambdatest.NewRuntime()
-			require.NoError(t, err)
-			defer rt.Close()
-			p, err := lambdatest.Start(binaries[tc.fn], rt, s.Env(tc.secretID, tc.extra...)...)
-			require.NoError(t, err)
-			defer p.Stop()
-			select {
-			case body := <-rt.InitError():
-				assert.Contains(t, string(body), "Runtime.InitError")
-			case <-time.After(20 * time.Second):
-				t.Fatalf("no init error reported\n%s", p.Output())
-			}
-			select {
-			case <-p.Exited():
-				require.Error(t, p.ExitErr())
-			case <-time.After(10 * time.Second):
-				t.Fatal("the function kept running")
-			}
-			out := p.Output()
+			out := requireInitError(t, tc.fn, s.Env(tc.secretID, tc.extra...))
 			assert.Contains(t, out, tc.want)
-			assert.Contains(t, out, "refusing to serve")
 			assert.NotContains(t, out, "MIIBroken")
 			assert.NotContains(t, out, "PUB_KEY_ID")
 		})
 	}
+}
+
+// requireInitError starts function fn with env and requires that it
+// report an init error, say it refuses to serve and exit; it returns the
+// function's output.
+func requireInitError(t *testing.T, fn string, env []string) string {
+	t.Helper()
+	rt, err := lambdatest.NewRuntime()
+	require.NoError(t, err)
+	defer rt.Close()
+	p, err := lambdatest.Start(binaries[fn], rt, env...)
+	require.NoError(t, err)
+	defer p.Stop()
+	select {
+	case body := <-rt.InitError():
+		assert.Contains(t, string(body), "Runtime.InitError")
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no init error reported\n%s", p.Output())
+	}
+	select {
+	case <-p.Exited():
+		require.Error(t, p.ExitErr())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the function kept running")
+	}
+	out := p.Output()
+	assert.Contains(t, out, "refusing to serve")
+	return out
 }
 
 // Every sample event in events/ (the ones for sam local invoke -e) is
@@ -416,7 +335,7 @@ func TestSampleEvents(t *testing.T) {
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
 	require.NoError(t, err)
-	require.Len(t, files, 7)
+	require.Len(t, files, 8)
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
 		fn, _, _ := strings.Cut(name, "-")
@@ -429,12 +348,20 @@ func TestSampleEvents(t *testing.T) {
 			require.NoError(t, err)
 			s := NewStack(t, wxpaytest.Options{})
 			f := StartFunction(t, fn, s.envFor(t, fn, secretID))
-			res := f.Invoke(t, json.RawMessage(raw))
-			require.False(t, res.IsError, string(res.Payload))
-			if strings.Contains(name, "schedule") {
-				assert.Contains(t, string(res.Payload), `"succeeded":3`)
+			switch fn {
+			case "authoritiesrefresh":
+				var ev events.SQSEvent
+				require.NoError(t, json.Unmarshal(raw, &ev))
+				assert.Empty(t, consume(t, f)(ev).BatchItemFailures)
+				return
+			case "authoritiesschedule":
+				res := f.Invoke(t, json.RawMessage(raw))
+				require.False(t, res.IsError, string(res.Payload))
+				assert.Contains(t, string(res.Payload), `"enqueued":3`)
 				return
 			}
+			res := f.Invoke(t, json.RawMessage(raw))
+			require.False(t, res.IsError, string(res.Payload))
 			var resp events.APIGatewayV2HTTPResponse
 			require.NoError(t, json.Unmarshal(res.Payload, &resp))
 			assert.Equal(t, 200, resp.StatusCode, resp.Body)

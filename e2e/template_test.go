@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wxcard/wxcard/internal/lambdatest"
+	"github.com/wxcard/wxcard/internal/refresh"
 )
 
 // node walks a YAML mapping by keys; nil when a key is absent.
@@ -99,7 +101,7 @@ func TestTemplate(t *testing.T) {
 			functions[id] = node(resources, id)
 		}
 	}
-	require.Len(t, functions, 6)
+	require.Len(t, functions, 7)
 
 	// Every function is built by its Makefile target, from a directory that exists.
 	dirOf := map[string]string{}
@@ -190,8 +192,13 @@ func TestTemplate(t *testing.T) {
 		assert.Equal(t, "TokenRoutesAuthorization", v.Value, id)
 	}
 
-	// Each function's role may read only its own secret: the one in its WXPAY_SECRET_ID.
+	// Each function's role may read only its own secret: the one in its
+	// WXPAY_SECRET_ID. The refresh's scheduler holds none.
 	for id, fn := range functions {
+		if dirOf[id] == "authoritiesschedule" {
+			assert.Nil(t, node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID"), id)
+			continue
+		}
 		secretRef := node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID")
 		require.NotNil(t, secretRef, id)
 		want := "PartnerSecretArn"
@@ -250,16 +257,9 @@ func TestTemplate(t *testing.T) {
 	}
 	assert.Equal(t, "AWS::DynamoDB::Table", node(resources, "StateTable", "Type").Value)
 	assert.Equal(t, "AWS::Events::EventBus", node(resources, "EventBus", "Type").Value)
-	assert.Equal(t, "authoritiesrefresh", dirOf["AuthoritiesRefreshFunction"], "the refresh is its own binary")
-
-	// The refresh: ScheduleV2 with OmitName, a retry policy and a dead-letter queue, on a reserved instance.
-	refresh := functions["AuthoritiesRefreshFunction"]
-	sched := node(refresh, "Properties", "Events", "Refresh", "Properties")
-	assert.Equal(t, "ScheduleV2", node(refresh, "Properties", "Events", "Refresh", "Type").Value)
-	assert.Equal(t, "true", node(sched, "OmitName").Value)
-	assert.NotNil(t, node(sched, "RetryPolicy", "MaximumRetryAttempts"))
-	assert.NotNil(t, node(sched, "DeadLetterConfig"))
-	assert.Equal(t, "1", node(refresh, "Properties", "ReservedConcurrentExecutions").Value)
+	assert.Equal(t, "authoritiesschedule", dirOf["AuthoritiesScheduleFunction"], "the schedule enqueues, in its own binary")
+	assert.Equal(t, "authoritiesrefresh", dirOf["AuthoritiesRefreshFunction"], "the queue's consumer, in its own binary")
+	checkRefreshFanOut(t, doc, functions)
 
 	// Deploying without JWT is an explicit choice: no default.
 	p := node(doc, "Parameters", "TokenRoutesAuthorization")
@@ -332,6 +332,7 @@ func TestTemplateOperations(t *testing.T) {
 		assert.NotNil(t, node(resources, id, "Properties", "AlarmActions"), id)
 	}
 	for _, id := range []string{"UpstreamSignatureInvalidAlarm", "UpstreamFailoverAlarm", "FrequencyLimitedAlarm", "RefreshDeadLetterAlarm",
+		"ScheduleDeadLetterAlarm", "RefreshBacklogAlarm",
 		"CardEventsSignatureAlarm", "CardEventsErrorsAlarm", "AuthorityStateFailuresAlarm"} {
 		assert.True(t, alarms[id], "alarm %s", id)
 	}
@@ -349,6 +350,11 @@ func TestTemplateOperations(t *testing.T) {
 	seen := map[string]bool{}
 	for _, w := range dash.Widgets {
 		for _, m := range w.Properties.Metrics {
+			if m[0] == "AWS/SQS" {
+				// The refresh's queues, by the names CloudFormation gives them.
+				assert.Contains(t, []string{"${RefreshQueue.QueueName}", "${RefreshDeadLetterQueue.QueueName}"}, m[3])
+				continue
+			}
 			require.Equal(t, "wxcard", m[0])
 			for i := 2; i+1 < len(m); i += 2 {
 				if m[i] == "function" {
@@ -360,4 +366,70 @@ func TestTemplateOperations(t *testing.T) {
 	for _, fn := range lambdatest.Functions {
 		assert.True(t, seen[fn], "the dashboard shows %s", fn)
 	}
+}
+
+// checkRefreshFanOut: the schedule (ScheduleV2, retried, dead-lettered)
+// invokes the scheduler, which may read the table's keys, remove its own
+// items and send to the refresh queue, nothing more; the queue redrives to
+// a dead-letter queue; the consumer reads it with an SQS event source of
+// batches of 10, per-item failures and a maximum concurrency, paced by
+// the same parameters.
+func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml.Node) {
+	t.Helper()
+	resources := node(doc, "Resources")
+	sched := functions["AuthoritiesScheduleFunction"]
+	ev := node(sched, "Properties", "Events", "Schedule")
+	assert.Equal(t, "ScheduleV2", node(ev, "Type").Value)
+	assert.Equal(t, "true", node(ev, "Properties", "OmitName").Value)
+	assert.Equal(t, "{}", node(ev, "Properties", "Input").Value)
+	assert.NotNil(t, node(ev, "Properties", "RetryPolicy", "MaximumRetryAttempts"))
+	assert.NotNil(t, node(ev, "Properties", "DeadLetterConfig"))
+	vars := node(sched, "Properties", "Environment", "Variables")
+	assert.Equal(t, "RefreshQueue", node(vars, "REFRESH_QUEUE_URL").Value)
+	assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value)
+	assert.Nil(t, node(vars, "EVENT_BUS_NAME"), "the scheduler publishes nothing")
+	policies := node(sched, "Properties", "Policies")
+	require.Len(t, policies.Content, 1, "the scheduler: its statements alone")
+	stmts := node(policies.Content[0], "Statement").Content
+	require.Len(t, stmts, 3)
+	assert.Equal(t, "dynamodb:Scan", node(stmts[0], "Action").Value)
+	assert.Equal(t, "pk", node(stmts[0], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content[0].Value, "the Scan reads the key alone")
+	assert.Equal(t, "SPECIFIC_ATTRIBUTES", node(stmts[0], "Condition", "StringEquals", "dynamodb:Select").Value)
+	var actions []string
+	for _, a := range node(stmts[1], "Action").Content {
+		actions = append(actions, a.Value)
+	}
+	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:DeleteItem"}, actions)
+	assert.Equal(t, "authority#*", node(stmts[1], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys").Content[0].Value)
+	assert.Equal(t, "sqs:SendMessage", node(stmts[2], "Action").Value)
+	assert.Equal(t, "RefreshQueue.Arn", node(stmts[2], "Resource").Value)
+
+	q := node(resources, "RefreshQueue", "Properties")
+	assert.Equal(t, "RefreshDeadLetterQueue.Arn", node(q, "RedrivePolicy", "deadLetterTargetArn").Value)
+	assert.Equal(t, "5", node(q, "RedrivePolicy", "maxReceiveCount").Value)
+	consumer := functions["AuthoritiesRefreshFunction"]
+	timeout, err := strconv.Atoi(node(consumer, "Properties", "Timeout").Value)
+	require.NoError(t, err)
+	visibility, err := strconv.Atoi(node(q, "VisibilityTimeout").Value)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, visibility, 6*timeout, "AWS: a visibility timeout of at least six times the function's")
+	assert.Greater(t, float64(timeout), refresh.MinTimeLeft.Seconds()*2, "room for a batch beside the reserve")
+
+	src := node(consumer, "Properties", "Events", "Queue")
+	assert.Equal(t, "SQS", node(src, "Type").Value)
+	assert.Equal(t, "RefreshQueue.Arn", node(src, "Properties", "Queue").Value)
+	assert.Equal(t, strconv.Itoa(refresh.BatchSize), node(src, "Properties", "BatchSize").Value)
+	assert.Equal(t, "ReportBatchItemFailures", node(src, "Properties", "FunctionResponseTypes").Content[0].Value)
+	assert.Equal(t, "RefreshConcurrency", node(src, "Properties", "ScalingConfig", "MaximumConcurrency").Value)
+	assert.Nil(t, node(consumer, "Properties", "ReservedConcurrentExecutions"), "the mapping bounds it")
+	cvars := node(consumer, "Properties", "Environment", "Variables")
+	assert.Equal(t, "RefreshCallsPerSecond", node(cvars, "REFRESH_CALLS_PER_SECOND").Value)
+	assert.Equal(t, "RefreshConcurrency", node(cvars, "REFRESH_CONCURRENCY").Value, "the pace and the mapping share one parameter")
+
+	// The defaults keep the refresh under WeChat Pay's 10/s with room for the GET route.
+	rate, conc := node(doc, "Parameters", "RefreshCallsPerSecond"), node(doc, "Parameters", "RefreshConcurrency")
+	assert.Equal(t, strconv.Itoa(refresh.DefaultCallsPerSecond), node(rate, "Default").Value)
+	assert.Equal(t, "10", node(rate, "MaxValue").Value, "WeChat Pay's limit per merchant")
+	assert.Equal(t, strconv.Itoa(refresh.DefaultConcurrency), node(conc, "Default").Value)
+	assert.Equal(t, "2", node(conc, "MinValue").Value, "the least maximum concurrency SQS allows")
 }

@@ -1,9 +1,9 @@
-// Command authoritiesrefresh is the scheduled refresh of the product
-// authorities of the brands in AUTHORITY_BRAND_IDS: invoked with an
-// EventBridge Scheduled Event envelope or the schedule's own input
-// ({"brand_ids": [...]} or {}), it asks WeChat Pay about each brand,
-// records each answer in the state table (STATE_TABLE_NAME) and publishes
-// changes and revocations to the bus (EVENT_BUS_NAME).
+// Command authoritiesrefresh consumes the refresh queue: invoked by the
+// queue's event source mapping with a batch of brands, it asks WeChat Pay
+// about each, paced (REFRESH_CALLS_PER_SECOND across REFRESH_CONCURRENCY
+// invocations), records each answer in the state table (STATE_TABLE_NAME),
+// publishes changes and revocations to the bus (EVENT_BUS_NAME), and
+// reports the brands that failed so that SQS delivers them again.
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/refresh"
 	"github.com/wxcard/wxcard/internal/secret"
 )
 
@@ -23,6 +24,11 @@ func main() {
 	if err != nil {
 		app.Refuse(err)
 	}
-	h := &cardapi.AuthoritiesRefresh{Upstream: app.Upstream, Logger: app.Logger, Metrics: app.Metrics, State: state, BrandIDs: app.Env.AuthorityBrandIDs}
+	interval, err := refresh.IntervalFromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(err)
+	}
+	check := &cardapi.BrandChecker{Upstream: app.Upstream, Logger: app.Logger, State: state}
+	h := &refresh.Consumer{Checker: check, Interval: interval, Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

@@ -1,14 +1,11 @@
 package cardapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -19,10 +16,6 @@ import (
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
-
-// DefaultRefreshInterval paces a scheduled refresh at 8 calls a second,
-// under WeChat Pay's 10/s per merchant for product authorities.
-const DefaultRefreshInterval = 125 * time.Millisecond
 
 // StateTimeout bounds recording an answer in the state table and on the
 // bus, so that a failing table cannot hold the GET caller's answer long.
@@ -130,74 +123,14 @@ func logOutcome(ctx context.Context, logger *slog.Logger, brandID string, res au
 		slog.Int(StateFailureMetric, 1))
 }
 
-// ScheduleEvent is what the schedule invokes the refresh with: an
-// EventBridge Scheduled Event envelope (source aws.events or
-// aws.scheduler), or the schedule's own JSON input, {"brand_ids": [...]}
-// or {}. Anything else, an HTTP API event included, does not decode.
-type ScheduleEvent struct {
-	// BrandIDs, when not nil, replaces AUTHORITY_BRAND_IDS for this run.
-	BrandIDs *[]string
-	// Envelope is set when the event was a Scheduled Event envelope.
-	Envelope *events.EventBridgeEvent
-}
-
-// UnmarshalJSON tells the two shapes apart, strictly.
-func (e *ScheduleEvent) UnmarshalJSON(b []byte) error {
-	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
-		return errors.New("schedule event is not a JSON object")
-	}
-	var probe struct {
-		Source     string `json:"source"`
-		DetailType string `json:"detail-type"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return fmt.Errorf("schedule event is not a JSON object: %w", err)
-	}
-	if probe.Source == "aws.events" || probe.Source == "aws.scheduler" {
-		if probe.DetailType != "Scheduled Event" {
-			return fmt.Errorf("unexpected EventBridge event %q", probe.DetailType)
-		}
-		var env events.EventBridgeEvent
-		if err := json.Unmarshal(b, &env); err != nil {
-			return fmt.Errorf("scheduled event envelope does not decode: %w", err)
-		}
-		*e = ScheduleEvent{Envelope: &env}
-		return nil
-	}
-	var in struct {
-		BrandIDs *[]string `json:"brand_ids"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || dec.More() {
-		return errors.New(`unrecognised event: want a Scheduled Event envelope, {"brand_ids": [...]} or {}`)
-	}
-	*e = ScheduleEvent{BrandIDs: in.BrandIDs}
-	return nil
-}
-
-// AuthoritiesRefresh is the scheduled refresh of which products each
-// brand has authorised: it records every answer, like the GET route, and
-// reports each brand's outcome.
-type AuthoritiesRefresh struct {
+// BrandChecker checks one brand's product authorities and records the
+// answer, as the GET route does: the unit of work of the scheduled
+// refresh, which paces and retries it (internal/refresh).
+type BrandChecker struct {
 	Upstream Caller
 	Logger   *slog.Logger
-	Metrics  *metrics.Emitter // nil: no metrics
 	// State records the answers; nil records nothing.
 	State *authority.Tracker
-	// BrandIDs is the default list (AUTHORITY_BRAND_IDS).
-	BrandIDs []string
-	// Interval between the starts of two brands' calls; 0 means DefaultRefreshInterval.
-	Interval time.Duration
-}
-
-// Handle runs one scheduled refresh.
-func (h *AuthoritiesRefresh) Handle(ctx context.Context, ev ScheduleEvent) (*RefreshSummary, error) {
-	brands := h.BrandIDs
-	if ev.BrandIDs != nil {
-		brands = *ev.BrandIDs
-	}
-	return h.Refresh(ctx, brands)
 }
 
 // OutcomeFailed is a brand's outcome when it could not be checked or
@@ -221,77 +154,16 @@ type BrandResult struct {
 	Message            string   `json:"message,omitempty"`
 }
 
-// RefreshSummary is a refresh's return value.
-type RefreshSummary struct {
-	Brands    int `json:"brands"`
-	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
-	// Outcomes counts the brands by outcome.
-	Outcomes map[string]int `json:"outcomes"`
-	Results  []BrandResult  `json:"results"`
-}
-
-// RefreshError is returned when any brand failed, so that the schedule's
-// retry and dead-letter settings apply; it carries the summary.
-type RefreshError struct{ Summary *RefreshSummary }
-
-func (e *RefreshError) Error() string {
-	var failed []string
-	for _, r := range e.Summary.Results {
-		if !r.OK {
-			failed = append(failed, r.BrandID+" ("+r.Code+")")
-		}
-	}
-	return fmt.Sprintf("product-authorities refresh: %d of %d brands failed: %s", e.Summary.Failed, e.Summary.Brands, strings.Join(failed, ", "))
-}
-
-// Refresh checks each brand's product authorities, paced under WeChat
-// Pay's rate limit, and records each answer. One brand's failure does not
-// stop the others; each outcome is one log line. A revoked brand is an
-// outcome, not a failure.
-func (h *AuthoritiesRefresh) Refresh(ctx context.Context, brandIDs []string) (*RefreshSummary, error) {
-	interval := h.Interval
-	if interval <= 0 {
-		interval = DefaultRefreshInterval
-	}
+// Check asks WeChat Pay about brandID and records the answer. A revoked
+// brand is an outcome, not a failure; each outcome is one log line. The
+// call keeps DeadlineMargin free before ctx's deadline.
+func (h *BrandChecker) Check(ctx context.Context, brandID string) BrandResult {
 	ctx, cancel := upstreamContext(ctx)
 	defer cancel()
-	sum := &RefreshSummary{Brands: len(brandIDs), Outcomes: map[string]int{}, Results: make([]BrandResult, 0, len(brandIDs))}
-	var tick *time.Ticker
-	for i, brandID := range brandIDs {
-		if i == 1 {
-			tick = time.NewTicker(interval)
-			defer tick.Stop()
-		}
-		if i > 0 {
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-			}
-		}
-		r := h.refreshOne(ctx, brandID)
-		if r.OK {
-			sum.Succeeded++
-		} else {
-			sum.Failed++
-		}
-		sum.Outcomes[r.Outcome]++
-		sum.Results = append(sum.Results, r)
-	}
-	h.Logger.InfoContext(ctx, "product-authorities refresh done", "brands", sum.Brands, "succeeded", sum.Succeeded, "failed", sum.Failed, "outcomes", sum.Outcomes)
-	m := h.Metrics.New("schedule")
-	m.Count("BrandsRefreshed", sum.Succeeded)
-	m.Count("BrandsFailed", sum.Failed)
-	m.Count("AuthorityChanges", sum.Outcomes[string(authority.Changed)]+sum.Outcomes[string(authority.FirstSeen)])
-	m.Count("AuthorityRevocations", sum.Outcomes[string(authority.RevokedNow)])
-	h.Metrics.Flush(m)
-	if sum.Failed > 0 {
-		return sum, &RefreshError{Summary: sum}
-	}
-	return sum, nil
+	return h.check(ctx, brandID)
 }
 
-func (h *AuthoritiesRefresh) refreshOne(ctx context.Context, brandID string) BrandResult {
+func (h *BrandChecker) check(ctx context.Context, brandID string) BrandResult {
 	r := BrandResult{BrandID: brandID, Outcome: OutcomeFailed}
 	fail := func(code, msg, requestID string) BrandResult {
 		r.OK, r.Outcome = false, OutcomeFailed

@@ -80,30 +80,29 @@ func TestAuthoritiesGETRecords(t *testing.T) {
 	}
 }
 
-// The bus failing during a refresh: that brand fails, so the run does and
-// the schedule retries; the retry delivers the event the failed run kept.
-func TestRefreshBusFailure(t *testing.T) {
+// The bus failing during a check: the brand fails, so SQS delivers it
+// again, and the next check delivers the event the failed one kept.
+func TestBrandCheckBusFailure(t *testing.T) {
+	t.Parallel()
 	for _, s := range awstest.Stacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			e := newEnv(t)
-			h := &cardapi.AuthoritiesRefresh{Upstream: e.partner, Logger: e.logger, State: tracker(t, s), BrandIDs: []string{"1004", "1005"}, Interval: time.Millisecond}
-			_, err := h.Handle(ctx(t), cardapi.ScheduleEvent{})
-			require.NoError(t, err)
+			h := &cardapi.BrandChecker{Upstream: e.partner, Logger: e.logger, State: tracker(t, s)}
+			for _, b := range []string{"1004", "1005"} {
+				require.True(t, h.Check(ctx(t), b).OK)
+			}
 			require.Len(t, s.Events(t, 2, 10*time.Second), 2)
 
 			e.srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1005", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}, UpdateTime: "2025-06-01T10:00:00+08:00"})
 			s.Inject("AWSEvents.PutEvents", awstest.Fault{Status: 400, Type: "AccessDeniedException"})
-			sum, err := h.Handle(ctx(t), cardapi.ScheduleEvent{})
-			var re *cardapi.RefreshError
-			require.ErrorAs(t, err, &re)
-			assert.Equal(t, map[string]int{"unchanged": 1, "failed": 1}, sum.Outcomes)
-			assert.Equal(t, "1005", sum.Results[1].BrandID)
-			assert.Equal(t, "STATE_UNAVAILABLE", sum.Results[1].Code)
-			assert.Contains(t, err.Error(), "1005 (STATE_UNAVAILABLE)")
+			r := h.Check(ctx(t), "1005")
+			assert.False(t, r.OK)
+			assert.Equal(t, "failed", r.Outcome)
+			assert.Equal(t, "STATE_UNAVAILABLE", r.Code)
 
-			sum, err = h.Handle(ctx(t), cardapi.ScheduleEvent{})
-			require.NoError(t, err)
-			assert.Equal(t, map[string]int{"unchanged": 2}, sum.Outcomes)
+			r = h.Check(ctx(t), "1005")
+			assert.True(t, r.OK)
+			assert.Equal(t, "unchanged", r.Outcome)
 			got := s.Events(t, 1, 10*time.Second)
 			require.Len(t, got, 1)
 			assert.Equal(t, authority.ChangedEvent, got[0].DetailType)

@@ -474,84 +474,61 @@ func TestAuthoritiesHTTP(t *testing.T) {
 	assert.Len(t, e.srv.Requests(), 2)
 }
 
-func TestAuthoritiesSchedule(t *testing.T) {
-	envelope := `{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-11-22T06:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/x"],"detail":{}}`
+// A brand check: an authorised brand, a revoked one (an outcome, not a
+// failure), and a malformed ID that never reaches WeChat Pay; one
+// structured log line each.
+func TestBrandChecker(t *testing.T) {
 	tests := []struct {
-		name, payload string
-		ok            bool
-		brands        []string
+		brandID, outcome, code string
+		ok, called             bool
 	}{
-		{"EventBridge envelope uses AUTHORITY_BRAND_IDS", envelope, true, []string{"1004", "1005", "1006"}},
-		{"schedule input overrides", `{"brand_ids":["1005"]}`, true, []string{"1005"}},
-		{"empty input uses the default", `{}`, true, []string{"1004", "1005", "1006"}},
-		{"a revoked brand is an outcome, not a failure", `{"brand_ids":["1004","4001"]}`, true, []string{"1004", "4001"}},
-		{"one brand fails, the others go on", `{"brand_ids":["1004","4001","1006","bad/id"]}`, false, []string{"1004", "4001", "1006"}},
+		{"1004", "unchanged", "", true, true},
+		{"4001", "revoked", "PARAM_ERROR", true, true},
+		{"bad/id", "failed", "PARAM_ERROR", false, false},
+		{strings.Repeat("1", 33), "failed", "PARAM_ERROR", false, false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.brandID, func(t *testing.T) {
 			e := newEnv(t)
-			h := &cardapi.AuthoritiesRefresh{Upstream: e.partner, Logger: e.logger, BrandIDs: []string{"1004", "1005", "1006"}, Interval: time.Millisecond}
-			var ev cardapi.ScheduleEvent
-			require.NoError(t, json.Unmarshal([]byte(tc.payload), &ev))
-			sum, err := h.Handle(ctx(t), ev)
-			require.NotNil(t, sum)
-			var called []string
-			for _, r := range e.srv.Requests() {
-				called = append(called, strings.Split(r.URI, "/")[5])
-			}
-			assert.Equal(t, tc.brands, called)
-			if tc.ok {
-				require.NoError(t, err)
-				assert.Equal(t, len(tc.brands), sum.Succeeded)
-				for _, r := range sum.Results {
-					if r.BrandID == "4001" {
-						assert.Equal(t, "revoked", r.Outcome)
-						assert.Equal(t, "PARAM_ERROR", r.Code)
-						continue
-					}
-					assert.Equal(t, "AUTHORIZATION_TYPE_HOSTING", r.AuthorizationType)
-					assert.NotEmpty(t, r.WechatpayRequestID)
-				}
+			h := &cardapi.BrandChecker{Upstream: e.partner, Logger: e.logger}
+			r := h.Check(ctx(t), tc.brandID)
+			assert.Equal(t, tc.ok, r.OK)
+			assert.Equal(t, tc.outcome, r.Outcome)
+			assert.Equal(t, tc.code, r.Code)
+			assert.Equal(t, tc.brandID, r.BrandID)
+			if tc.called {
+				require.Len(t, e.srv.Requests(), 1)
+				assert.Equal(t, membercard.ProductAuthoritiesPath(tc.brandID), e.srv.Requests()[0].URI)
+				assert.NotEmpty(t, r.WechatpayRequestID)
 			} else {
-				var re *cardapi.RefreshError
-				require.ErrorAs(t, err, &re)
-				assert.Equal(t, 1, sum.Failed)
-				assert.Equal(t, 3, sum.Succeeded)
-				assert.Equal(t, map[string]int{"unchanged": 2, "revoked": 1, "failed": 1}, sum.Outcomes)
-				assert.Contains(t, err.Error(), "1 of 4 brands failed: bad/id (PARAM_ERROR)")
+				assert.Empty(t, e.srv.Requests())
 			}
-			// One structured line per brand.
-			lines := 0
-			for _, l := range strings.Split(e.logs.String(), "\n") {
+			if tc.brandID == "1004" {
+				assert.Equal(t, "AUTHORIZATION_TYPE_HOSTING", r.AuthorizationType)
+			}
+			var lines []map[string]any
+			for _, l := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
 				if strings.Contains(l, `"msg":"brand refreshed"`) || strings.Contains(l, `"msg":"brand refresh failed"`) {
-					lines++
 					var m map[string]any
 					require.NoError(t, json.Unmarshal([]byte(l), &m))
-					assert.Contains(t, m, "brand_id")
-					assert.Contains(t, m, "outcome")
+					lines = append(lines, m)
 				}
 			}
-			assert.Equal(t, sum.Brands, lines)
+			require.Len(t, lines, 1)
+			assert.Equal(t, tc.outcome, lines[0]["outcome"])
 		})
 	}
 }
 
-// The refresh takes only a schedule's events: an HTTP API event, an
-// unknown key, another EventBridge event or a non-object never decode, so
-// they never start a refresh.
-func TestScheduleEventIsStrict(t *testing.T) {
-	for _, payload := range []string{
-		`{"what":"ever"}`, `[1]`, `null`, `{"brand_ids":["1004"]} {}`,
-		`{"version":"2.0","routeKey":"GET /x","requestContext":{"http":{"method":"GET"}}}`,
-		`{"source":"aws.events","detail-type":"EC2 Instance State-change Notification"}`,
-	} {
-		var ev cardapi.ScheduleEvent
-		assert.Error(t, json.Unmarshal([]byte(payload), &ev), payload)
-	}
-	var ev cardapi.ScheduleEvent
-	require.NoError(t, json.Unmarshal([]byte(`{"source":"aws.scheduler","detail-type":"Scheduled Event","detail":{}}`), &ev))
-	assert.NotNil(t, ev.Envelope)
-	assert.Nil(t, ev.BrandIDs)
+// A check out of time calls nobody and fails, so SQS delivers it again.
+func TestBrandCheckerOutOfTime(t *testing.T) {
+	e := newEnv(t)
+	c, cancel := context.WithCancel(ctx(t))
+	cancel()
+	r := (&cardapi.BrandChecker{Upstream: e.partner, Logger: e.logger}).Check(c, "1004")
+	assert.False(t, r.OK)
+	assert.Equal(t, "UPSTREAM_TIMEOUT", r.Code)
+	assert.Empty(t, e.srv.Requests())
 }
 
 // The HTTP function, given {} (what the schedule sends), answers as to any
@@ -563,29 +540,6 @@ func TestAuthoritiesHTTPNeverRefreshes(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, resp.StatusCode, 400)
 	assert.Empty(t, e.srv.Requests())
-}
-
-// At the default pace a refresh of twelve brands stays under WeChat Pay's
-// 10/s limit, which the stand-in enforces here.
-func TestAuthoritiesRefreshIsPacedUnderTheRateLimit(t *testing.T) {
-	srv := membercardtest.NewServer(wxpaytest.Options{RateLimits: true})
-	defer srv.Close()
-	var brands []string
-	for i := 0; i < 12; i++ {
-		b := "20" + string(rune('a'+i))
-		brands = append(brands, b)
-		srv.SetAuthorities(membercard.ProductAuthorities{BrandID: b, AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
-	}
-	c, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: srv.AddMerchant(mchid).Signer(), Verifier: srv.Verifier(), HTTPClient: srv.Client(), MaxAttempts: 1, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	h := &cardapi.AuthoritiesRefresh{Upstream: c, Logger: slog.New(slog.DiscardHandler)}
-	sum, err := h.Refresh(context.Background(), brands)
-	require.NoError(t, err)
-	assert.Equal(t, 12, sum.Succeeded)
-	reqs := srv.Requests()
-	for i := 10; i < len(reqs); i++ {
-		assert.GreaterOrEqual(t, reqs[i].Time.Sub(reqs[i-10].Time), time.Second, "never more than 10 in a second")
-	}
 }
 
 func TestLogLinesCarryTheLambdaRequestID(t *testing.T) {
@@ -671,25 +625,4 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	assert.NotContains(t, buf.String(), openid)
-}
-
-// The refresh's EMF line: brands refreshed and failed, changes and
-// revocations (here without a state table: an empty list is a revocation).
-func TestRefreshMetrics(t *testing.T) {
-	var buf bytes.Buffer
-	answer := func(products string) upstreamStub {
-		return upstreamStub{resp: &wxpay.Response{Status: 200, Attempts: 1, Body: []byte(`{"brand_id":"1004","authorization_type":"AUTHORIZATION_TYPE_HOSTING","authorization_product":` + products + `,"update_time":"2025-05-20T13:29:35+08:00"}`)}}
-	}
-	h := &cardapi.AuthoritiesRefresh{Upstream: answer(`[]`), Logger: slog.New(slog.DiscardHandler), BrandIDs: []string{"1004", "bad/id"}, Interval: time.Millisecond,
-		Metrics: &metrics.Emitter{Out: &buf, Function: "authoritiesrefresh"}}
-	_, err := h.Handle(ctx(t), cardapi.ScheduleEvent{})
-	require.Error(t, err, "the malformed brand fails")
-	recs, err := metrics.ParseLog(buf.Bytes())
-	require.NoError(t, err)
-	require.Len(t, recs, 1)
-	assert.Equal(t, "schedule", recs[0].Dimensions["route"])
-	assert.Equal(t, 1.0, recs[0].Sum("BrandsRefreshed"))
-	assert.Equal(t, 1.0, recs[0].Sum("BrandsFailed"))
-	assert.Equal(t, 1.0, recs[0].Sum("AuthorityRevocations"))
-	assert.Equal(t, 0.0, recs[0].Sum("AuthorityChanges"))
 }

@@ -167,31 +167,3 @@ func checkForwarded(t *testing.T, which uint8, req wxpay.Request, claim, param s
 		}
 	}
 }
-
-// FuzzAuthoritiesRefresh feeds raw Lambda payloads to the refresh
-// function's entry point, as the runtime does (json.Unmarshal into its
-// event, then the handler): never a panic, never a call for a brand ID
-// outside the rules.
-func FuzzAuthoritiesRefresh(f *testing.F) {
-	f.Add([]byte(`{"version":"2.0","routeKey":"GET /x","requestContext":{"http":{"method":"GET"}},"pathParameters":{"brand_id":"1004"}}`))
-	f.Add([]byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
-	f.Add([]byte(`{"brand_ids":["1004","bad/id"]}`))
-	f.Add([]byte(`{}`))
-	f.Add([]byte(`[]`))
-	logger := slog.New(slog.DiscardHandler)
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		up := &recorder{}
-		h := &cardapi.AuthoritiesRefresh{Upstream: up, Logger: logger, BrandIDs: []string{"1004"}, Interval: 1}
-		var ev cardapi.ScheduleEvent
-		if json.Unmarshal(payload, &ev) != nil {
-			return
-		}
-		_, _ = h.Handle(context.Background(), ev)
-		for _, req := range up.reqs {
-			id := strings.TrimSuffix(strings.TrimPrefix(req.Path, "/v3/brand-basic/partner/brands/"), "/product-authorities")
-			if membercard.CheckID("brand_id", id, 32) != nil || req.Method != http.MethodGet {
-				t.Fatalf("called WeChat Pay with %s %s", req.Method, req.Path)
-			}
-		}
-	})
-}

@@ -27,9 +27,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/refresh"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
@@ -321,16 +323,21 @@ func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (
 	pre := &cardapi.PreToken{Upstream: brand, Policy: tokenPolicy, Logger: logger}
 	partnerTok := &cardapi.PartnerToken{Upstream: partner, Policy: tokenPolicy, Logger: logger}
 	perm := &cardapi.PermissionTokenHandler{Upstream: partner, Policy: policy, Logger: logger}
-	state := authorityState(events)
+	store := &authority.Memory{}
+	state := authorityState(store, events)
 	auth := &cardapi.Authorities{Upstream: partner, Policy: policy, Logger: logger, State: state}
-	refresh := &cardapi.AuthoritiesRefresh{Upstream: partner, Logger: logger, State: state, BrandIDs: env.AuthorityBrandIDs}
+	queue := &memoryQueue{}
+	sched := &refresh.Scheduler{Queue: queue, Snapshots: store, Listed: env.AuthorityBrandIDs, Logger: logger}
+	checks := &countingChecker{Checker: &cardapi.BrandChecker{Upstream: partner, Logger: logger, State: state}}
+	// The sandbox has no rate limit to keep under: no pacing.
+	consume := &refresh.Consumer{Checker: checks, Logger: logger}
 	return []Route{
 		{"POST " + membercard.BrandPreAuthTokensPath, pre.Handle},
 		{"POST " + membercard.PartnerPreAuthTokensPath, partnerTok.Handle},
 		{"POST " + membercard.PartnerOpenUserCardTokensPath, partnerTok.Handle},
 		{"POST " + membercard.PermissionTokensRoute, perm.Handle},
 		{"GET " + membercard.ProductAuthoritiesRoute, auth.Handle},
-		refreshRoute(refresh),
+		refreshRoute(sched, consume, queue, checks),
 	}, nil
 }
 

@@ -1,0 +1,34 @@
+// Command authoritiesschedule starts each scheduled refresh of product
+// authorities: invoked by the schedule (an EventBridge Scheduled Event, or
+// {}), it sends one message per brand covered (AUTHORITY_BRAND_IDS and
+// every brand with a snapshot in STATE_TABLE_NAME) to the refresh queue
+// (REFRESH_QUEUE_URL), which authoritiesrefresh consumes. Operators invoke
+// it with {"brand_ids": [...]} to add brands and {"remove_brand_ids":
+// [...]} to remove them (README, "Refresh at scale"). It holds no WeChat
+// Pay credentials.
+package main
+
+import (
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/statetable"
+)
+
+func main() {
+	app := lambdaapp.MustBootWithoutSecret("authoritiesschedule")
+	table, err := statetable.FromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(err)
+	}
+	queue, err := refresh.QueueFromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(err)
+	}
+	h := &refresh.Scheduler{Queue: queue, Snapshots: authority.Table{Table: table}, Listed: app.Env.AuthorityBrandIDs, Logger: app.Logger, Metrics: app.Metrics}
+	lambda.Start(h.Handle)
+}

@@ -1,0 +1,235 @@
+package refresh_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/metrics"
+	"github.com/wxcard/wxcard/internal/refresh"
+)
+
+var discard = slog.New(slog.DiscardHandler)
+
+// clockChecker stands in for WeChat Pay behind cardapi.BrandChecker: it
+// notes when each call starts, takes latency to answer, and fails the
+// brands in fail (each failure once, when once is set).
+type clockChecker struct {
+	latency time.Duration
+	mu      sync.Mutex
+	calls   []time.Time
+	brands  []string
+	fail    map[string]bool
+	once    bool
+}
+
+func (c *clockChecker) Check(ctx context.Context, brandID string) cardapi.BrandResult {
+	c.mu.Lock()
+	c.calls = append(c.calls, time.Now())
+	c.brands = append(c.brands, brandID)
+	failing := c.fail[brandID]
+	if failing && c.once {
+		delete(c.fail, brandID)
+	}
+	c.mu.Unlock()
+	time.Sleep(c.latency)
+	if failing {
+		return cardapi.BrandResult{BrandID: brandID, Outcome: cardapi.OutcomeFailed, Code: "SYSTEM_ERROR"}
+	}
+	return cardapi.BrandResult{BrandID: brandID, OK: true, Outcome: "unchanged"}
+}
+
+// busiestSecond is the most calls that started within one second.
+func (c *clockChecker) busiestSecond() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := slices.Clone(c.calls)
+	slices.SortFunc(calls, func(a, b time.Time) int { return a.Compare(b) })
+	most := 0
+	for i, start := range calls {
+		n := 0
+		for _, t := range calls[i:] {
+			if t.Sub(start) < time.Second {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
+// batchesOf splits brands into SQS events of size messages, each
+// message's ID its brand's.
+func batchesOf(brands []string, size int) []events.SQSEvent {
+	var out []events.SQSEvent
+	for b := range slices.Chunk(brands, size) {
+		var ev events.SQSEvent
+		for _, id := range b {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: "m-" + id, Body: refresh.Message{BrandID: id}.Body()})
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func brandIDs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%d", 100000+i)
+	}
+	return out
+}
+
+// The event source mapping runs up to its maximum concurrency of
+// invocations at once, each with a batch, one after the other in each
+// place. However they overlap, the calls to WeChat Pay of any one second
+// stay within the rate, and the refresh still goes at about that rate.
+// (In synctest's bubble the clock is fake: the minutes pass at once.)
+func TestConsumerPacingAcrossConcurrentBatches(t *testing.T) {
+	tests := []struct {
+		rate, concurrency, batch int
+		latency                  time.Duration
+	}{
+		{8, 2, 10, 0},
+		{8, 2, 10, 180 * time.Millisecond},
+		{8, 2, 1, 40 * time.Millisecond},
+		{8, 3, 10, 0}, // 8/3 rounds down to 2 a second each: 6 in all
+		{10, 10, 10, 700 * time.Millisecond},
+		{9, 4, 7, 300 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%d/s over %d batch %d latency %v", tc.rate, tc.concurrency, tc.batch, tc.latency), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				check := &clockChecker{latency: tc.latency}
+				h := &refresh.Consumer{Checker: check, Interval: refresh.Interval(tc.rate, tc.concurrency), Logger: discard}
+				brands := brandIDs(200)
+				queue := make(chan events.SQSEvent)
+				go func() {
+					for _, ev := range batchesOf(brands, tc.batch) {
+						queue <- ev
+					}
+					close(queue)
+				}()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for range tc.concurrency {
+					wg.Go(func() {
+						for ev := range queue {
+							resp, err := h.Handle(context.Background(), ev)
+							assert.NoError(t, err)
+							assert.Empty(t, resp.BatchItemFailures)
+						}
+					})
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+
+				assert.ElementsMatch(t, brands, check.brands)
+				assert.LessOrEqual(t, check.busiestSecond(), tc.rate, "calls in one second")
+				perSecond := tc.concurrency * (tc.rate / tc.concurrency)
+				assert.LessOrEqual(t, elapsed, time.Duration(len(brands)/perSecond+2)*time.Second+tc.latency,
+					"the refresh goes at about %d/s", perSecond)
+			})
+		})
+	}
+}
+
+// A batch with failures: only the failed brands and the malformed
+// messages are reported, so SQS delivers those again, alone; the metrics
+// count each.
+func TestConsumerReportsFailuresAlone(t *testing.T) {
+	check := &clockChecker{fail: map[string]bool{"1002": true, "1005": true}}
+	var out bytes.Buffer
+	h := &refresh.Consumer{Checker: check, Logger: discard, Metrics: &metrics.Emitter{Out: &out, Function: "authoritiesrefresh"}}
+	ev := batchesOf([]string{"1001", "1002", "1003", "1004", "1005"}, 10)[0]
+	ev.Records = slices.Insert(ev.Records, 2,
+		events.SQSMessage{MessageId: "m-bad", Body: `{"brand_id":"10/04"}`},
+		events.SQSMessage{MessageId: "m-case", Body: `{"BRAND_ID":"1004"}`})
+	resp, err := h.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	assert.Equal(t, []events.SQSBatchItemFailure{{ItemIdentifier: "m-1002"}, {ItemIdentifier: "m-bad"}, {ItemIdentifier: "m-case"}, {ItemIdentifier: "m-1005"}}, resp.BatchItemFailures)
+	assert.Equal(t, []string{"1001", "1002", "1003", "1004", "1005"}, check.brands, "malformed messages call nobody")
+
+	recs, err := metrics.ParseLog(out.Bytes())
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "queue", recs[0].Dimensions["route"])
+	assert.Equal(t, 3.0, recs[0].Sum("BrandsRefreshed"))
+	assert.Equal(t, 4.0, recs[0].Sum("BrandsFailed"))
+	assert.Equal(t, 0.0, recs[0].Sum("BrandsLeft"))
+
+	// An event with no records is not SQS's: refused, nobody called.
+	check.brands = nil
+	_, err = h.Handle(context.Background(), events.SQSEvent{})
+	require.ErrorContains(t, err, "not an SQS event")
+	assert.Empty(t, check.brands)
+}
+
+// Near the invocation's deadline no brand is started: the rest are
+// reported, to be delivered again, and counted as left.
+func TestConsumerLeavesWhatItHasNoTimeFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		check := &clockChecker{latency: 4 * time.Second}
+		var out bytes.Buffer
+		h := &refresh.Consumer{Checker: check, Interval: time.Second, Logger: discard, Metrics: &metrics.Emitter{Out: &out, Function: "authoritiesrefresh"}}
+		ctx, cancel := context.WithTimeout(context.Background(), refresh.MinTimeLeft+9*time.Second)
+		defer cancel()
+		resp, err := h.Handle(ctx, batchesOf(brandIDs(10), 10)[0])
+		require.NoError(t, err)
+		// Brands start at 0, 4 and 8 s; at 12 s less than MinTimeLeft is left.
+		assert.Len(t, check.brands, 3)
+		assert.Len(t, resp.BatchItemFailures, 7)
+		assert.Equal(t, "m-100003", resp.BatchItemFailures[0].ItemIdentifier)
+		// (The bubble's clock starts in 2000, before metrics.Parse's idea
+		// of a timestamp: the line is checked as text.)
+		assert.Contains(t, out.String(), `"BrandsLeft":7`)
+	})
+}
+
+func TestInterval(t *testing.T) {
+	for _, tc := range []struct {
+		rate, concurrency int
+		want              time.Duration
+	}{
+		{8, 2, 250 * time.Millisecond}, {8, 3, 500 * time.Millisecond}, {10, 10, time.Second}, {8, 1, 125 * time.Millisecond}, {1, 2, 0},
+	} {
+		assert.Equal(t, tc.want, refresh.Interval(tc.rate, tc.concurrency), "%d/s over %d", tc.rate, tc.concurrency)
+	}
+}
+
+func TestIntervalFromEnv(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want time.Duration
+		err  string
+	}{
+		{nil, 250 * time.Millisecond, ""},
+		{map[string]string{"REFRESH_CALLS_PER_SECOND": "10", "REFRESH_CONCURRENCY": "5"}, 500 * time.Millisecond, ""},
+		{map[string]string{"REFRESH_CALLS_PER_SECOND": "11"}, 0, "REFRESH_CALLS_PER_SECOND"},
+		{map[string]string{"REFRESH_CALLS_PER_SECOND": "0"}, 0, "REFRESH_CALLS_PER_SECOND"},
+		{map[string]string{"REFRESH_CALLS_PER_SECOND": "7.5"}, 0, "REFRESH_CALLS_PER_SECOND"},
+		{map[string]string{"REFRESH_CONCURRENCY": "9"}, 0, "REFRESH_CONCURRENCY"},
+		{map[string]string{"REFRESH_CONCURRENCY": "x"}, 0, "REFRESH_CONCURRENCY"},
+	}
+	for _, tc := range tests {
+		got, err := refresh.IntervalFromEnv(func(k string) string { return tc.env[k] })
+		if tc.err != "" {
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.err)
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got)
+	}
+}

@@ -1,0 +1,262 @@
+package refresh_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/awstest"
+	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/statetable"
+)
+
+var queueSeq atomic.Int64
+
+// queueOf creates a refresh queue on the stack and the Queue sending to
+// it through the stack's fault-injecting endpoint.
+func queueOf(t *testing.T, s *awstest.Stack) (*refresh.Queue, string) {
+	url := s.NewQueue(t, fmt.Sprintf("refresh-%d", queueSeq.Add(1)))
+	return &refresh.Queue{Client: awstest.SQS(s.Endpoint), URL: url}, url
+}
+
+func tableOf(t *testing.T, s *awstest.Stack) *statetable.Table {
+	table, err := statetable.FromEnv(awstest.Getenv(s.Env(nil)))
+	require.NoError(t, err)
+	return table
+}
+
+// received drains the queue as the event source mapping would, all
+// succeeding, and returns the brands in it.
+func received(t *testing.T, s *awstest.Stack, url string) []string {
+	var brands []string
+	for _, d := range (&awstest.EventSource{Stack: s, QueueURL: url}).Drain(t, 2000, func(events.SQSEvent) events.SQSEventResponse { return events.SQSEventResponse{} }) {
+		m, err := refresh.ParseMessage(d.Body)
+		require.NoError(t, err)
+		brands = append(brands, m.BrandID)
+	}
+	slices.Sort(brands)
+	return brands
+}
+
+// 10,000 brands go to SQS in 1,000 concurrent batches of 10, in seconds.
+//
+// moto holds fewer: its SendMessage reads the queue's attributes, which
+// count every message held, so each send costs time in proportion to the
+// queue's depth (1,000 brands took 19 s, 10,000 would take half an hour).
+// moto shows the same client against its SQS at 500; the in-process fake
+// of the same wire protocol carries the 10,000.
+func TestSendTenThousandBrands(t *testing.T) {
+	t.Parallel()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			count := 10000
+			if s.Name == "moto" {
+				count = 500
+			}
+			q, url := queueOf(t, s)
+			brands := brandIDs(count)
+			start := time.Now()
+			n, err := q.Send(context.Background(), brands)
+			elapsed := time.Since(start)
+			require.NoError(t, err)
+			assert.Equal(t, count, n)
+			assert.Equal(t, count/refresh.BatchSize, s.Calls("AmazonSQS.SendMessageBatch"))
+			assert.Equal(t, count, s.QueueDepth(t, url))
+			t.Logf("%s: %d brands enqueued in %v", s.Name, count, elapsed.Round(time.Millisecond))
+			if s.Name != "moto" { // moto receives slowly too: 14 s for these 500
+				assert.Equal(t, brands, received(t, s, url), "every brand once")
+			}
+		})
+	}
+}
+
+// Entries SQS reports failed are sent again; a sender fault is not, and
+// the error says how many brands were not enqueued.
+func TestSendRetriesFailedEntries(t *testing.T) {
+	t.Parallel()
+	failed := func(senderFault bool, ids ...int) string {
+		var f []string
+		for _, id := range ids {
+			f = append(f, fmt.Sprintf(`{"Id":"%d","SenderFault":%t,"Code":"InternalError","Message":"injected"}`, id, senderFault))
+		}
+		return `{"Successful":[],"Failed":[` + strings.Join(f, ",") + `]}`
+	}
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			q, url := queueOf(t, s)
+			brands := brandIDs(10)
+			// The first answer fails every entry; the second call sends them.
+			s.Inject("AmazonSQS.SendMessageBatch", awstest.Fault{Body: failed(false, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)})
+			n, err := q.Send(context.Background(), brands)
+			require.NoError(t, err)
+			assert.Equal(t, 10, n)
+			assert.Equal(t, brands, received(t, s, url))
+
+			before := s.Calls("AmazonSQS.SendMessageBatch")
+			s.Inject("AmazonSQS.SendMessageBatch", awstest.Fault{Body: failed(true, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)})
+			n, err = q.Send(context.Background(), brands)
+			require.Error(t, err)
+			assert.Equal(t, 0, n)
+			assert.Contains(t, err.Error(), "10 of 10 brands not enqueued")
+			assert.Equal(t, before+1, s.Calls("AmazonSQS.SendMessageBatch"), "a sender fault is not sent again")
+		})
+	}
+}
+
+// The schedule enqueues AUTHORITY_BRAND_IDS and every brand with a
+// snapshot, once each, across pages of the table's Scan; notification
+// records are not brands.
+func TestSchedulerEnqueuesEveryCoveredBrand(t *testing.T) {
+	t.Parallel()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			table := tableOf(t, s)
+			store := authority.Table{Table: table, ScanPageSize: 2}
+			tr := &authority.Tracker{Store: store, Bus: nopBus{}}
+			for _, b := range []string{"2001", "2002", "1004"} {
+				_, err := tr.Observe(context.Background(), b, &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}})
+				require.NoError(t, err)
+			}
+			_, err := table.Client.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table.Name), Item: map[string]types.AttributeValue{
+				statetable.KeyAttr: statetable.String(statetable.NotificationPrefix + "n-1"),
+			}})
+			require.NoError(t, err)
+			q, url := queueOf(t, s)
+			h := &refresh.Scheduler{Queue: q, Snapshots: store, Listed: []string{"1004", "1005"}, Logger: discard}
+
+			var cmd refresh.Command
+			require.NoError(t, json.Unmarshal([]byte(scheduledEvent), &cmd))
+			sum, err := h.Handle(context.Background(), cmd)
+			require.NoError(t, err)
+			assert.Equal(t, &refresh.Summary{Listed: 2, Snapshots: 3, Enqueued: 4}, sum)
+			assert.Equal(t, []string{"1004", "1005", "2001", "2002"}, received(t, s, url))
+			assert.GreaterOrEqual(t, s.Calls("DynamoDB_20120810.Scan"), 2, "pages")
+
+			// The table failing: nothing is enqueued, and the error says why.
+			for range 4 {
+				s.Inject("DynamoDB_20120810.Scan", awstest.Fault{Status: 500, Type: "InternalServerError"})
+			}
+			sum, err = h.Handle(context.Background(), cmd)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "listing the brands with a snapshot")
+			assert.Equal(t, 0, sum.Enqueued)
+			assert.Equal(t, 0, s.QueueDepth(t, url))
+		})
+	}
+}
+
+// Operators add brands by enqueueing them ({"brand_ids"}): checked once,
+// each has a snapshot and stays covered. They remove brands whose
+// snapshot is deleted ({"remove_brand_ids"}), except a listed one, one
+// without a snapshot and one holding unpublished events.
+func TestOperatorsAddAndRemoveBrands(t *testing.T) {
+	t.Parallel()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			store := authority.Table{Table: tableOf(t, s)}
+			q, url := queueOf(t, s)
+			h := &refresh.Scheduler{Queue: q, Snapshots: store, Listed: []string{"1004"}, Logger: discard}
+			run := func(payload string) (*refresh.Summary, error) {
+				var cmd refresh.Command
+				require.NoError(t, json.Unmarshal([]byte(payload), &cmd))
+				return h.Handle(context.Background(), cmd)
+			}
+
+			sum, err := run(`{"brand_ids":["3001","3002"]}`)
+			require.NoError(t, err)
+			assert.Equal(t, 2, sum.Enqueued)
+			assert.Equal(t, []string{"3001", "3002"}, received(t, s, url))
+
+			tr := &authority.Tracker{Store: store, Bus: nopBus{}}
+			for _, b := range []string{"3001", "3002"} {
+				_, err := tr.Observe(context.Background(), b, nil)
+				require.NoError(t, err)
+			}
+			now := time.Now()
+			require.NoError(t, store.Put(context.Background(), authority.Item{BrandID: "3003", State: authority.Revoked, CheckedAt: now, Version: 1,
+				Pending: []eventbus.Event{{DetailType: authority.RevokedEvent, Time: now, Detail: json.RawMessage(`{}`)}}, PendingID: "p", PendingSince: now}, 0))
+
+			sum, err = run(`{"remove_brand_ids":["3001","1004","3009","3003"]}`)
+			require.Error(t, err)
+			assert.Equal(t, []string{"3001"}, sum.Removed)
+			assert.Equal(t, []string{"1004", "3003", "3009"}, slices.Sorted(maps.Keys(sum.Refused)))
+			assert.Contains(t, sum.Refused["1004"], "AUTHORITY_BRAND_IDS")
+			assert.Contains(t, sum.Refused["3003"], "not yet published")
+			assert.Contains(t, sum.Refused["3009"], "no snapshot")
+			assert.Contains(t, err.Error(), "3 of 4 brands not removed")
+
+			brands, err := store.Brands(context.Background())
+			require.NoError(t, err)
+			slices.Sort(brands)
+			assert.Equal(t, []string{"3002", "3003"}, brands)
+			sum, err = run(`{}`)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"1004", "3002", "3003"}, received(t, s, url))
+			assert.Equal(t, 3, sum.Enqueued)
+		})
+	}
+}
+
+// nopBus publishes nowhere: these tests make snapshots, not events.
+type nopBus struct{}
+
+func (nopBus) Publish(context.Context, ...eventbus.Event) error { return nil }
+
+const scheduledEvent = `{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event","source":"aws.scheduler","account":"123456789012","time":"2026-11-22T06:00:00Z","region":"us-east-1","resources":["arn:aws:scheduler:us-east-1:123456789012:schedule/default/x"],"detail":"{}"}`
+
+// The scheduler takes only its commands: a Scheduled Event envelope, {},
+// brand_ids or remove_brand_ids with well-formed IDs. Anything else never
+// decodes, so it never enqueues nor removes.
+func TestCommandIsStrict(t *testing.T) {
+	good := map[string]refresh.Command{
+		`{}`:                            {},
+		`{"brand_ids":["1004","1005"]}`: {BrandIDs: []string{"1004", "1005"}},
+		`{"brand_ids":[]}`:              {BrandIDs: []string{}},
+		`{"remove_brand_ids":["1004"]}`: {Remove: []string{"1004"}},
+		`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`: {},
+	}
+	for payload, want := range good {
+		var cmd refresh.Command
+		require.NoError(t, json.Unmarshal([]byte(payload), &cmd), payload)
+		assert.Equal(t, want.BrandIDs, cmd.BrandIDs, payload)
+		assert.Equal(t, want.Remove, cmd.Remove, payload)
+	}
+	for _, payload := range []string{
+		`{"what":"ever"}`, `[1]`, `null`, `"x"`, `{"brand_ids":null}`, `{"brand_ids":"1004"}`, `{"BRAND_IDS":["1004"]}`,
+		`{"brand_ids":["10/04"]}`, `{"brand_ids":[""]}`, `{"remove_brand_ids":["` + strings.Repeat("1", 33) + `"]}`,
+		`{"brand_ids":["1004"],"remove_brand_ids":["1005"]}`,
+		`{"brand_ids":[` + strings.Repeat(`"1",`, 5000) + `"1"]}`,
+		`{"version":"2.0","routeKey":"GET /x","requestContext":{"http":{"method":"GET"}}}`,
+		`{"source":"aws.events","detail-type":"EC2 Instance State-change Notification"}`,
+		`{"Records":[{"body":"{\"brand_id\":\"1004\"}"}]}`,
+	} {
+		var cmd refresh.Command
+		assert.Error(t, json.Unmarshal([]byte(payload), &cmd), payload)
+	}
+}
+
+func TestParseMessage(t *testing.T) {
+	m, err := refresh.ParseMessage(`{"brand_id":"1004"}`)
+	require.NoError(t, err)
+	assert.Equal(t, "1004", m.BrandID)
+	assert.Equal(t, `{"brand_id":"1004"}`, m.Body())
+	for _, body := range []string{``, `{}`, `null`, `[]`, `{"brand_id":1004}`, `{"BRAND_ID":"1004"}`, `{"brand_id":"1004","x":1}`, `{"brand_id":"10/04"}`, `{"brand_id":""}`, `"1004"`} {
+		_, err := refresh.ParseMessage(body)
+		assert.Error(t, err, body)
+	}
+}
