@@ -14,11 +14,11 @@ import (
 	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
-	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
-	app := lambdaapp.MustBoot("authorities", secret.ServiceProvider)
+	app := lambdaapp.MustBoot("authorities", wxsign.Merchant)
 	state, err := authority.TrackerFromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)

@@ -15,11 +15,11 @@ import (
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/refresh"
-	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
-	app := lambdaapp.MustBoot("authoritiesrefresh", secret.ServiceProvider)
+	app := lambdaapp.MustBoot("authoritiesrefresh", wxsign.Merchant)
 	state, err := authority.TrackerFromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)

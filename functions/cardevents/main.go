@@ -14,12 +14,12 @@ import (
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/idempotency"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
-	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/statetable"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
-	app := lambdaapp.MustBootReceiver("cardevents", secret.ServiceProvider)
+	app := lambdaapp.MustBootReceiver("cardevents", wxsign.Merchant)
 	table, err := statetable.FromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)

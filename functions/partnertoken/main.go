@@ -8,11 +8,11 @@ import (
 
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
-	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
-	app := lambdaapp.MustBoot("partnertoken", secret.ServiceProvider)
+	app := lambdaapp.MustBoot("partnertoken", wxsign.Merchant)
 	h := &cardapi.PartnerToken{Upstream: app.Upstream, Policy: app.MustTokenPolicy(), Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

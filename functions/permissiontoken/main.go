@@ -8,11 +8,11 @@ import (
 
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
-	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
-	app := lambdaapp.MustBoot("permissiontoken", secret.ServiceProvider)
+	app := lambdaapp.MustBoot("permissiontoken", wxsign.Merchant)
 	h := &cardapi.PermissionTokenHandler{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

@@ -7,11 +7,11 @@ import (
 
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
-	"github.com/wxcard/wxcard/internal/secret"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
-	app := lambdaapp.MustBoot("pretoken", secret.Brand)
+	app := lambdaapp.MustBoot("pretoken", wxsign.Brand)
 	h := &cardapi.PreToken{Upstream: app.Upstream, Policy: app.MustTokenPolicy(), Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

@@ -28,7 +28,7 @@ func BenchmarkHandler(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
 	client := func(scheme wxsign.Scheme) *wxpay.Client {
 		c, err := wxpay.New(wxpay.Config{BaseURL: canned.URL, BackupURL: "-",
-			Signer:      &wxsign.Signer{Scheme: scheme, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)},
+			Signer:      &wxsign.Signer{Identity: wxsign.Identity{Scheme: scheme, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)}},
 			Verifier:    &wxsign.Verifier{Keys: wxsign.KeySet{wxpaytest.DefaultPublicKeyID: &wxpaytest.PooledKey(0).PublicKey}},
 			PublicKeyID: wxpaytest.DefaultPublicKeyID, HTTPClient: hc, Logger: logger})
 		if err != nil {
@@ -73,7 +73,7 @@ func BenchmarkLiveHeapGrowth(b *testing.B) {
 	canned := wxpaytest.NewCanned(wxpaytest.PooledKey(0), wxpaytest.DefaultPublicKeyID, []byte(`{"token":"d2df23f2f4fasf3gwsd2df23f2f4fasf3g","expire_time":"2026-11-22T15:16:01+08:00"}`))
 	defer canned.Close()
 	c, err := wxpay.New(wxpay.Config{BaseURL: canned.URL, BackupURL: "-",
-		Signer:      &wxsign.Signer{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)},
+		Signer:      &wxsign.Signer{Identity: wxsign.Identity{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)}},
 		Verifier:    &wxsign.Verifier{Keys: wxsign.KeySet{wxpaytest.DefaultPublicKeyID: &wxpaytest.PooledKey(0).PublicKey}},
 		PublicKeyID: wxpaytest.DefaultPublicKeyID, HTTPClient: canned.Client(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -114,7 +114,7 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 	defer canned.Close()
 	logger := slog.New(slog.DiscardHandler)
 	c, err := wxpay.New(wxpay.Config{BaseURL: canned.URL, BackupURL: "-",
-		Signer:      &wxsign.Signer{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)},
+		Signer:      &wxsign.Signer{Identity: wxsign.Identity{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)}},
 		Verifier:    &wxsign.Verifier{Keys: wxsign.KeySet{wxpaytest.DefaultPublicKeyID: &wxpaytest.PooledKey(0).PublicKey}},
 		PublicKeyID: wxpaytest.DefaultPublicKeyID, HTTPClient: canned.Client(), Logger: logger})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 const (
@@ -52,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{srv: srv, logs: logs, logger: slog.New(slog.NewJSONHandler(logs, nil)), policy: cardapi.Policy{OpenIDClaim: "openid"}}
 	mch, br := srv.AddMerchant(mchid), srv.AddBrand(brandID)
 	hc := srv.Client()
-	mk := func(id *wxpaytest.Identity) *wxpay.Client {
+	mk := func(id *wxsign.Identity) *wxpay.Client {
 		c, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: id.Signer(), Verifier: srv.Verifier(),
 			PublicKeyID: srv.PublicKeyID, HTTPClient: hc, Logger: e.logger, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 		require.NoError(t, err)

@@ -8,6 +8,7 @@ package cardevents
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -276,12 +277,16 @@ func (h *Handler) resource(id *secret.Identity, n *wxsign.Notification) (json.Ra
 // user_information (common_field_list and custom_field_list entries'
 // value and value_list) in place.
 func decryptSensitive(id *secret.Identity, obj map[string]any) error {
+	key, ok := id.Key.(crypto.Decrypter)
+	if !ok {
+		return fmt.Errorf("the private key (%T) cannot decrypt", id.Key)
+	}
 	dec := func(field string, v any) (any, error) {
 		s, ok := v.(string)
 		if !ok || s == "" {
 			return v, nil
 		}
-		plain, err := wxsign.DecryptSensitive(id.PrivateKey, s)
+		plain, err := wxsign.DecryptSensitive(key, s)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}

@@ -2,6 +2,7 @@ package cardevents_test
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -138,7 +139,7 @@ func (f *fixture) send(t *testing.T, n wxpaytest.Notification, spoil wxpaytest.S
 }
 
 func encrypted(t *testing.T, f *fixture, s string) string {
-	ct, err := wxsign.EncryptSensitive(&f.identity.PrivateKey.PublicKey, s)
+	ct, err := wxsign.EncryptSensitive(f.identity.Key.Public().(*rsa.PublicKey), s)
 	require.NoError(t, err)
 	return ct
 }

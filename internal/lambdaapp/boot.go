@@ -14,6 +14,7 @@ import (
 	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/pkg/wxpay"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 // SecretsTimeout bounds the cold start's read of the secret.
@@ -34,7 +35,7 @@ type App struct {
 // Boot is a cold start: read the environment, build the Secrets Manager
 // client from it (AWS_ENDPOINT_URL_SECRETS_MANAGER applies), read and check
 // the secret as identity kind, and build the WeChat Pay client once.
-func Boot(ctx context.Context, function string, kind secret.Kind, logger *slog.Logger) (*App, error) {
+func Boot(ctx context.Context, function string, kind wxsign.Scheme, logger *slog.Logger) (*App, error) {
 	env, err := OSEnv()
 	if err != nil {
 		return nil, err
@@ -64,7 +65,7 @@ func Boot(ctx context.Context, function string, kind secret.Kind, logger *slog.L
 // API but verifies and decrypts what WeChat Pay sends: the environment and
 // the secret as identity kind, which must hold an API v3 key (a refresh
 // that loses it keeps the identity in use).
-func BootReceiver(ctx context.Context, function string, kind secret.Kind, logger *slog.Logger) (*App, error) {
+func BootReceiver(ctx context.Context, function string, kind wxsign.Scheme, logger *slog.Logger) (*App, error) {
 	env, err := OSEnv()
 	if err != nil {
 		return nil, err
@@ -93,7 +94,7 @@ func BootReceiver(ctx context.Context, function string, kind secret.Kind, logger
 
 // MustBootReceiver is BootReceiver or, failing, refuses to serve as
 // MustBoot does.
-func MustBootReceiver(function string, kind secret.Kind) *App {
+func MustBootReceiver(function string, kind wxsign.Scheme) *App {
 	logger := NewLogger(os.Stderr, LogLevel(os.Getenv))
 	app, err := BootReceiver(context.Background(), function, kind, logger)
 	if err != nil {
@@ -117,7 +118,7 @@ func MustBootWithoutSecret(function string) *App {
 // MustBoot boots or, failing, logs why (naming the secret and field, never
 // its content), reports an init error to the Lambda Runtime API, and exits:
 // the function refuses to serve rather than serve with broken credentials.
-func MustBoot(function string, kind secret.Kind) *App {
+func MustBoot(function string, kind wxsign.Scheme) *App {
 	logger := NewLogger(os.Stderr, LogLevel(os.Getenv))
 	app, err := Boot(context.Background(), function, kind, logger)
 	if err != nil {

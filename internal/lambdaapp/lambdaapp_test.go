@@ -158,7 +158,7 @@ func TestSecretsManagerFromEnv(t *testing.T) {
 	get := func(k string) string { return env[k] }
 	c, err := SecretsManagerFromEnv(get)
 	require.NoError(t, err)
-	_, err = secret.Load(context.Background(), c, "wxcard/x", secret.ServiceProvider)
+	_, err = secret.Load(context.Background(), c, "wxcard/x", wxsign.Merchant)
 	require.ErrorContains(t, err, `field "cert_serial_no"`, "the real client read the secret from the endpoint")
 	assert.Equal(t, 1, sm.Calls())
 
@@ -166,7 +166,7 @@ func TestSecretsManagerFromEnv(t *testing.T) {
 	env["AWS_ENDPOINT_URL"] = sm.URL
 	c, err = SecretsManagerFromEnv(get)
 	require.NoError(t, err)
-	_, _ = secret.Load(context.Background(), c, "wxcard/x", secret.ServiceProvider)
+	_, _ = secret.Load(context.Background(), c, "wxcard/x", wxsign.Merchant)
 	assert.Equal(t, 2, sm.Calls(), "AWS_ENDPOINT_URL applies too")
 
 	delete(env, "AWS_REGION")

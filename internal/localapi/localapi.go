@@ -38,6 +38,7 @@ import (
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 // HandlerFunc is a function's HTTP API handler.
@@ -222,14 +223,14 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 	if len(env.AuthorityBrandIDs) == 0 {
 		env.AuthorityBrandIDs = brands
 	}
-	secrets := map[secret.Kind][]byte{
-		secret.Brand:           []byte(secretstest.ValueOf(srv.Server, srv.AddBrand(SandboxBrandID))),
-		secret.ServiceProvider: sandboxPartnerSecret(srv.Server),
+	secrets := map[wxsign.Scheme][]byte{
+		wxsign.Brand:    []byte(secretstest.ValueOf(srv.Server, srv.AddBrand(SandboxBrandID))),
+		wxsign.Merchant: sandboxPartnerSecret(srv.Server),
 	}
 	env.BaseURL, env.BackupURL = srv.URL, "-"
 	hc := srv.Client()
-	upstream := func(kind secret.Kind) (cardapi.Caller, error) {
-		name := "sandbox/" + kind.String()
+	upstream := func(kind wxsign.Scheme) (cardapi.Caller, error) {
+		name := "sandbox/" + kind.IDParam()
 		return lambdaapp.NewUpstream(ctx, env, func(context.Context) (*secret.Identity, error) {
 			return secret.Parse(name, secrets[kind], kind)
 		}, hc, logger)
@@ -242,7 +243,7 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 	}
 	routes = append(routes, sandboxAuthorityRoutes(srv, brands)...)
 	notify, err := cardEventsRoute(ctx, logger, events, func(context.Context) (*secret.Identity, error) {
-		return secret.Parse("sandbox/service provider", secrets[secret.ServiceProvider], secret.ServiceProvider)
+		return secret.Parse("sandbox/service provider", secrets[wxsign.Merchant], wxsign.Merchant)
 	}, "sandbox/service provider")
 	if err != nil {
 		srv.Close()
@@ -262,9 +263,9 @@ func NewRealStack(ctx context.Context, env lambdaapp.Env, brandSecretID string, 
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
 	hc := wxpay.NewHTTPClient(nil)
-	upstream := func(kind secret.Kind) (cardapi.Caller, error) {
+	upstream := func(kind wxsign.Scheme) (cardapi.Caller, error) {
 		id := env.SecretID
-		if kind == secret.Brand {
+		if kind == wxsign.Brand {
 			id = brandSecretID
 		}
 		if id == "" {
@@ -283,7 +284,7 @@ func NewRealStack(ctx context.Context, env lambdaapp.Env, brandSecretID string, 
 		// The card-events route, when the service-provider secret has the
 		// API v3 key it needs; state and bus stay in memory.
 		notify, err := cardEventsRoute(ctx, logger, events, func(ctx context.Context) (*secret.Identity, error) {
-			return secret.Load(ctx, sm, env.SecretID, secret.ServiceProvider)
+			return secret.Load(ctx, sm, env.SecretID, wxsign.Merchant)
 		}, env.SecretID)
 		if err != nil {
 			logger.Warn("POST /notify/card-events is not served", "error", err.Error())
@@ -306,12 +307,12 @@ func (notConfigured) Do(context.Context, wxpay.Request) (*wxpay.Response, error)
 // routes wires the five routes of the template to the four handlers, and
 // the local refresh route; the authorities handlers record in memory and
 // publish to events.
-func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(secret.Kind) (cardapi.Caller, error), events *eventbus.Memory) ([]Route, error) {
-	brand, err := upstream(secret.Brand)
+func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(wxsign.Scheme) (cardapi.Caller, error), events *eventbus.Memory) ([]Route, error) {
+	brand, err := upstream(wxsign.Brand)
 	if err != nil {
 		return nil, err
 	}
-	partner, err := upstream(secret.ServiceProvider)
+	partner, err := upstream(wxsign.Merchant)
 	if err != nil {
 		return nil, err
 	}

@@ -18,43 +18,14 @@ import (
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
-// Kind is the kind of identity a secret holds.
-type Kind int
-
-// The two kinds of identity.
-const (
-	// Brand signs brand APIs (WECHATPAY-BRAND-SHA256-RSA2048) as a brand_id.
-	Brand Kind = iota + 1
-	// ServiceProvider signs partner APIs (WECHATPAY2-SHA256-RSA2048) as an mchid.
-	ServiceProvider
-)
-
-func (k Kind) String() string {
-	switch k {
-	case Brand:
-		return "brand"
-	case ServiceProvider:
-		return "service provider"
-	}
-	return "unknown"
-}
-
-// idField is the secret's field that carries the identity of kind k.
-func (k Kind) idField() string {
-	if k == Brand {
-		return "brand_id"
-	}
-	return "mchid"
-}
-
-// Identity is a parsed, checked secret.
+// An Identity is a parsed, checked secret: whom the function signs as
+// (wxsign.Identity: Scheme wxsign.Brand by brand_id, or wxsign.Merchant, a
+// service provider, by mchid; Key is an *rsa.PrivateKey) and how it checks
+// WeChat Pay's answers.
 type Identity struct {
-	Kind         Kind
-	ID           string // brand_id or mchid
-	CertSerialNo string
-	PrivateKey   *rsa.PrivateKey
-	PublicKeyID  string // WeChat Pay public key ID, sent as Wechatpay-Serial
-	PublicKey    *rsa.PublicKey
+	wxsign.Identity
+	PublicKeyID string // WeChat Pay public key ID, sent as Wechatpay-Serial
+	PublicKey   *rsa.PublicKey
 
 	// APIv3Key is the merchant's API v3 key (apiv3_key, 32 characters),
 	// which decrypts notifications; nil when the secret has none.
@@ -70,15 +41,6 @@ type Identity struct {
 // zero bytes kept (as the official SDKs print it).
 func PlatformSerial(cert *x509.Certificate) string {
 	return fmt.Sprintf("%X", cert.SerialNumber.Bytes())
-}
-
-// Signer returns a request signer for the identity.
-func (id *Identity) Signer() *wxsign.Signer {
-	scheme := wxsign.Merchant
-	if id.Kind == Brand {
-		scheme = wxsign.Brand
-	}
-	return &wxsign.Signer{Scheme: scheme, ID: id.ID, SerialNo: id.CertSerialNo, Key: id.PrivateKey}
 }
 
 // Verifier returns a verifier that trusts the identity's WeChat Pay public
@@ -134,10 +96,15 @@ type fields struct {
 	PlatformCertificates []string `json:"wechatpay_platform_certificates"`
 }
 
-// Parse checks a secret's value and returns the identity of kind want.
-func Parse(secretID string, value []byte, want Kind) (*Identity, error) {
+// Parse checks a secret's value and returns the identity that signs with
+// scheme want: wxsign.Brand (the secret holds brand_id) or
+// wxsign.Merchant (mchid).
+func Parse(secretID string, value []byte, want wxsign.Scheme) (*Identity, error) {
 	fail := func(field, reason string, err error) error {
 		return &Error{SecretID: secretID, Field: field, Reason: reason, Err: err}
+	}
+	if want.IDParam() == "" {
+		return nil, fail("", fmt.Sprintf("cannot be read for the unknown scheme %q", want), nil)
 	}
 	var f fields
 	dec := json.NewDecoder(bytes.NewReader(value))
@@ -149,19 +116,20 @@ func Parse(secretID string, value []byte, want Kind) (*Identity, error) {
 	switch {
 	case hasBrand && hasMch:
 		return nil, fail("", "has both brand_id and mchid; a secret holds one identity", nil)
-	case want == Brand && hasMch:
+	case want == wxsign.Brand && hasMch:
 		return nil, fail("mchid", "is a service-provider identity; this function signs as a brand and needs brand_id", nil)
-	case want == ServiceProvider && hasBrand:
+	case want == wxsign.Merchant && hasBrand:
 		return nil, fail("brand_id", "is a brand identity; this function signs as a service provider and needs mchid", nil)
 	}
-	id := &Identity{Kind: want}
+	id := &Identity{Identity: wxsign.Identity{Scheme: want}}
 	required := []struct {
 		name string
 		v    *string
 		dst  *string
 	}{
-		{want.idField(), pick(want == Brand, f.BrandID, f.MchID), &id.ID},
-		{"cert_serial_no", f.CertSerialNo, &id.CertSerialNo},
+		// The secret's field is the Authorization parameter: brand_id or mchid.
+		{want.IDParam(), pick(want == wxsign.Brand, f.BrandID, f.MchID), &id.ID},
+		{"cert_serial_no", f.CertSerialNo, &id.SerialNo},
 		{"private_key", f.PrivateKey, nil},
 		{"wechatpay_public_key_id", f.WechatpayPublicKeyID, &id.PublicKeyID},
 		{"wechatpay_public_key", f.WechatpayPublicKey, nil},
@@ -177,10 +145,11 @@ func Parse(secretID string, value []byte, want Kind) (*Identity, error) {
 			}
 		}
 	}
-	var err error
-	if id.PrivateKey, err = wxsign.ParsePrivateKey([]byte(*f.PrivateKey)); err != nil {
+	key, err := wxsign.ParsePrivateKey([]byte(*f.PrivateKey))
+	if err != nil {
 		return nil, fail("private_key", "does not parse", err)
 	}
+	id.Key = key
 	if id.PublicKey, err = wxsign.ParsePublicKey([]byte(*f.WechatpayPublicKey)); err != nil {
 		return nil, fail("wechatpay_public_key", "does not parse", err)
 	}
@@ -233,8 +202,9 @@ type GetSecretValueAPI interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// Load fetches secretID and parses it as an identity of kind want.
-func Load(ctx context.Context, api GetSecretValueAPI, secretID string, want Kind) (*Identity, error) {
+// Load fetches secretID and parses it as the identity that signs with
+// scheme want.
+func Load(ctx context.Context, api GetSecretValueAPI, secretID string, want wxsign.Scheme) (*Identity, error) {
 	if secretID == "" {
 		return nil, &Error{SecretID: secretID, Reason: "no secret configured: set WXPAY_SECRET_ID"}
 	}
@@ -252,10 +222,10 @@ func Load(ctx context.Context, api GetSecretValueAPI, secretID string, want Kind
 // Secrets Manager, with the private key as PKCS#8 PEM and the WeChat Pay
 // public key as PKIX PEM.
 func Encode(id *Identity) ([]byte, error) {
-	if id.PrivateKey == nil || id.PublicKey == nil {
-		return nil, errors.New("secret: identity without keys")
+	if id.Key == nil || id.PublicKey == nil || id.Scheme.IDParam() == "" {
+		return nil, errors.New("secret: identity without keys or scheme")
 	}
-	key, err := x509.MarshalPKCS8PrivateKey(id.PrivateKey)
+	key, err := x509.MarshalPKCS8PrivateKey(id.Key)
 	if err != nil {
 		return nil, fmt.Errorf("secret: encoding the private key: %w", err)
 	}
@@ -264,8 +234,8 @@ func Encode(id *Identity) ([]byte, error) {
 		return nil, fmt.Errorf("secret: encoding the public key: %w", err)
 	}
 	v := map[string]any{
-		id.Kind.idField():         id.ID,
-		"cert_serial_no":          id.CertSerialNo,
+		id.Scheme.IDParam():       id.ID,
+		"cert_serial_no":          id.SerialNo,
 		"private_key":             string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})),
 		"wechatpay_public_key_id": id.PublicKeyID,
 		"wechatpay_public_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})),

@@ -2,6 +2,7 @@ package secret_test
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func values(idField, id string) map[string]string {
@@ -38,7 +40,7 @@ func jsonOf(m map[string]string) string {
 // cases are the secrets every backend must judge the same way.
 func cases() []struct {
 	name, value string
-	want        secret.Kind
+	want        wxsign.Scheme
 	field       string // "" and ok: a valid secret
 	ok          bool
 } {
@@ -64,33 +66,33 @@ func cases() []struct {
 	brokenPEM := strings.Replace(brand["private_key"], "\n", "\n!!", 3)
 	return []struct {
 		name, value string
-		want        secret.Kind
+		want        wxsign.Scheme
 		field       string
 		ok          bool
 	}{
-		{"good brand", jsonOf(brand), secret.Brand, "", true},
-		{"good service provider", jsonOf(sp), secret.ServiceProvider, "", true},
-		{"not JSON", "-----BEGIN PRIVATE KEY-----", secret.Brand, "", false},
-		{"missing brand_id", without(brand, "brand_id"), secret.Brand, "brand_id", false},
-		{"missing mchid", without(sp, "mchid"), secret.ServiceProvider, "mchid", false},
-		{"missing cert_serial_no", without(sp, "cert_serial_no"), secret.ServiceProvider, "cert_serial_no", false},
-		{"empty private_key", with(sp, "private_key", " "), secret.ServiceProvider, "private_key", false},
-		{"missing public key ID", without(brand, "wechatpay_public_key_id"), secret.Brand, "wechatpay_public_key_id", false},
-		{"missing public key", without(brand, "wechatpay_public_key"), secret.Brand, "wechatpay_public_key", false},
-		{"broken PEM", with(brand, "private_key", brokenPEM), secret.Brand, "private_key", false},
-		{"public key is not a key", with(sp, "wechatpay_public_key", "PUB_KEY_ID_0114"), secret.ServiceProvider, "wechatpay_public_key", false},
-		{"brand secret for a partner function", jsonOf(brand), secret.ServiceProvider, "brand_id", false},
-		{"partner secret for the brand function", jsonOf(sp), secret.Brand, "mchid", false},
-		{"serial with a quote", with(sp, "cert_serial_no", `5E0B",x`), secret.ServiceProvider, "cert_serial_no", false},
+		{"good brand", jsonOf(brand), wxsign.Brand, "", true},
+		{"good service provider", jsonOf(sp), wxsign.Merchant, "", true},
+		{"not JSON", "-----BEGIN PRIVATE KEY-----", wxsign.Brand, "", false},
+		{"missing brand_id", without(brand, "brand_id"), wxsign.Brand, "brand_id", false},
+		{"missing mchid", without(sp, "mchid"), wxsign.Merchant, "mchid", false},
+		{"missing cert_serial_no", without(sp, "cert_serial_no"), wxsign.Merchant, "cert_serial_no", false},
+		{"empty private_key", with(sp, "private_key", " "), wxsign.Merchant, "private_key", false},
+		{"missing public key ID", without(brand, "wechatpay_public_key_id"), wxsign.Brand, "wechatpay_public_key_id", false},
+		{"missing public key", without(brand, "wechatpay_public_key"), wxsign.Brand, "wechatpay_public_key", false},
+		{"broken PEM", with(brand, "private_key", brokenPEM), wxsign.Brand, "private_key", false},
+		{"public key is not a key", with(sp, "wechatpay_public_key", "PUB_KEY_ID_0114"), wxsign.Merchant, "wechatpay_public_key", false},
+		{"brand secret for a partner function", jsonOf(brand), wxsign.Merchant, "brand_id", false},
+		{"partner secret for the brand function", jsonOf(sp), wxsign.Brand, "mchid", false},
+		{"serial with a quote", with(sp, "cert_serial_no", `5E0B",x`), wxsign.Merchant, "cert_serial_no", false},
 	}
 }
 
-func check(t *testing.T, id *secret.Identity, err error, value string, want secret.Kind, field string, ok bool) {
+func check(t *testing.T, id *secret.Identity, err error, value string, want wxsign.Scheme, field string, ok bool) {
 	t.Helper()
 	if ok {
 		require.NoError(t, err)
-		assert.Equal(t, want, id.Kind)
-		assert.NotNil(t, id.PrivateKey)
+		assert.Equal(t, want, id.Scheme)
+		assert.IsType(t, &rsa.PrivateKey{}, id.Key)
 		assert.NotNil(t, id.PublicKey)
 		return
 	}
@@ -135,14 +137,14 @@ func loadAll(t *testing.T, client *secretsmanager.Client) {
 		})
 	}
 	t.Run("missing secret", func(t *testing.T) {
-		_, err := secret.Load(ctx, client, "wxcard/absent", secret.Brand)
+		_, err := secret.Load(ctx, client, "wxcard/absent", wxsign.Brand)
 		var se *secret.Error
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, "wxcard/absent", se.SecretID)
 		assert.Contains(t, err.Error(), "ResourceNotFoundException")
 	})
 	t.Run("no secret configured", func(t *testing.T) {
-		_, err := secret.Load(ctx, client, "", secret.Brand)
+		_, err := secret.Load(ctx, client, "", wxsign.Brand)
 		require.ErrorContains(t, err, "WXPAY_SECRET_ID")
 	})
 }
@@ -165,9 +167,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"mchid":"1","private_key":"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"}`), false)
 	f.Add([]byte(`not json`), true)
 	f.Fuzz(func(t *testing.T, value []byte, brand bool) {
-		kind := secret.ServiceProvider
+		kind := wxsign.Merchant
 		if brand {
-			kind = secret.Brand
+			kind = wxsign.Brand
 		}
 		_, err := secret.Parse("wxcard/fuzz", value, kind)
 		if err == nil {
@@ -184,21 +186,27 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestEncodeRoundTrips(t *testing.T) {
-	for _, kind := range []secret.Kind{secret.Brand, secret.ServiceProvider} {
-		id := &secret.Identity{Kind: kind, ID: "1004", CertSerialNo: "5E0B1F7A", PrivateKey: wxpaytest.PooledKey(1),
+	for _, kind := range []wxsign.Scheme{wxsign.Brand, wxsign.Merchant} {
+		id := &secret.Identity{Identity: wxsign.Identity{Scheme: kind, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)},
 			PublicKeyID: "PUB_KEY_ID_0114", PublicKey: &wxpaytest.PooledKey(0).PublicKey}
 		value, err := secret.Encode(id)
 		require.NoError(t, err)
 		back, err := secret.Parse("wxcard/test", value, kind)
 		require.NoError(t, err)
 		assert.Equal(t, id.ID, back.ID)
-		assert.Equal(t, id.CertSerialNo, back.CertSerialNo)
+		assert.Equal(t, id.SerialNo, back.SerialNo)
 		assert.Equal(t, id.PublicKeyID, back.PublicKeyID)
-		assert.True(t, id.PrivateKey.Equal(back.PrivateKey))
+		assert.True(t, wxpaytest.PooledKey(1).Equal(back.Key))
 		assert.True(t, id.PublicKey.Equal(back.PublicKey))
 	}
-	_, err := secret.Encode(&secret.Identity{Kind: secret.Brand})
+	_, err := secret.Encode(&secret.Identity{Identity: wxsign.Identity{Scheme: wxsign.Brand}})
 	require.Error(t, err)
+	// A scheme wxsign does not know reads no secret.
+	value, err := secret.Encode(&secret.Identity{Identity: wxsign.Identity{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)},
+		PublicKeyID: "PUB_KEY_ID_0114", PublicKey: &wxpaytest.PooledKey(0).PublicKey})
+	require.NoError(t, err)
+	_, err = secret.Parse("wxcard/test", value, "WECHATPAY3")
+	require.ErrorContains(t, err, `unknown scheme "WECHATPAY3"`)
 }
 
 // The optional fields: the API v3 key, and platform certificates trusted
@@ -216,7 +224,7 @@ func TestAPIv3KeyAndPlatformCertificates(t *testing.T) {
 			m[k] = v
 		}
 		b, _ := json.Marshal(m)
-		return secret.Parse("wxcard/partner", b, secret.ServiceProvider)
+		return secret.Parse("wxcard/partner", b, wxsign.Merchant)
 	}
 
 	id, err := parse(nil)
@@ -240,7 +248,7 @@ func TestAPIv3KeyAndPlatformCertificates(t *testing.T) {
 
 	value, err := secret.Encode(id)
 	require.NoError(t, err)
-	back, err := secret.Parse("wxcard/partner", value, secret.ServiceProvider)
+	back, err := secret.Parse("wxcard/partner", value, wxsign.Merchant)
 	require.NoError(t, err)
 	assert.Equal(t, id.APIv3Key, back.APIv3Key)
 	require.Len(t, back.PlatformCertificates, 1)

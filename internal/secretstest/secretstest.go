@@ -152,16 +152,12 @@ func (staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
 }
 
 // IdentityOf is the secret.Identity of a caller the stand-in srv knows.
-func IdentityOf(srv *wxpaytest.Server, id *wxpaytest.Identity) *secret.Identity {
-	kind := secret.ServiceProvider
-	if id.Scheme == wxsign.Brand {
-		kind = secret.Brand
-	}
-	return &secret.Identity{Kind: kind, ID: id.ID, CertSerialNo: id.SerialNo, PrivateKey: id.Key, PublicKeyID: srv.PublicKeyID, PublicKey: &srv.Key.PublicKey}
+func IdentityOf(srv *wxpaytest.Server, id *wxsign.Identity) *secret.Identity {
+	return &secret.Identity{Identity: *id, PublicKeyID: srv.PublicKeyID, PublicKey: &srv.Key.PublicKey}
 }
 
 // ValueOf is the secret's value for a caller the stand-in srv knows.
-func ValueOf(srv *wxpaytest.Server, id *wxpaytest.Identity) string {
+func ValueOf(srv *wxpaytest.Server, id *wxsign.Identity) string {
 	v, err := secret.Encode(IdentityOf(srv, id))
 	if err != nil {
 		panic(err)

@@ -36,7 +36,7 @@ func rawClient(t *testing.T, base string, trust ...*httptest.Server) *wxpay.Clie
 	}
 	c, err := wxpay.New(wxpay.Config{
 		BaseURL: base, BackupURL: "-", PublicKeyID: wxpaytest.DefaultPublicKeyID,
-		Signer:     &wxsign.Signer{Scheme: wxsign.Merchant, ID: mchid, SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)},
+		Signer:     &wxsign.Signer{Identity: wxsign.Identity{Scheme: wxsign.Merchant, ID: mchid, SerialNo: "5E0B1F7A", Key: wxpaytest.PooledKey(1)}},
 		Verifier:   &wxsign.Verifier{Keys: wxsign.KeySet{wxpaytest.DefaultPublicKeyID: &wxpaytest.PooledKey(0).PublicKey}},
 		HTTPClient: wxpay.NewHTTPClient(pool),
 	})

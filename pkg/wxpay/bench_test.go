@@ -3,6 +3,7 @@ package wxpay_test
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -30,7 +31,7 @@ var (
 
 type benchEnv struct {
 	canned *wxpaytest.Canned
-	mch    *wxpaytest.Identity
+	mch    *wxsign.Identity
 	keyID  string
 }
 
@@ -38,7 +39,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	wxp := wxpaytest.PooledKey(0)
 	c := wxpaytest.NewCanned(wxp, wxpaytest.DefaultPublicKeyID, benchAnswer)
 	b.Cleanup(c.Close)
-	mch := &wxpaytest.Identity{Scheme: wxsign.Merchant, ID: mchid, SerialNo: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C", Key: wxpaytest.PooledKey(1)}
+	mch := &wxsign.Identity{Scheme: wxsign.Merchant, ID: mchid, SerialNo: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C", Key: wxpaytest.PooledKey(1)}
 	return &benchEnv{canned: c, mch: mch, keyID: wxpaytest.DefaultPublicKeyID}
 }
 
@@ -63,7 +64,7 @@ func newCallers(b *testing.B, e *benchEnv) callers {
 		b.Fatal(err)
 	}
 	sdk, err := core.NewClient(ctx,
-		option.WithWechatPayPublicKeyAuthCipher(e.mch.ID, e.mch.SerialNo, e.mch.Key, e.keyID, &wxpaytest.PooledKey(0).PublicKey),
+		option.WithWechatPayPublicKeyAuthCipher(e.mch.ID, e.mch.SerialNo, e.mch.Key.(*rsa.PrivateKey), e.keyID, &wxpaytest.PooledKey(0).PublicKey),
 		option.WithHTTPClient(e.canned.Client()))
 	if err != nil {
 		b.Fatal(err)

@@ -33,8 +33,8 @@ const (
 
 type fixture struct {
 	srv    *membercardtest.Server
-	mch    *wxpaytest.Identity
-	brand  *wxpaytest.Identity
+	mch    *wxsign.Identity
+	brand  *wxsign.Identity
 	logs   *bytes.Buffer
 	logger *slog.Logger
 }

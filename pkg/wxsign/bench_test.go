@@ -26,7 +26,7 @@ func BenchmarkSign(b *testing.B) {
 // signature and layout.
 func BenchmarkAuthorization(b *testing.B) {
 	mk, _ := testKeys(b)
-	s := &wxsign.Signer{Scheme: wxsign.Merchant, ID: "1900000001", SerialNo: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C", Key: mk}
+	s := &wxsign.Signer{Identity: wxsign.Identity{Scheme: wxsign.Merchant, ID: "1900000001", SerialNo: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C", Key: mk}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.Authorization(http.MethodPost, "/v3/brand/partner/card-member/pre-auth-tokens", benchBody); err != nil {

@@ -15,10 +15,12 @@ import (
 func ExampleSigner_Authorization_merchant() {
 	key, _ := rsa.GenerateKey(rand.Reader, 2048) // in production: wxsign.ParsePrivateKey(apiclient_key.pem)
 	s := &wxsign.Signer{
-		Scheme:   wxsign.Merchant,
-		ID:       "1900000001",
-		SerialNo: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
-		Key:      key,
+		Identity: wxsign.Identity{
+			Scheme:   wxsign.Merchant,
+			ID:       "1900000001",
+			SerialNo: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
+			Key:      key,
+		},
 		// Pinned here so the output is stable; leave nil in production.
 		Now:   func() time.Time { return time.Unix(1554208460, 0) },
 		Nonce: func() (string, error) { return "593BEC0C930BF1AFEB40B4A08C8FB242", nil },
@@ -36,10 +38,7 @@ func ExampleSigner_Authorization_merchant() {
 func ExampleSigner_Authorization_brand() {
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	s := &wxsign.Signer{
-		Scheme:   wxsign.Brand,
-		ID:       "1004",
-		SerialNo: "5E0B1F7A",
-		Key:      key,
+		Identity: wxsign.Identity{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: key},
 		Now:      func() time.Time { return time.Unix(1554208460, 0) },
 		Nonce:    func() (string, error) { return "593BEC0C930BF1AFEB40B4A08C8FB242", nil },
 	}
@@ -74,4 +73,17 @@ func ExampleVerifier_Verify() {
 	// Output:
 	// <nil>
 	// true
+}
+
+// An Identity is who signs; its Signer signs as it.
+func ExampleIdentity_Signer() {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048) // or any crypto.Signer holding an RSA-2048 key
+	id := wxsign.Identity{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: key}
+	h, err := id.Signer().Authorization(http.MethodGet, "/v3/brand-basic/brands/1004", nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(h[:strings.Index(h, ",nonce_str=")])
+	// Output:
+	// WECHATPAY-BRAND-SHA256-RSA2048 brand_id="1004"
 }

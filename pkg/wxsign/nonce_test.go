@@ -14,7 +14,7 @@ import (
 // fixed one would make every request after the first a replay.
 func TestSignerNoncesAreFresh(t *testing.T) {
 	mk, _ := testKeys(t)
-	s := &wxsign.Signer{Scheme: wxsign.Merchant, ID: "1900000001", SerialNo: "5E0B1F7A", Key: mk}
+	s := &wxsign.Signer{Identity: wxsign.Identity{Scheme: wxsign.Merchant, ID: "1900000001", SerialNo: "5E0B1F7A", Key: mk}}
 	seen := map[string]bool{}
 	for i := 0; i < 50; i++ {
 		h, err := s.Authorization("POST", "/v3/x", []byte(`{}`))

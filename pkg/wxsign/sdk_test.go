@@ -36,8 +36,8 @@ func TestAuthorizationMatchesOfficialSDK(t *testing.T) {
 		t.Run(tc.method+" "+tc.url, func(t *testing.T) {
 			const ts, nonce = 1554208460, "593BEC0C930BF1AFEB40B4A08C8FB242"
 			ours := &wxsign.Signer{
-				Scheme: wxsign.Merchant, ID: sdkSigner.MchID, SerialNo: sdkSigner.CertificateSerialNo, Key: mk,
-				Now: fixedClock(ts), Nonce: func() (string, error) { return nonce, nil },
+				Identity: wxsign.Identity{Scheme: wxsign.Merchant, ID: sdkSigner.MchID, SerialNo: sdkSigner.CertificateSerialNo, Key: mk},
+				Now:      fixedClock(ts), Nonce: func() (string, error) { return nonce, nil },
 			}
 			got, err := ours.Authorization(tc.method, tc.url, []byte(tc.body))
 			require.NoError(t, err)

@@ -1,6 +1,7 @@
 package wxsign
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // WeChat Pay's sensitive fields use RSA-OAEP with SHA-1, as it documents
@@ -10,14 +11,15 @@ import (
 
 // DecryptSensitive decrypts a field WeChat Pay encrypted with the
 // merchant's public key (a phone number, a user's form values): base64 of
-// RSAES-OAEP with SHA-1 and MGF1-SHA-1, as WeChat Pay documents. The error
+// RSAES-OAEP with SHA-1 and MGF1-SHA-1, as WeChat Pay documents. key is
+// an *rsa.PrivateKey, or any crypto.Decrypter holding one. The error
 // never contains the plaintext.
-func DecryptSensitive(key *rsa.PrivateKey, ciphertext string) (string, error) {
+func DecryptSensitive(key crypto.Decrypter, ciphertext string) (string, error) {
 	raw, err := base64.StdEncoding.DecodeString(ciphertext)
 	if err != nil {
 		return "", errors.New("wxsign: sensitive field is not standard base64")
 	}
-	plain, err := rsa.DecryptOAEP(sha1.New(), nil, key, raw, nil) //nolint:gosec // see the import
+	plain, err := key.Decrypt(nil, raw, &rsa.OAEPOptions{Hash: crypto.SHA1}) //nolint:gosec // see the import
 	if err != nil {
 		return "", errors.New("wxsign: sensitive field does not decrypt with this private key")
 	}

@@ -139,15 +139,25 @@ func Sign(key crypto.Signer, message []byte) (string, error) {
 	return base64.StdEncoding.EncodeToString(sig), nil
 }
 
-// A Signer builds Authorization headers for one identity. Its fields are set
-// once; a Signer is safe for concurrent use.
-type Signer struct {
+// An Identity is a caller of WeChat Pay API v3: a merchant or service
+// provider (scheme Merchant, by mchid) or a brand (scheme Brand, by
+// brand_id), with its API certificate's serial number and private key.
+type Identity struct {
 	Scheme   Scheme // Merchant or Brand
 	ID       string // mchid for Merchant, brand_id for Brand
 	SerialNo string // serial number of the API certificate that Key belongs to
 	// Key is the API certificate's RSA-2048 private key: an
 	// *rsa.PrivateKey, or any crypto.Signer holding one (see [Sign]).
 	Key crypto.Signer
+}
+
+// Signer returns a Signer for the identity.
+func (id Identity) Signer() *Signer { return &Signer{Identity: id} }
+
+// A Signer builds Authorization headers for one identity. Its fields are set
+// once; a Signer is safe for concurrent use.
+type Signer struct {
+	Identity
 
 	// Now and Nonce are the clock and the nonce source; nil means
 	// time.Now and NewNonce. Tests pin them.

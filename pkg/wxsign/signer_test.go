@@ -50,7 +50,7 @@ func TestSignWithCryptoSigner(t *testing.T) {
 	assert.Equal(t, fast, viaSigner)
 	assert.Equal(t, 1, remote.calls)
 
-	s := &wxsign.Signer{Scheme: wxsign.Merchant, ID: "1900000001", SerialNo: "1DDE", Key: remote}
+	s := &wxsign.Signer{Identity: wxsign.Identity{Scheme: wxsign.Merchant, ID: "1900000001", SerialNo: "1DDE", Key: remote}}
 	h, err := s.Authorization(http.MethodPost, "/v3/y", []byte(`{}`))
 	require.NoError(t, err)
 	c, err := wxsign.ParseAuthorization(h)

@@ -95,8 +95,8 @@ func TestMessageBrandPreAuthTokenSeed(t *testing.T) {
 func TestSignerBrandHeader(t *testing.T) {
 	mk, _ := testKeys(t)
 	s := &wxsign.Signer{
-		Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: mk,
-		Now: fixedClock(1554208460), Nonce: func() (string, error) { return "593BEC0C930BF1AFEB40B4A08C8FB242", nil },
+		Identity: wxsign.Identity{Scheme: wxsign.Brand, ID: "1004", SerialNo: "5E0B1F7A", Key: mk},
+		Now:      fixedClock(1554208460), Nonce: func() (string, error) { return "593BEC0C930BF1AFEB40B4A08C8FB242", nil },
 	}
 	body := []byte(`{"card_id":"pbLatjvWOibDc5-TBnbUk1pD12o0","openid":"obLatjnx9gnqzS4myYGmLZ7LgLBA"}`)
 	h, err := s.Authorization(http.MethodPost, "/brand/card-member/pre-auth-tokens", body)
@@ -113,14 +113,14 @@ func TestSignerBrandHeader(t *testing.T) {
 
 func TestSignerRefusesIncompleteIdentity(t *testing.T) {
 	mk, _ := testKeys(t)
-	for name, s := range map[string]*wxsign.Signer{
+	for name, id := range map[string]wxsign.Identity{
 		"unknown scheme": {Scheme: "X", ID: "1", SerialNo: "S", Key: mk},
 		"no id":          {Scheme: wxsign.Merchant, SerialNo: "S", Key: mk},
 		"no serial":      {Scheme: wxsign.Brand, ID: "1", Key: mk},
 		"no key":         {Scheme: wxsign.Merchant, ID: "1", SerialNo: "S"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := s.Authorization(http.MethodGet, "/", nil)
+			_, err := id.Signer().Authorization(http.MethodGet, "/", nil)
 			require.Error(t, err)
 		})
 	}

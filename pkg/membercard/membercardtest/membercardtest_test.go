@@ -3,6 +3,7 @@ package membercardtest_test
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ const (
 	openid  = "obLatjnx9gnqzS4myYGmLZ7LgLBA"
 )
 
-func newServer(t *testing.T, opts wxpaytest.Options) (*membercardtest.Server, *wxpaytest.Identity, *wxpaytest.Identity) {
+func newServer(t *testing.T, opts wxpaytest.Options) (*membercardtest.Server, *wxsign.Identity, *wxsign.Identity) {
 	t.Helper()
 	s := membercardtest.NewServer(opts)
 	t.Cleanup(s.Close)
@@ -39,10 +40,10 @@ func newServer(t *testing.T, opts wxpaytest.Options) (*membercardtest.Server, *w
 	return s, s.AddMerchant(mchid), s.AddBrand(brandID)
 }
 
-func sdkClient(t *testing.T, s *membercardtest.Server, mch *wxpaytest.Identity) *core.Client {
+func sdkClient(t *testing.T, s *membercardtest.Server, mch *wxsign.Identity) *core.Client {
 	t.Helper()
 	c, err := core.NewClient(context.Background(),
-		option.WithWechatPayPublicKeyAuthCipher(mch.ID, mch.SerialNo, mch.Key, s.PublicKeyID, &s.Key.PublicKey),
+		option.WithWechatPayPublicKeyAuthCipher(mch.ID, mch.SerialNo, mch.Key.(*rsa.PrivateKey), s.PublicKeyID, &s.Key.PublicKey),
 		option.WithHTTPClient(s.Client()),
 	)
 	require.NoError(t, err)
@@ -94,7 +95,7 @@ type raw struct {
 	sign               func(sg *wxsign.Signer)
 }
 
-func send(t *testing.T, s *membercardtest.Server, who *wxpaytest.Identity, r raw) (int, string) {
+func send(t *testing.T, s *membercardtest.Server, who *wxsign.Identity, r raw) (int, string) {
 	t.Helper()
 	sg := who.Signer()
 	if r.sign != nil {

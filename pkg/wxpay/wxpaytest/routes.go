@@ -35,7 +35,7 @@ type Handler func(*Call) Reply
 // A Call is a verified request: its signature, identity, clock, nonce and
 // headers have been checked as WeChat Pay checks them.
 type Call struct {
-	Caller *Identity // who signed it
+	Caller *wxsign.Identity // who signed it
 	Method string
 	Path   string // unescaped
 	Query  url.Values

@@ -55,19 +55,6 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Identity is a caller WeChat Pay knows: a merchant (service provider) or a brand.
-type Identity struct {
-	Scheme   wxsign.Scheme
-	ID       string // mchid or brand_id
-	SerialNo string // its API certificate serial number
-	Key      *rsa.PrivateKey
-}
-
-// Signer returns a signer for the identity.
-func (id *Identity) Signer() *wxsign.Signer {
-	return &wxsign.Signer{Scheme: id.Scheme, ID: id.ID, SerialNo: id.SerialNo, Key: id.Key}
-}
-
 // Record is a request the server received, and what it answered.
 type Record struct {
 	Time   time.Time
@@ -97,7 +84,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	nextKey    int
-	identities map[string]*Identity // by scheme + " " + ID
+	identities map[string]*wxsign.Identity // by scheme + " " + ID
 	routes     []*compiledRoute
 	nonces     map[string]time.Time
 	faults     []Fault
@@ -124,7 +111,7 @@ func NewServer(opts Options) *Server {
 		pool:        pool,
 		opts:        opts,
 		nextKey:     1,
-		identities:  map[string]*Identity{},
+		identities:  map[string]*wxsign.Identity{},
 		nonces:      map[string]time.Time{},
 		windows:     map[string][]time.Time{},
 	}
@@ -180,17 +167,21 @@ func (s *Server) Verifier() *wxsign.Verifier {
 }
 
 // AddMerchant registers a service provider and returns its identity.
-func (s *Server) AddMerchant(mchid string) *Identity { return s.addIdentity(wxsign.Merchant, mchid) }
+func (s *Server) AddMerchant(mchid string) *wxsign.Identity {
+	return s.addIdentity(wxsign.Merchant, mchid)
+}
 
 // AddBrand registers a brand and returns its identity.
-func (s *Server) AddBrand(brandID string) *Identity { return s.addIdentity(wxsign.Brand, brandID) }
+func (s *Server) AddBrand(brandID string) *wxsign.Identity {
+	return s.addIdentity(wxsign.Brand, brandID)
+}
 
-func (s *Server) addIdentity(scheme wxsign.Scheme, id string) *Identity {
+func (s *Server) addIdentity(scheme wxsign.Scheme, id string) *wxsign.Identity {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := PooledKey(s.nextKey)
 	s.nextKey++
-	ident := &Identity{Scheme: scheme, ID: id, SerialNo: fmt.Sprintf("%040X", s.nextKey*7919), Key: key}
+	ident := &wxsign.Identity{Scheme: scheme, ID: id, SerialNo: fmt.Sprintf("%040X", s.nextKey*7919), Key: key}
 	s.identities[string(scheme)+" "+id] = ident
 	return ident
 }
@@ -435,8 +426,8 @@ func (s *Server) checkHeaders(r *http.Request, rt *compiledRoute) (answer, bool)
 }
 
 // authenticate checks the Authorization header as WeChat Pay does.
-func (s *Server) authenticate(r *http.Request, rt *compiledRoute, body []byte) (*Identity, answer, bool) {
-	signErr := func(msg string) (*Identity, answer, bool) {
+func (s *Server) authenticate(r *http.Request, rt *compiledRoute, body []byte) (*wxsign.Identity, answer, bool) {
+	signErr := func(msg string) (*wxsign.Identity, answer, bool) {
 		return nil, apiError(http.StatusUnauthorized, "SIGN_ERROR", msg), true
 	}
 	c, err := wxsign.ParseAuthorization(r.Header.Get("Authorization"))
@@ -462,7 +453,7 @@ func (s *Server) authenticate(r *http.Request, rt *compiledRoute, body []byte) (
 	if len(c.Nonce) == 0 || len(c.Nonce) > 32 {
 		return signErr("nonce_str 长度错误")
 	}
-	if err := wxsign.VerifyRequest(&caller.Key.PublicKey, c, r.Method, r.RequestURI, body); err != nil {
+	if err := wxsign.VerifyRequest(caller.Key.Public().(*rsa.PublicKey), c, r.Method, r.RequestURI, body); err != nil {
 		return signErr("签名验证失败")
 	}
 	s.mu.Lock()

@@ -97,8 +97,8 @@ func TestHandleRoutesVerifiedRequests(t *testing.T) {
 		{"empty parameter", http.MethodPost, "/v3/refund/domestic/refunds//retry", mch.Signer(), 404, "NOT_FOUND"},
 		{"other method", http.MethodPut, "/v3/refund/domestic/refunds/R1/retry", mch.Signer(), 405, "METHOD_NOT_ALLOWED"},
 		{"brand scheme", http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", s.AddBrand("1004").Signer(), 401, "SIGN_ERROR"},
-		{"unknown merchant", http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", &wxsign.Signer{Scheme: wxsign.Merchant, ID: "1999", SerialNo: mch.SerialNo, Key: mch.Key}, 401, "SIGN_ERROR"},
-		{"wrong key", http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", &wxsign.Signer{Scheme: wxsign.Merchant, ID: mch.ID, SerialNo: mch.SerialNo, Key: wxpaytest.PooledKey(0)}, 401, "SIGN_ERROR"},
+		{"unknown merchant", http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", &wxsign.Signer{Identity: wxsign.Identity{Scheme: wxsign.Merchant, ID: "1999", SerialNo: mch.SerialNo, Key: mch.Key}}, 401, "SIGN_ERROR"},
+		{"wrong key", http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", &wxsign.Signer{Identity: wxsign.Identity{Scheme: wxsign.Merchant, ID: mch.ID, SerialNo: mch.SerialNo, Key: wxpaytest.PooledKey(0)}}, 401, "SIGN_ERROR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
