@@ -45,6 +45,7 @@ func notificationEvent(h http.Header, body []byte) events.APIGatewayV2HTTPReques
 // repeat is answered without publishing, a forgery is refused and leaves
 // nothing.
 func TestCardEventsThroughTheBinary(t *testing.T) {
+	t.Parallel()
 	for _, aws := range awstest.Stacks(t) {
 		t.Run(aws.Name, func(t *testing.T) {
 			s := NewStack(t, wxpaytest.Options{})
@@ -91,6 +92,7 @@ func TestCardEventsThroughTheBinary(t *testing.T) {
 // cardevents refuses to start without its table, its bus, or an API v3
 // key in the secret.
 func TestCardEventsRefusesToStartWithoutItsParts(t *testing.T) {
+	t.Parallel()
 	s := NewStack(t, wxpaytest.Options{})
 	notifySecret(t, s)
 	base := []string{"STATE_TABLE_NAME=t", "EVENT_BUS_NAME=b"}

@@ -21,6 +21,7 @@ var testOnlyModules = []string{
 // The shipped binaries carry no test-only module: `go version -m` lists
 // the modules linked into each compiled bootstrap.
 func TestBinariesCarryNoTestOnlyModule(t *testing.T) {
+	t.Parallel()
 	for _, fn := range lambdatest.Functions {
 		out, err := exec.Command("go", "version", "-m", binaries[fn]).CombinedOutput()
 		require.NoError(t, err, string(out))
@@ -34,6 +35,7 @@ func TestBinariesCarryNoTestOnlyModule(t *testing.T) {
 // Neither the functions nor the local runner link the testing package or
 // the test-only helpers.
 func TestProgramsLinkNoTestingPackage(t *testing.T) {
+	t.Parallel()
 	root, err := lambdatest.ModuleRoot()
 	require.NoError(t, err)
 	cmd := exec.Command("go", "list", "-deps", "./functions/...", "./cmd/wxcard-local")

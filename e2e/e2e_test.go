@@ -195,6 +195,7 @@ func httpEvent(method, routeKey, path, body string, params map[string]string) ev
 // A valid request per function, and warm invocations that reuse the keys
 // (no second Secrets Manager read) and the connection.
 func TestEachFunctionServesAndStaysWarm(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		fn, secret string
 		ev         events.APIGatewayV2HTTPRequest
@@ -240,6 +241,7 @@ func TestEachFunctionServesAndStaysWarm(t *testing.T) {
 
 // A bad input answer through the binary: 400 naming the field, nothing upstream.
 func TestBadInputThroughTheBinary(t *testing.T) {
+	t.Parallel()
 	s := NewStack(t, wxpaytest.Options{})
 	f := StartFunction(t, "partnertoken", s.Env("wxcard/partner"))
 	resp := f.HTTP(t, httpEvent("POST", membercard.PartnerPreAuthTokensPath, membercard.PartnerPreAuthTokensPath, `{"brand_id":"1004","card_id":"`+strings.Repeat("c", 33)+`","openid":"o"}`, nil))
@@ -271,6 +273,7 @@ func TestFreezeLongerThanIdleTimeoutThenThaw(t *testing.T) {
 // A wrong secret: the function refuses to serve, reports an init error and
 // exits; its log names the secret and the field, never the content.
 func TestBadSecretRefusesToServe(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, fn, secretID, value, want string
 		extra                           []string
@@ -331,6 +334,7 @@ func requireInitError(t *testing.T, fn string, env []string) string {
 // Every sample event in events/ (the ones for sam local invoke -e) is
 // served by its function: a token, an authority, or a refresh summary.
 func TestSampleEvents(t *testing.T) {
+	t.Parallel()
 	root, err := lambdatest.ModuleRoot()
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
@@ -373,6 +377,7 @@ func TestSampleEvents(t *testing.T) {
 // binds the body's, allow-lists refuse before any upstream call, answers
 // are not cacheable, and logs hold a hash of the openid, not the openid.
 func TestSecurityRulesThroughTheBinary(t *testing.T) {
+	t.Parallel()
 	s := NewStack(t, wxpaytest.Options{})
 	f := StartFunction(t, "partnertoken", s.Env("wxcard/partner", "ALLOWED_CARD_IDS="+cardID, "ALLOWED_BRAND_IDS=1004,1005", "OPENID_CLAIM=wx_openid", "TOKEN_ROUTES_AUTHORIZATION=JWT"))
 	withClaim := func(ev events.APIGatewayV2HTTPRequest, openid string) events.APIGatewayV2HTTPRequest {
@@ -429,6 +434,7 @@ func TestSecurityRulesThroughTheBinary(t *testing.T) {
 // The compiled pretoken under TOKEN_ROUTES_AUTHORIZATION=JWT fails closed,
 // and under NONE lets the body's openid stand.
 func TestPreTokenAuthorizationThroughTheBinary(t *testing.T) {
+	t.Parallel()
 	s := NewStack(t, wxpaytest.Options{})
 	route := membercard.BrandPreAuthTokensPath
 	withClaims := func(body string, claims map[string]string) events.APIGatewayV2HTTPRequest {

@@ -22,6 +22,7 @@ import (
 // `make run` is stopped by one SIGTERM to make: the local API it started
 // goes with it, and its port is free again.
 func TestMakeRunStopsWithMake(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
 	}

@@ -76,6 +76,7 @@ func keys(m map[string]any) []string {
 // claims header), in the README's order, and answers as the README says:
 // the same JSON keys, the same code, and the events it says are printed.
 func TestReadmeCurlLinesDoWhatTheReadmeSays(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
@@ -141,6 +142,7 @@ func TestReadmeCurlLinesDoWhatTheReadmeSays(t *testing.T) {
 // Every make command the README shows is a target make help lists, and
 // make help prints no unexpanded variable.
 func TestReadmeMakeTargetsExist(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
 	}

@@ -68,6 +68,7 @@ func brandsOf(t testing.TB, ds []awstest.Delivery) (all, failed []string) {
 // again alone, and its event published once; a period that changed
 // nothing is silent.
 func TestRefreshThroughTheQueue(t *testing.T) {
+	t.Parallel()
 	for _, st := range awstest.Stacks(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			s := NewStack(t, wxpaytest.Options{RateLimits: true})
@@ -132,6 +133,7 @@ func TestRefreshThroughTheQueue(t *testing.T) {
 // or an SQS event, and the consumer given an HTTP event, fail; none calls
 // anybody.
 func TestEachAuthoritiesFunctionTakesOnlyItsEvents(t *testing.T) {
+	t.Parallel()
 	s := NewStack(t, wxpaytest.Options{})
 	st := awstest.Stacks(t)[0]
 	env, url := refreshEnv(t, st)
@@ -164,6 +166,7 @@ func TestEachAuthoritiesFunctionTakesOnlyItsEvents(t *testing.T) {
 // The refresh's functions refuse to start on settings that would break
 // WeChat Pay's limit or send nowhere, naming the setting.
 func TestRefreshFunctionsRefuseBadSettings(t *testing.T) {
+	t.Parallel()
 	st := awstest.Stacks(t)[0]
 	cases := []struct {
 		name, fn, secretID, want string

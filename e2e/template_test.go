@@ -90,6 +90,7 @@ var routeAuth = map[string]string{
 const authJWTIfConfigured = "UseJwt:JWT|NONE"
 
 func TestTemplate(t *testing.T) {
+	t.Parallel()
 	doc, root := loadTemplate(t)
 	resources := node(doc, "Resources")
 	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
@@ -269,6 +270,7 @@ func TestTemplate(t *testing.T) {
 }
 
 func TestTemplateFunctionsBuildWithTheirMakefileTargets(t *testing.T) {
+	t.Parallel()
 	doc, root := loadTemplate(t)
 	resources := node(doc, "Resources")
 	for _, id := range mapKeys(resources) {
@@ -294,6 +296,7 @@ func TestTemplateFunctionsBuildWithTheirMakefileTargets(t *testing.T) {
 }
 
 func TestTemplateCfnLint(t *testing.T) {
+	t.Parallel()
 	path, err := exec.LookPath("cfn-lint")
 	if err != nil {
 		t.Skip("cfn-lint is not installed; template.yaml not linted")
@@ -309,6 +312,7 @@ func TestTemplateCfnLint(t *testing.T) {
 // what to do, the alarms the design asks for exist, and the dashboard is
 // valid JSON over the functions' metrics.
 func TestTemplateOperations(t *testing.T) {
+	t.Parallel()
 	doc, _ := loadTemplate(t)
 	resources := node(doc, "Resources")
 	g := node(doc, "Globals", "Function")

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -417,22 +418,30 @@ func TestErrorBodyCannotForgeStatusOrRequestID(t *testing.T) {
 }
 
 // Latency sums the waits for WeChat Pay over the attempts, backoff aside.
+// In a synctest bubble WeChat Pay's 40 ms and the backoff pass on the
+// bubble's clock: the sums are exact and the test takes no real time.
 func TestLatencySumsTheWaitsOfEveryAttempt(t *testing.T) {
 	f := newFixture(t, wxpaytest.Options{})
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		time.Sleep(40 * time.Millisecond) // a slow WeChat Pay; this is the scenario, not synchronisation
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(srv.Close)
-	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.HTTPClient = srv.URL, srv.Client() })
-	start := time.Now()
-	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
-	var ce *wxpay.CallError
-	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, 3, ce.Attempts)
-	assert.GreaterOrEqual(t, ce.Latency, 120*time.Millisecond, "every slow attempt counts")
-	assert.LessOrEqual(t, ce.Latency, time.Since(start))
+	synctest.Test(t, func(t *testing.T) {
+		slow := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			time.Sleep(40 * time.Millisecond) // a slow WeChat Pay
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		c := f.client(t, func(c *wxpay.Config) { c.HTTPClient = &http.Client{Transport: slow} })
+		start := time.Now()
+		_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+		var ce *wxpay.CallError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, 3, ce.Attempts)
+		assert.Equal(t, 120*time.Millisecond, ce.Latency, "every slow attempt counts, the backoff does not")
+		assert.Greater(t, time.Since(start), ce.Latency, "the backoff took time too")
+	})
 }
+
+// roundTripFunc is an http.RoundTripper in a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestProductLeadsTheUserAgent(t *testing.T) {
 	f := newFixture(t, wxpaytest.Options{})
