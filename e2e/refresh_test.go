@@ -99,6 +99,13 @@ func TestRefreshThroughTheQueue(t *testing.T) {
 				assert.Equal(t, authority.ChangedEvent, ev.DetailType)
 			}
 			assert.Len(t, consumer.Proc.WaitLines(`"BrandsRefreshed":3`, 1, 5*time.Second), 1, "the metric of brands refreshed")
+			// Paced: one instance of two makes 4 calls a second, every
+			// attempt counted, so WeChat Pay sees them 250 ms apart.
+			reqs := s.WxPay.Requests()
+			require.Len(t, reqs, 3)
+			for i := 1; i < len(reqs); i++ {
+				assert.GreaterOrEqual(t, reqs[i].Time.Sub(reqs[i-1].Time), refresh.Interval(refresh.DefaultCallsPerSecond, refresh.DefaultConcurrency)-20*time.Millisecond, "call %d", i)
+			}
 
 			// The next period: the three have snapshots now and are listed,
 			// once each. 1005 is revoked and its event cannot be published

@@ -336,7 +336,7 @@ func TestTemplateOperations(t *testing.T) {
 		assert.NotNil(t, node(resources, id, "Properties", "AlarmActions"), id)
 	}
 	for _, id := range []string{"UpstreamSignatureInvalidAlarm", "UpstreamFailoverAlarm", "FrequencyLimitedAlarm", "RefreshDeadLetterAlarm",
-		"ScheduleDeadLetterAlarm", "RefreshBacklogAlarm",
+		"ScheduleDeadLetterAlarm", "RefreshBacklogAlarm", "AuthoritiesScheduleErrorsAlarm",
 		"CardEventsSignatureAlarm", "CardEventsErrorsAlarm", "AuthorityStateFailuresAlarm"} {
 		assert.True(t, alarms[id], "alarm %s", id)
 	}
@@ -397,15 +397,23 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	stmts := node(policies.Content[0], "Statement").Content
 	require.Len(t, stmts, 3)
 	assert.Equal(t, "dynamodb:Scan", node(stmts[0], "Action").Value)
-	assert.Equal(t, "pk", node(stmts[0], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content[0].Value, "the Scan reads the key alone")
+	var attrs []string
+	for _, a := range node(stmts[0], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content {
+		attrs = append(attrs, a.Value)
+	}
+	assert.Equal(t, []string{"pk", "state"}, attrs, "the Scan reads the key and the state alone")
 	assert.Equal(t, "SPECIFIC_ATTRIBUTES", node(stmts[0], "Condition", "StringEquals", "dynamodb:Select").Value)
 	var actions []string
 	for _, a := range node(stmts[1], "Action").Content {
 		actions = append(actions, a.Value)
 	}
-	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:DeleteItem"}, actions)
+	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, actions)
 	assert.Equal(t, "authority#*", node(stmts[1], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys").Content[0].Value)
-	assert.Equal(t, "sqs:SendMessage", node(stmts[2], "Action").Value)
+	actions = nil
+	for _, a := range node(stmts[2], "Action").Content {
+		actions = append(actions, a.Value)
+	}
+	assert.Equal(t, []string{"sqs:SendMessage", "sqs:GetQueueAttributes"}, actions)
 	assert.Equal(t, "RefreshQueue.Arn", node(stmts[2], "Resource").Value)
 
 	q := node(resources, "RefreshQueue", "Properties")
@@ -436,4 +444,13 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	assert.Equal(t, "10", node(rate, "MaxValue").Value, "WeChat Pay's limit per merchant")
 	assert.Equal(t, strconv.Itoa(refresh.DefaultConcurrency), node(conc, "Default").Value)
 	assert.Equal(t, "2", node(conc, "MinValue").Value, "the least maximum concurrency SQS allows")
+	assert.Equal(t, node(conc, "MinValue").Value, node(rate, "MinValue").Value, "a rate below the concurrency is refused at start")
+	// The GET route gets what the refresh leaves of WeChat Pay's 10/s.
+	get := node(functions["AuthoritiesFunction"], "Properties", "Events", "ProductAuthorities", "Properties", "RouteSettings")
+	require.NotNil(t, get, "the GET route has its own throttling")
+	assert.Equal(t, "AuthoritiesRateLimit", node(get, "ThrottlingRateLimit").Value)
+	getRate, err := strconv.Atoi(node(doc, "Parameters", "AuthoritiesRateLimit", "Default").Value)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, refresh.DefaultCallsPerSecond+getRate, 10, "WeChat Pay's 10 calls/s for product authorities")
+	assert.Equal(t, "1", node(sched, "Properties", "EventInvokeConfig", "MaximumRetryAttempts").Value)
 }

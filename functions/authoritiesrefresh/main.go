@@ -1,9 +1,10 @@
 // Command authoritiesrefresh consumes the refresh queue: invoked by the
 // queue's event source mapping with a batch of brands, it asks WeChat Pay
 // about each, paced (REFRESH_CALLS_PER_SECOND across REFRESH_CONCURRENCY
-// invocations), records each answer in the state table (STATE_TABLE_NAME),
-// publishes changes and revocations to the bus (EVENT_BUS_NAME), and
-// reports the brands that failed so that SQS delivers them again.
+// invocations, every attempt counted), records each answer in the state
+// table (STATE_TABLE_NAME), publishes changes and revocations to the bus
+// (EVENT_BUS_NAME), and reports the brands that failed so that SQS
+// delivers them again.
 package main
 
 import (
@@ -24,11 +25,13 @@ func main() {
 	if err != nil {
 		app.Refuse(err)
 	}
-	interval, err := refresh.IntervalFromEnv(os.Getenv)
+	pacer, err := refresh.PacerFromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}
+	// Every attempt waits for the pace: retries of a 429 or a 5xx, too.
+	app.Upstream.SetPace(pacer.Wait)
 	check := &cardapi.BrandChecker{Upstream: app.Upstream, Logger: app.Logger, State: state}
-	h := &refresh.Consumer{Checker: check, Interval: interval, Logger: app.Logger, Metrics: app.Metrics}
+	h := &refresh.Consumer{Checker: check, Pacer: pacer, Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

@@ -39,11 +39,21 @@ const (
 // State is a snapshot's state.
 type State string
 
-// The two states of a snapshot.
+// The states of a snapshot.
 const (
 	Authorised State = "AUTHORISED"
 	Revoked    State = "REVOKED"
+	// Removed is an operator's remove: a mark, not a deletion, so that a
+	// check in flight or a message still queued cannot write the brand
+	// back (and publish it as first seen). Checks leave a removed brand
+	// alone until Restore; the mark expires after RemovedFor.
+	Removed State = "REMOVED"
 )
+
+// RemovedFor is how long a removal is remembered: longer than any
+// message for the brand can wait in the refresh queue or its dead-letter
+// queue (14 days).
+const RemovedFor = 15 * 24 * time.Hour
 
 // Outcome is what a check found.
 type Outcome string
@@ -55,6 +65,7 @@ const (
 	Changed      Outcome = "changed"       // type or products differ, or a revoked brand is authorised again
 	RevokedNow   Outcome = "revoked"       // the brand is not (or no longer) authorised
 	StillRevoked Outcome = "still_revoked" // revoked before, and still
+	NotTracked   Outcome = "removed"       // an operator removed the brand: nothing recorded
 )
 
 // Authority is what WeChat Pay said a brand has authorised: the before and
@@ -103,7 +114,7 @@ type Item struct {
 // one the write expected.
 var ErrConflict = errors.New("authority: the snapshot changed since it was read")
 
-// The reasons Remove refuses.
+// The reasons Remove refuses (ErrNoSnapshot also for a brand already removed).
 var (
 	ErrNoSnapshot = errors.New("authority: the brand has no snapshot")
 	ErrPending    = errors.New("authority: the snapshot holds events not yet published")
@@ -185,6 +196,9 @@ func (t *Tracker) attempt(ctx context.Context, brandID string, obs *Authority) (
 	it, err := t.Store.Get(ctx, brandID)
 	if err != nil {
 		return Result{}, fmt.Errorf("authority: reading brand %s's snapshot: %w", brandID, err)
+	}
+	if it.State == Removed {
+		return Result{Outcome: NotTracked}, nil
 	}
 	now := t.now().UTC()
 	outcome, ev := compare(brandID, it, obs, now)

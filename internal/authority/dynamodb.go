@@ -214,21 +214,24 @@ func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error
 	return it, nil
 }
 
-// Brands lists the brands that have a snapshot: a paginated Scan of the
-// table reading only the keys of its authority# items. The table holds the
+// Brands lists the brands that have a snapshot, removed ones aside: a
+// paginated Scan of the table reading only the key and state of its
+// authority# items. The table holds the
 // notification records too, so a Scan reads (and is billed for) them all;
 // design.md fixes the table's shape, which has no index to read only
 // snapshots.
 func (t Table) Brands(ctx context.Context) ([]string, error) {
 	in := &dynamodb.ScanInput{
 		TableName:        aws.String(t.Name),
-		FilterExpression: aws.String("begins_with(#pk, :p)"),
-		// The key alone, said explicitly: the scheduler's role may read
-		// no other attribute (template.yaml, dynamodb:Select).
-		Select:                    types.SelectSpecificAttributes,
-		ProjectionExpression:      aws.String("#pk"),
-		ExpressionAttributeNames:  map[string]string{"#pk": statetable.KeyAttr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": statetable.String(statetable.AuthorityPrefix)},
+		FilterExpression: aws.String("begins_with(#pk, :p) AND (attribute_not_exists(#s) OR #s <> :removed)"),
+		// These attributes alone, said explicitly: the scheduler's role
+		// may read no other (template.yaml, dynamodb:Attributes, Select).
+		Select:                   types.SelectSpecificAttributes,
+		ProjectionExpression:     aws.String("#pk, #s"),
+		ExpressionAttributeNames: map[string]string{"#pk": statetable.KeyAttr, "#s": attrState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": statetable.String(statetable.AuthorityPrefix), ":removed": statetable.String(string(Removed)),
+		},
 	}
 	if t.ScanPageSize > 0 {
 		in.Limit = aws.Int32(t.ScanPageSize)
@@ -249,13 +252,20 @@ func (t Table) Brands(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Remove deletes the brand's snapshot, unless it holds events not yet
-// published (ErrPending) or there is none (ErrNoSnapshot).
+// Remove marks the brand's snapshot Removed, forgetting its authority,
+// for RemovedFor, unless it holds events not yet published (ErrPending)
+// or there is none, or it is removed already (ErrNoSnapshot). The version
+// moves, so a check in flight reads again and sees the mark.
 func (t Table) Remove(ctx context.Context, brandID string) error {
-	_, err := t.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	now := time.Now()
+	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(t.Name), Key: t.key(brandID),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND attribute_not_exists(#p)"),
-		ExpressionAttributeNames: map[string]string{"#pk": statetable.KeyAttr, "#p": attrPending},
+		UpdateExpression:    aws.String("SET #s = :removed, #e = :exp, #v = #v + :one REMOVE #t, #ps, #u"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND attribute_not_exists(#p) AND #s <> :removed"),
+		ExpressionAttributeNames: map[string]string{"#pk": statetable.KeyAttr, "#p": attrPending, "#s": attrState, "#e": statetable.TTLAttr,
+			"#v": attrVersion, "#t": attrType, "#ps": attrProducts, "#u": attrUpdateTime},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(Removed)),
+			":exp": statetable.Number(now.Add(RemovedFor).Unix()), ":one": statetable.Number(1)},
 	})
 	if !statetable.ConditionFailed(err) {
 		return err
@@ -264,8 +274,23 @@ func (t Table) Remove(ctx context.Context, brandID string) error {
 	switch {
 	case gerr != nil:
 		return gerr
-	case it.Version == 0:
+	case it.Version == 0 || it.State == Removed:
 		return ErrNoSnapshot
 	}
 	return ErrPending
+}
+
+// Restore forgets the brand's removal, if it was removed: its next check
+// sees it for the first time.
+func (t Table) Restore(ctx context.Context, brandID string) error {
+	_, err := t.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(t.Name), Key: t.key(brandID),
+		ConditionExpression:       aws.String("#s = :removed"),
+		ExpressionAttributeNames:  map[string]string{"#s": attrState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(Removed))},
+	})
+	if statetable.ConditionFailed(err) {
+		return nil // not removed: nothing to forget
+	}
+	return err
 }

@@ -100,24 +100,36 @@ func (m *Memory) Brands(context.Context) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]string, 0, len(m.items))
-	for id := range m.items {
-		out = append(out, id)
+	for id, it := range m.items {
+		if it.State != Removed {
+			out = append(out, id)
+		}
 	}
 	slices.Sort(out)
 	return out, nil
 }
 
-// Remove deletes the brand's snapshot, as Table.Remove does.
+// Remove marks the brand removed, as Table.Remove does.
 func (m *Memory) Remove(_ context.Context, brandID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	it, ok := m.items[brandID]
 	switch {
-	case !ok:
+	case !ok || it.State == Removed:
 		return ErrNoSnapshot
 	case len(it.Pending) > 0:
 		return ErrPending
 	}
-	delete(m.items, brandID)
+	m.items[brandID] = Item{BrandID: brandID, State: Removed, CheckedAt: it.CheckedAt, Version: it.Version + 1}
+	return nil
+}
+
+// Restore forgets a removal, as Table.Restore does.
+func (m *Memory) Restore(_ context.Context, brandID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.items[brandID].State == Removed {
+		delete(m.items, brandID)
+	}
 	return nil
 }

@@ -24,6 +24,31 @@ type Upstream struct {
 	mu       sync.Mutex
 	client   *wxpay.Client
 	builtFor *secret.Identity // the identity client was built for
+	pace     func(context.Context) error
+}
+
+// SetPace makes every attempt of every later call wait for pace first
+// (wxpay.Config.Pace): how a function bound by WeChat Pay's calls per
+// second counts retries too.
+func (u *Upstream) SetPace(pace func(context.Context) error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.pace = pace
+	if u.client != nil {
+		// Rebuild with the pace; the identity stays.
+		c, err := u.newClient(u.builtFor)
+		if err == nil {
+			u.client = c
+		}
+	}
+}
+
+func (u *Upstream) newClient(id *secret.Identity) (*wxpay.Client, error) {
+	return wxpay.New(wxpay.Config{
+		BaseURL: u.env.BaseURL, BackupURL: u.env.BackupURL,
+		Signer: id.Signer(), Verifier: id.Verifier(), PublicKeyID: id.PublicKeyID,
+		HTTPClient: u.http, Logger: u.logger, Product: "wxcard/" + Version, Pace: u.pace,
+	})
 }
 
 // NewUpstream loads the identity once (failing if it cannot) and builds the client.
@@ -60,11 +85,7 @@ func (u *Upstream) clientFor(id *secret.Identity) (*wxpay.Client, error) {
 	if u.client != nil && u.builtFor == id {
 		return u.client, nil
 	}
-	c, err := wxpay.New(wxpay.Config{
-		BaseURL: u.env.BaseURL, BackupURL: u.env.BackupURL,
-		Signer: id.Signer(), Verifier: id.Verifier(), PublicKeyID: id.PublicKeyID,
-		HTTPClient: u.http, Logger: u.logger, Product: "wxcard/" + Version,
-	})
+	c, err := u.newClient(id)
 	if err != nil {
 		if u.client != nil {
 			return u.client, nil // keep the working client

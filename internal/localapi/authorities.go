@@ -103,6 +103,9 @@ func (q *memoryQueue) Send(_ context.Context, brandIDs []string) (int, error) {
 	return len(brandIDs), nil
 }
 
+// Depth is 0: the route drains the queue before it answers.
+func (q *memoryQueue) Depth(context.Context) (int, error) { return 0, nil }
+
 func (q *memoryQueue) take() []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()

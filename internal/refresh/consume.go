@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -24,18 +25,60 @@ const (
 
 // Interval is the pace of one invocation when concurrency invocations
 // together may make callsPerSecond calls: each makes at most
-// callsPerSecond/concurrency (rounded down) calls a second, waiting
-// Interval between the starts of its calls and after its last, so that
-// neither it nor the next invocation in its place goes faster. Any second
-// then sees at most callsPerSecond calls, however the invocations
-// overlap. It is 0 (no pacing) when callsPerSecond < concurrency, which
-// IntervalFromEnv refuses.
+// callsPerSecond/concurrency (rounded down) calls a second, starting a
+// call (every attempt of it, retries included) at most once an Interval
+// and waiting an Interval after its last, so that neither it nor the next
+// invocation in its place goes faster. Any second then sees at most
+// callsPerSecond calls, however the invocations overlap. It is 0 when
+// callsPerSecond < concurrency, which IntervalFromEnv refuses.
 func Interval(callsPerSecond, concurrency int) time.Duration {
 	perInvocation := callsPerSecond / max(concurrency, 1)
 	if perInvocation < 1 {
 		return 0
 	}
 	return time.Second / time.Duration(perInvocation)
+}
+
+// A Pacer spaces the starts of calls at least Interval apart, across the
+// goroutines of one process. Its zero Interval does not pace.
+type Pacer struct {
+	Interval time.Duration
+
+	mu   sync.Mutex
+	next time.Time // the earliest start of the next call
+}
+
+// Wait takes the next start and waits for it (wxpay.Config.Pace). It
+// returns ctx's error if ctx ends first; the start it took is then lost,
+// which only slows the pace.
+func (p *Pacer) Wait(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	start := time.Now()
+	if p.next.After(start) {
+		start = p.next
+	}
+	p.next = start.Add(p.Interval)
+	p.mu.Unlock()
+	if !sleepUntil(ctx, start) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Settle waits until a call could start again after the last one taken,
+// so that the invocation that runs next in this one's place, perhaps in
+// another process, does not start sooner.
+func (p *Pacer) Settle(ctx context.Context) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	next := p.next
+	p.mu.Unlock()
+	sleepUntil(ctx, next)
 }
 
 // MinTimeLeft is the least time before the invocation's deadline in which
@@ -52,11 +95,14 @@ type Checker interface {
 // delivers them again, alone, and dead-letters them after the queue's
 // maxReceiveCount.
 type Consumer struct {
+	// Checker checks one brand. It must wait for Pacer before every call
+	// to WeChat Pay (the deployed one's client does, before every attempt).
 	Checker Checker
-	// Interval between the starts of two checks; see Interval.
-	Interval time.Duration
-	Logger   *slog.Logger
-	Metrics  *metrics.Emitter // nil: no metrics
+	// Pacer is the process's pace; the consumer settles it after each
+	// batch. nil: no pacing.
+	Pacer   *Pacer
+	Logger  *slog.Logger
+	Metrics *metrics.Emitter // nil: no metrics
 }
 
 // Handle checks one batch. Its answer lists the messages to deliver
@@ -72,7 +118,6 @@ func (c *Consumer) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 	}
 	var refreshed, failed, left, changes, revocations int
-	var next time.Time // the earliest start of the next check
 	for i, rec := range ev.Records {
 		msg, err := ParseMessage(rec.Body)
 		if err != nil {
@@ -81,7 +126,7 @@ func (c *Consumer) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 			c.Logger.ErrorContext(ctx, "malformed refresh message", "message_id", rec.MessageId, "error", err.Error())
 			continue
 		}
-		if !sleepUntil(ctx, next) || timeLeft(ctx) < MinTimeLeft {
+		if ctx.Err() != nil || timeLeft(ctx) < MinTimeLeft {
 			for _, r := range ev.Records[i:] {
 				retry(r)
 			}
@@ -89,7 +134,6 @@ func (c *Consumer) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 			c.Logger.WarnContext(ctx, "refresh batch cut short: the rest are delivered again", "left", left)
 			break
 		}
-		next = time.Now().Add(c.Interval)
 		r := c.Checker.Check(ctx, msg.BrandID)
 		if !r.OK {
 			failed++
@@ -104,8 +148,7 @@ func (c *Consumer) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 			revocations++
 		}
 	}
-	// The next invocation in this slot must not start sooner either.
-	sleepUntil(ctx, next)
+	c.Pacer.Settle(ctx)
 
 	c.Logger.InfoContext(ctx, "refresh batch done", "brands", len(ev.Records), "refreshed", refreshed, "failed", failed, "left", left)
 	m := c.Metrics.New("queue")

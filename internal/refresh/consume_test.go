@@ -24,26 +24,48 @@ var discard = slog.New(slog.DiscardHandler)
 
 // clockChecker stands in for WeChat Pay behind cardapi.BrandChecker: it
 // notes when each call starts, takes latency to answer, and fails the
-// brands in fail (each failure once, when once is set).
+// brands in fail (each failure once, when once is set). Each check makes
+// attempts calls (at least one), as the client does when WeChat Pay
+// answers 429 or 5xx, each waiting for pacer first as the client does.
 type clockChecker struct {
-	latency time.Duration
-	mu      sync.Mutex
-	calls   []time.Time
-	brands  []string
-	fail    map[string]bool
-	once    bool
+	latency  time.Duration
+	attempts int
+	pacer    *refresh.Pacer
+	mu       sync.Mutex
+	calls    []time.Time
+	brands   []string
+	fail     map[string]bool
+	once     bool
+	shared   *clockChecker // where an instance records
+}
+
+// instance is the checker of one Lambda instance: the shared record,
+// with the instance's own pacer.
+func (c *clockChecker) instance(p *refresh.Pacer) *clockChecker {
+	return &clockChecker{latency: c.latency, attempts: c.attempts, pacer: p, fail: c.fail, once: c.once, shared: c}
 }
 
 func (c *clockChecker) Check(ctx context.Context, brandID string) cardapi.BrandResult {
-	c.mu.Lock()
-	c.calls = append(c.calls, time.Now())
-	c.brands = append(c.brands, brandID)
-	failing := c.fail[brandID]
-	if failing && c.once {
-		delete(c.fail, brandID)
+	rec := c
+	if c.shared != nil {
+		rec = c.shared
 	}
-	c.mu.Unlock()
-	time.Sleep(c.latency)
+	for range max(c.attempts, 1) {
+		if err := c.pacer.Wait(ctx); err != nil {
+			return cardapi.BrandResult{BrandID: brandID, Outcome: cardapi.OutcomeFailed, Code: "TIMEOUT"}
+		}
+		rec.mu.Lock()
+		rec.calls = append(rec.calls, time.Now())
+		rec.mu.Unlock()
+		time.Sleep(c.latency)
+	}
+	rec.mu.Lock()
+	rec.brands = append(rec.brands, brandID)
+	failing := rec.fail[brandID]
+	if failing && rec.once {
+		delete(rec.fail, brandID)
+	}
+	rec.mu.Unlock()
 	if failing {
 		return cardapi.BrandResult{BrandID: brandID, Outcome: cardapi.OutcomeFailed, Code: "SYSTEM_ERROR"}
 	}
@@ -93,26 +115,29 @@ func brandIDs(n int) []string {
 
 // The event source mapping runs up to its maximum concurrency of
 // invocations at once, each with a batch, one after the other in each
-// place. However they overlap, the calls to WeChat Pay of any one second
-// stay within the rate, and the refresh still goes at about that rate.
-// (In synctest's bubble the clock is fake: the minutes pass at once.)
+// place, each perhaps in a new Lambda instance with a pace of its own. However they
+// overlap, and however many attempts each check takes (WeChat Pay
+// answering 429 or 5xx), the calls to WeChat Pay of any one second stay
+// within the rate, and the refresh still goes at about that rate. (In
+// synctest's bubble the clock is fake: the minutes pass at once.)
 func TestConsumerPacingAcrossConcurrentBatches(t *testing.T) {
 	tests := []struct {
 		rate, concurrency, batch int
 		latency                  time.Duration
+		attempts                 int
 	}{
-		{8, 2, 10, 0},
-		{8, 2, 10, 180 * time.Millisecond},
-		{8, 2, 1, 40 * time.Millisecond},
-		{8, 3, 10, 0}, // 8/3 rounds down to 2 a second each: 6 in all
-		{10, 10, 10, 700 * time.Millisecond},
-		{9, 4, 7, 300 * time.Millisecond},
+		{8, 2, 10, 0, 1},
+		{8, 2, 10, 180 * time.Millisecond, 1},
+		{8, 2, 10, 100 * time.Millisecond, 3}, // every check retried twice
+		{8, 2, 1, 40 * time.Millisecond, 1},
+		{8, 3, 10, 0, 2}, // 8/3 rounds down to 2 a second each: 6 in all
+		{10, 10, 10, 700 * time.Millisecond, 1},
+		{9, 4, 7, 300 * time.Millisecond, 2},
 	}
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%d/s over %d batch %d latency %v", tc.rate, tc.concurrency, tc.batch, tc.latency), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d/s over %d batch %d latency %v attempts %d", tc.rate, tc.concurrency, tc.batch, tc.latency, tc.attempts), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				check := &clockChecker{latency: tc.latency}
-				h := &refresh.Consumer{Checker: check, Interval: refresh.Interval(tc.rate, tc.concurrency), Logger: discard}
+				check := &clockChecker{latency: tc.latency, attempts: tc.attempts}
 				brands := brandIDs(200)
 				queue := make(chan events.SQSEvent)
 				go func() {
@@ -126,6 +151,10 @@ func TestConsumerPacingAcrossConcurrentBatches(t *testing.T) {
 				for range tc.concurrency {
 					wg.Go(func() {
 						for ev := range queue {
+							// The worst case: each invocation in a new
+							// instance, whose pace knows nothing of the last.
+							pacer := &refresh.Pacer{Interval: refresh.Interval(tc.rate, tc.concurrency)}
+							h := &refresh.Consumer{Checker: check.instance(pacer), Pacer: pacer, Logger: discard}
 							resp, err := h.Handle(context.Background(), ev)
 							assert.NoError(t, err)
 							assert.Empty(t, resp.BatchItemFailures)
@@ -136,10 +165,14 @@ func TestConsumerPacingAcrossConcurrentBatches(t *testing.T) {
 				elapsed := time.Since(start)
 
 				assert.ElementsMatch(t, brands, check.brands)
+				assert.Len(t, check.calls, len(brands)*tc.attempts)
 				assert.LessOrEqual(t, check.busiestSecond(), tc.rate, "calls in one second")
-				perSecond := tc.concurrency * (tc.rate / tc.concurrency)
-				assert.LessOrEqual(t, elapsed, time.Duration(len(brands)/perSecond+2)*time.Second+tc.latency,
-					"the refresh goes at about %d/s", perSecond)
+				// The busiest instance takes its share of the batches at
+				// its own pace, one Interval per call.
+				batches := (len(brands) + tc.batch - 1) / tc.batch
+				mostCalls := (batches + tc.concurrency - 1) / tc.concurrency * tc.batch * tc.attempts
+				assert.LessOrEqual(t, elapsed, time.Duration(mostCalls)*refresh.Interval(tc.rate, tc.concurrency)+tc.latency+2*time.Second,
+					"the refresh goes at about %d/s", tc.concurrency*(tc.rate/tc.concurrency))
 			})
 		})
 	}
@@ -182,7 +215,7 @@ func TestConsumerLeavesWhatItHasNoTimeFor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		check := &clockChecker{latency: 4 * time.Second}
 		var out bytes.Buffer
-		h := &refresh.Consumer{Checker: check, Interval: time.Second, Logger: discard, Metrics: &metrics.Emitter{Out: &out, Function: "authoritiesrefresh"}}
+		h := &refresh.Consumer{Checker: check, Pacer: &refresh.Pacer{Interval: time.Second}, Logger: discard, Metrics: &metrics.Emitter{Out: &out, Function: "authoritiesrefresh"}}
 		ctx, cancel := context.WithTimeout(context.Background(), refresh.MinTimeLeft+9*time.Second)
 		defer cancel()
 		resp, err := h.Handle(ctx, batchesOf(brandIDs(10), 10)[0])
@@ -208,7 +241,7 @@ func TestInterval(t *testing.T) {
 	}
 }
 
-func TestIntervalFromEnv(t *testing.T) {
+func TestPacerFromEnv(t *testing.T) {
 	tests := []struct {
 		env  map[string]string
 		want time.Duration
@@ -221,15 +254,48 @@ func TestIntervalFromEnv(t *testing.T) {
 		{map[string]string{"REFRESH_CALLS_PER_SECOND": "7.5"}, 0, "REFRESH_CALLS_PER_SECOND"},
 		{map[string]string{"REFRESH_CONCURRENCY": "9"}, 0, "REFRESH_CONCURRENCY"},
 		{map[string]string{"REFRESH_CONCURRENCY": "x"}, 0, "REFRESH_CONCURRENCY"},
+		// The default concurrency (2) is checked against the rate too.
+		{map[string]string{"REFRESH_CALLS_PER_SECOND": "1"}, 0, "REFRESH_CONCURRENCY is 2"},
 	}
 	for _, tc := range tests {
-		got, err := refresh.IntervalFromEnv(func(k string) string { return tc.env[k] })
+		got, err := refresh.PacerFromEnv(func(k string) string { return tc.env[k] })
 		if tc.err != "" {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.err)
 			continue
 		}
 		require.NoError(t, err)
-		assert.Equal(t, tc.want, got)
+		assert.Equal(t, tc.want, got.Interval)
 	}
+}
+
+// Concurrent waiters each take their own start, Interval apart.
+func TestPacerSpacesConcurrentCallers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &refresh.Pacer{Interval: 100 * time.Millisecond}
+		start := time.Now()
+		var mu sync.Mutex
+		var got []time.Duration
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() {
+				require.NoError(t, p.Wait(context.Background()))
+				mu.Lock()
+				got = append(got, time.Since(start))
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		slices.Sort(got)
+		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond}, got)
+		p.Settle(context.Background())
+		assert.Equal(t, 500*time.Millisecond, time.Since(start), "settled: the next call may start")
+
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		p.Wait(context.Background()) //nolint:errcheck // takes the start at 500 ms
+		assert.ErrorIs(t, p.Wait(ctx), context.Canceled)
+		var none *refresh.Pacer
+		assert.NoError(t, none.Wait(ctx), "a nil pacer does not pace")
+	})
 }

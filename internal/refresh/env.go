@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -28,22 +27,28 @@ func QueueFromEnv(getenv func(string) string) (*Queue, error) {
 	return &Queue{Client: c, URL: url}, nil
 }
 
-// IntervalFromEnv is the consumer's pace from REFRESH_CALLS_PER_SECOND
+// PacerFromEnv is the consumer's pace from REFRESH_CALLS_PER_SECOND
 // (default DefaultCallsPerSecond; 1 to 10, WeChat Pay's limit) and
 // REFRESH_CONCURRENCY (the event source mapping's maximum concurrency,
-// default DefaultConcurrency; 1 to REFRESH_CALLS_PER_SECOND, so that each
-// invocation may make at least one call a second). The template sets both
-// from the same parameters as the mapping.
-func IntervalFromEnv(getenv func(string) string) (time.Duration, error) {
+// default DefaultConcurrency; at most REFRESH_CALLS_PER_SECOND, so that
+// each invocation may make at least one call a second): a Pacer of
+// Interval(rate, concurrency). The template sets both from the same
+// parameters as the mapping.
+func PacerFromEnv(getenv func(string) string) (*Pacer, error) {
 	rate, err := intFromEnv(getenv, "REFRESH_CALLS_PER_SECOND", DefaultCallsPerSecond, 10, "WeChat Pay's limit")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	concurrency, err := intFromEnv(getenv, "REFRESH_CONCURRENCY", DefaultConcurrency, rate, "REFRESH_CALLS_PER_SECOND")
+	concurrency, err := intFromEnv(getenv, "REFRESH_CONCURRENCY", DefaultConcurrency, 10, "the most invocations at once")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return Interval(rate, concurrency), nil
+	// Checked after the defaults: a rate of 1 with the default concurrency
+	// of 2 would otherwise pace nothing.
+	if concurrency > rate {
+		return nil, fmt.Errorf("REFRESH_CONCURRENCY is %d, more than REFRESH_CALLS_PER_SECOND (%d): each invocation must make at least one call a second", concurrency, rate)
+	}
+	return &Pacer{Interval: Interval(rate, concurrency)}, nil
 }
 
 func intFromEnv(getenv func(string) string, name string, def, most int, why string) (int, error) {

@@ -15,6 +15,27 @@ import (
 // SQSAPI is the part of the SQS client the queue uses.
 type SQSAPI interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+// Depth is about how many messages the queue holds: waiting, in flight
+// and delayed (SQS's approximate counts).
+func (q *Queue) Depth(ctx context.Context) (int, error) {
+	names := []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
+		types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed}
+	out, err := q.Client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL), AttributeNames: names})
+	if err != nil {
+		return 0, fmt.Errorf("reading the refresh queue's depth: %w", err)
+	}
+	n := 0
+	for _, name := range names {
+		v, err := strconv.Atoi(out.Attributes[string(name)])
+		if err != nil {
+			return 0, fmt.Errorf("the refresh queue's %s is %.20q", name, out.Attributes[string(name)])
+		}
+		n += v
+	}
+	return n, nil
 }
 
 // BatchSize is SQS's most messages in one SendMessageBatch.

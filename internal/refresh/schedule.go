@@ -22,10 +22,12 @@ import (
 //
 //   - an EventBridge Scheduled Event envelope (the schedule) or {}: enqueue
 //     every brand covered;
-//   - {"brand_ids": [...]}: enqueue these brands now. Once checked, each
-//     has a snapshot and so stays covered: how an operator adds brands;
-//   - {"remove_brand_ids": [...]}: delete these brands' snapshots, so that
-//     the refresh no longer covers them: how an operator removes brands.
+//   - {"brand_ids": [...]}: enqueue these brands now, forgetting any
+//     earlier removal. Once checked, each has a snapshot and so stays
+//     covered: how an operator adds brands;
+//   - {"remove_brand_ids": [...]}: mark these brands' snapshots removed,
+//     so that the refresh no longer covers them and no check records them
+//     (authority.Removed): how an operator removes brands.
 //
 // Anything else, an HTTP API event included, does not decode.
 type Command struct {
@@ -99,11 +101,13 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 type Snapshots interface {
 	Brands(ctx context.Context) ([]string, error)
 	Remove(ctx context.Context, brandID string) error
+	Restore(ctx context.Context, brandID string) error
 }
 
-// Sender enqueues brands (Queue).
+// Sender enqueues brands, and says how many wait (Queue).
 type Sender interface {
 	Send(ctx context.Context, brandIDs []string) (int, error)
+	Depth(ctx context.Context) (int, error)
 }
 
 // Scheduler is the refresh's scheduled function: it enqueues, and it
@@ -122,6 +126,9 @@ type Summary struct {
 	Listed    int `json:"listed,omitempty"`    // brands of AUTHORITY_BRAND_IDS
 	Snapshots int `json:"snapshots,omitempty"` // brands with a snapshot
 	Enqueued  int `json:"enqueued"`            // messages sent, one per brand
+	// Waiting is what the queue held when a scheduled refresh skipped its
+	// period: at least a period's worth of brands from earlier ones.
+	Waiting int `json:"waiting,omitempty"`
 	// Removed are the brands whose snapshots a remove command deleted.
 	Removed []string `json:"removed,omitempty"`
 	// Refused are the brands a remove command kept, with why.
@@ -137,6 +144,13 @@ func (s *Scheduler) Handle(ctx context.Context, cmd Command) (*Summary, error) {
 	}
 	sum := &Summary{}
 	brands := cmd.BrandIDs
+	for _, id := range brands {
+		// An operator adding a brand undoes its removal.
+		if err := s.Snapshots.Restore(ctx, id); err != nil {
+			s.Logger.ErrorContext(ctx, "restoring a removed brand", "brand_id", id, "error", err.Error())
+			return sum, fmt.Errorf("brand %s: forgetting its removal failed (the state table; see the log); nothing enqueued", id)
+		}
+	}
 	if brands == nil {
 		stored, err := s.Snapshots.Brands(ctx)
 		if err != nil {
@@ -146,6 +160,17 @@ func (s *Scheduler) Handle(ctx context.Context, cmd Command) (*Summary, error) {
 		}
 		sum.Listed, sum.Snapshots = len(s.Listed), len(stored)
 		brands = covered(s.Listed, stored, s.Logger)
+		// A queue that still holds a period's worth is behind: another
+		// period on top would only pile up. Skip; the backlog alarm says why.
+		switch depth, err := s.Queue.Depth(ctx); {
+		case err != nil:
+			s.Logger.WarnContext(ctx, "refresh queue depth unknown: enqueueing anyway", "error", err.Error())
+		case depth > 0 && depth >= len(brands):
+			sum.Waiting = depth
+			m.Count("RefreshSkipped", 1)
+			s.Logger.WarnContext(ctx, "refresh skipped: the queue still holds a period's worth of brands", "waiting", depth, "brands", len(brands))
+			return sum, nil
+		}
 	}
 	n, err := s.Queue.Send(ctx, brands)
 	sum.Enqueued = n
@@ -194,7 +219,8 @@ func (s *Scheduler) remove(ctx context.Context, brandIDs []string) (*Summary, er
 		case errors.Is(err, authority.ErrPending):
 			sum.Refused[id] = "its snapshot holds events not yet published: remove it after the next refresh"
 		default:
-			sum.Refused[id] = "not removed: " + err.Error()
+			s.Logger.ErrorContext(ctx, "removing a brand", "brand_id", id, "error", err.Error())
+			sum.Refused[id] = "not removed: the state table failed (see the log)"
 		}
 	}
 	if len(sum.Refused) == 0 {

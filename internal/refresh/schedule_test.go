@@ -144,6 +144,10 @@ func TestSchedulerEnqueuesEveryCoveredBrand(t *testing.T) {
 			sum, err := h.Handle(context.Background(), cmd)
 			require.NoError(t, err)
 			assert.Equal(t, &refresh.Summary{Listed: 2, Snapshots: 3, Enqueued: 4}, sum)
+			// The next period while those four still wait: skipped, not piled up.
+			sum, err = h.Handle(context.Background(), cmd)
+			require.NoError(t, err)
+			assert.Equal(t, &refresh.Summary{Listed: 2, Snapshots: 3, Waiting: 4}, sum)
 			assert.Equal(t, []string{"1004", "1005", "2001", "2002"}, received(t, s, url))
 			assert.GreaterOrEqual(t, s.Calls("DynamoDB_20120810.Scan"), 2, "pages")
 
@@ -161,9 +165,10 @@ func TestSchedulerEnqueuesEveryCoveredBrand(t *testing.T) {
 }
 
 // Operators add brands by enqueueing them ({"brand_ids"}): checked once,
-// each has a snapshot and stays covered. They remove brands whose
-// snapshot is deleted ({"remove_brand_ids"}), except a listed one, one
-// without a snapshot and one holding unpublished events.
+// each has a snapshot and stays covered. They remove brands, whose
+// snapshot is marked removed ({"remove_brand_ids"}), except a listed one,
+// one without a snapshot and one holding unpublished events; adding a
+// removed brand again forgets the removal.
 func TestOperatorsAddAndRemoveBrands(t *testing.T) {
 	t.Parallel()
 	for _, s := range awstest.Stacks(t) {
@@ -208,6 +213,17 @@ func TestOperatorsAddAndRemoveBrands(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, []string{"1004", "3002", "3003"}, received(t, s, url))
 			assert.Equal(t, 3, sum.Enqueued)
+
+			// Added again: the removal is forgotten, so its check sees it afresh.
+			it, err := store.Get(context.Background(), "3001")
+			require.NoError(t, err)
+			require.Equal(t, authority.Removed, it.State)
+			sum, err = run(`{"brand_ids":["3001"]}`)
+			require.NoError(t, err)
+			assert.Equal(t, 1, sum.Enqueued)
+			it, err = store.Get(context.Background(), "3001")
+			require.NoError(t, err)
+			assert.Equal(t, int64(0), it.Version, "no snapshot: the next check is a first sight")
 		})
 	}
 }

@@ -101,6 +101,12 @@ type Config struct {
 	MaxAttempts int           // default 3
 	BaseBackoff time.Duration // default 100 ms; doubled each retry, with full jitter
 	MaxBackoff  time.Duration // default 1 s
+
+	// Pace, when set, is called before every attempt (retries, the fresh
+	// connection and the fail-over included), and the attempt waits for
+	// it: a rate limiter's Wait, for a caller that must keep every request
+	// that may reach WeChat Pay under a rate. Its error ends the call.
+	Pace func(ctx context.Context) error
 }
 
 // Client calls WeChat Pay. It is safe for concurrent use.
@@ -315,6 +321,14 @@ func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response,
 	host := 0
 	reusedRetry := false
 	for attempt := 1; ; attempt++ {
+		if c.cfg.Pace != nil {
+			if err := c.cfg.Pace(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("%w: waiting for the pace: %w", ErrTimeout, err)
+				}
+				return nil, fmt.Errorf("wxpay: pace: %w", err)
+			}
+		}
 		st.attempts = attempt
 		resp, info, err := c.once(ctx, c.hosts[host], req)
 		st.latency += info.waited
