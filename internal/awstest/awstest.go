@@ -187,7 +187,14 @@ func ReceiveEvents(t testing.TB, endpoint, queueURL string, want int, wait time.
 	var got []BusEvent
 	deadline := time.Now().Add(wait)
 	for {
-		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		// Long-poll while events are still expected; once they are in, one
+		// short receive takes any beyond them (both backends deliver to the
+		// queue within PutEvents, so none can be on its way).
+		var poll int32
+		if len(got) < want {
+			poll = 1
+		}
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: poll})
 		if err != nil {
 			t.Fatalf("receiving from %s: %v", queueURL, err)
 		}
