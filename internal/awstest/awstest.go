@@ -32,9 +32,12 @@ const Region = "us-east-1"
 
 // StartMoto starts moto_server on a free loopback port and returns its
 // endpoint; it stops with the test. It skips the test, saying why, where
-// moto_server is not installed.
+// moto_server is not installed or BackendsEnv asks for the fakes only.
 func StartMoto(t testing.TB) string {
 	t.Helper()
+	if fakesOnly(t) {
+		t.Skip(BackendsEnv + "=fakes: moto_server is not started; the in-process fakes cover the same protocols")
+	}
 	path, err := exec.LookPath("moto_server")
 	if err != nil {
 		t.Skip("moto_server is not installed; the in-process fakes cover the same protocols")
