@@ -51,7 +51,9 @@ type equivalent struct {
 func main() {
 	threshold := flag.Float64("threshold", 90, "minimum test efficacy per package, in percent")
 	list := flag.String("equivalent", "mutation/equivalent.txt", "file of equivalent mutants")
-	workers := flag.Int("workers", 1, "gremlins workers")
+	// Two workers: CI machines have two cores, and a test run is mostly
+	// compiling and linking, which one worker leaves half idle.
+	workers := flag.Int("workers", 2, "gremlins workers")
 	flag.Parse()
 	pkgs := flag.Args()
 	if len(pkgs) == 0 {
