@@ -51,7 +51,9 @@ type equivalent struct {
 func main() {
 	threshold := flag.Float64("threshold", 90, "minimum test efficacy per package, in percent")
 	list := flag.String("equivalent", "mutation/equivalent.txt", "file of equivalent mutants")
-	workers := flag.Int("workers", 1, "gremlins workers")
+	// Two workers: CI machines have two cores, and a test run is mostly
+	// compiling and linking, which one worker leaves half idle.
+	workers := flag.Int("workers", 2, "gremlins workers")
 	flag.Parse()
 	pkgs := flag.Args()
 	if len(pkgs) == 0 {
@@ -63,12 +65,17 @@ func main() {
 	}
 	start := time.Now()
 	failed := false
-	fmt.Println("| package | killed | lived | equivalent | not covered | timed out | efficacy |\n|---|---|---|---|---|---|---|")
+	// Each package's row is printed as it finishes, with its survivors;
+	// the whole table again at the end, where gremlins' output cannot
+	// interleave with it.
+	const header = "| package | killed | lived | equivalent | not covered | timed out | efficacy | time |\n|---|---|---|---|---|---|---|---|"
+	var rows []string
 	for _, pkg := range pkgs {
 		if _, err := os.Stat(pkg); err != nil {
-			fmt.Printf("| %s | not present | | | | | |\n", pkg)
+			rows = append(rows, fmt.Sprintf("| %s | not present | | | | | | |", pkg))
 			continue
 		}
+		pkgStart := time.Now()
 		r, err := unleash(pkg, *workers)
 		if err != nil {
 			fail(err)
@@ -111,7 +118,9 @@ func main() {
 		if efficacy < *threshold {
 			verdict, failed = " **under the threshold**", true
 		}
-		fmt.Printf("| %s | %d | %d | %d | %d | %d | %.1f %%%s |\n", pkg, killed, lived, equiv, uncovered, timedOut, efficacy, verdict)
+		row := fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %.1f %%%s | %s |", pkg, killed, lived, equiv, uncovered, timedOut, efficacy, verdict, time.Since(pkgStart).Round(time.Second))
+		rows = append(rows, row)
+		fmt.Println(header + "\n" + row)
 		for _, s := range survivors {
 			fmt.Println("    lived: " + s)
 		}
@@ -121,7 +130,7 @@ func main() {
 			fmt.Printf("listed as equivalent but not found surviving (remove it from %s): %s %s %q\n", *list, e.file, e.typ, e.text)
 		}
 	}
-	fmt.Printf("\nmutation testing took %s\n", time.Since(start).Round(time.Second))
+	fmt.Printf("\n%s\n%s\n\nmutation testing took %s (%d gremlins worker(s))\n", header, strings.Join(rows, "\n"), time.Since(start).Round(time.Second), *workers)
 	if failed {
 		fail(fmt.Errorf("a package's test efficacy is under %.0f %%: kill the surviving mutants with tests, or list the equivalent ones", *threshold))
 	}
@@ -154,7 +163,14 @@ func unleash(pkg string, workers int) (*report, error) {
 	}
 	_ = out.Close()
 	defer os.Remove(out.Name())
-	cmd := exec.Command("gremlins", "unleash", "--workers", fmt.Sprint(workers), "--timeout-coefficient", "3", "-o", out.Name(), pkg) //nolint:gosec // arguments from this program's package list and flags
+	// -E /: files of sub-packages (wxpaytest, membercardtest) are left out.
+	// gremlins v0.6.0 runs the parent package's tests on their mutants, not
+	// their own: a wxpaytest mutant that wxpaytest's tests kill is counted
+	// as lived. Such a package is measured by naming it.
+	cmd := exec.Command("gremlins", "unleash", "--workers", fmt.Sprint(workers), "--timeout-coefficient", "3", "-E", "/", "-o", out.Name(), pkg) //nolint:gosec // arguments from this program's package list and flags
+	// gremlins runs the package's tests once per mutant: the in-process
+	// AWS fakes cover what moto_server does, without its seconds of start.
+	cmd.Env = append(os.Environ(), "WXCARD_TEST_BACKENDS=fakes")
 	cmd.Stderr = os.Stderr
 	if b, err := cmd.Output(); err != nil {
 		return nil, fmt.Errorf("gremlins on %s: %w\n%s", pkg, err, b)

@@ -32,9 +32,12 @@ const Region = "us-east-1"
 
 // StartMoto starts moto_server on a free loopback port and returns its
 // endpoint; it stops with the test. It skips the test, saying why, where
-// moto_server is not installed.
+// moto_server is not installed or BackendsEnv asks for the fakes only.
 func StartMoto(t testing.TB) string {
 	t.Helper()
+	if fakesOnly(t) {
+		t.Skip(BackendsEnv + "=fakes: moto_server is not started; the in-process fakes cover the same protocols")
+	}
 	path, err := exec.LookPath("moto_server")
 	if err != nil {
 		t.Skip("moto_server is not installed; the in-process fakes cover the same protocols")
@@ -187,14 +190,15 @@ func ReceiveEvents(t testing.TB, endpoint, queueURL string, want int, wait time.
 	var got []BusEvent
 	deadline := time.Now().Add(wait)
 	for {
-		// Long-poll while events are still expected; once they are in, one
-		// short receive takes any beyond them (both backends deliver to the
-		// queue within PutEvents, so none can be on its way).
-		var poll int32
-		if len(got) < want {
-			poll = 1
+		// Long-poll while events are still expected; once there are want of
+		// them, one short poll sees whether more arrived. Both backends
+		// deliver to the queue within PutEvents, so the short poll misses
+		// nothing, and a test does not spend a second per read.
+		var waitSeconds int32 = 1
+		if len(got) >= want {
+			waitSeconds = 0
 		}
-		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: poll})
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds})
 		if err != nil {
 			t.Fatalf("receiving from %s: %v", queueURL, err)
 		}

@@ -3,6 +3,7 @@ package awstest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -53,3 +54,52 @@ func TestStackInjectsFaults(t *testing.T) {
 		})
 	}
 }
+
+// WXCARD_TEST_BACKENDS=fakes leaves moto_server out even where it is
+// installed; a value it does not know fails rather than being ignored.
+func TestBackendsEnv(t *testing.T) {
+	cases := []struct {
+		value     string
+		wantNames []string
+		wantFail  bool
+	}{
+		{value: "fakes", wantNames: []string{"fake"}},
+		{value: "fake", wantFail: true},
+		{value: "moto", wantFail: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Setenv(BackendsEnv, tc.value)
+			rec := &recordingTB{TB: t}
+			var names []string
+			func() {
+				// t.Fatalf in a recordingTB ends only this function.
+				defer func() { _ = recover() }()
+				for _, b := range backends(rec) {
+					names = append(names, b.name)
+				}
+			}()
+			assert.Equal(t, tc.wantFail, rec.failed, "failed")
+			if !tc.wantFail {
+				assert.Equal(t, tc.wantNames, names)
+				assert.Contains(t, rec.logs, BackendsEnv+"=fakes: running against the in-process fakes only")
+			}
+		})
+	}
+}
+
+// recordingTB records Fatalf and Log instead of ending the test.
+type recordingTB struct {
+	testing.TB
+	failed bool
+	logs   []string
+}
+
+func (r *recordingTB) Helper() {}
+
+func (r *recordingTB) Fatalf(format string, args ...any) {
+	r.failed = true
+	panic("Fatalf")
+}
+
+func (r *recordingTB) Log(args ...any) { r.logs = append(r.logs, fmt.Sprint(args...)) }

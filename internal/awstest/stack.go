@@ -48,8 +48,8 @@ type Fault struct {
 const PutEventsPartialFailure = `{"FailedEntryCount":1,"Entries":[{"ErrorCode":"InternalFailure","ErrorMessage":"injected"}]}`
 
 // Stacks returns the stacks a test should run against, each with a fresh
-// table and bus: moto_server's where it is installed, and the in-process
-// fakes' (once they exist) always.
+// table and bus: moto_server's where it is installed (unless BackendsEnv
+// says fakes), and the in-process fakes' always.
 func Stacks(t testing.TB) []*Stack {
 	t.Helper()
 	var out []*Stack
@@ -68,10 +68,14 @@ type backend struct{ name, endpoint string }
 var fakeBackend func(t testing.TB) string
 
 func backends(t testing.TB) []backend {
+	t.Helper()
 	var out []backend
-	if motoInstalled() {
+	switch {
+	case fakesOnly(t):
+		t.Log(BackendsEnv + "=fakes: running against the in-process fakes only")
+	case motoInstalled():
 		out = append(out, backend{"moto", StartMoto(t)})
-	} else {
+	default:
 		t.Log("moto_server is not installed: running against the in-process fakes only")
 	}
 	if fakeBackend != nil {

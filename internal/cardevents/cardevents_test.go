@@ -53,21 +53,7 @@ type backend struct {
 }
 
 func backends(t *testing.T) []*backend {
-	mem, read := &eventbus.Memory{}, 0
-	out := []*backend{{
-		name:  "memory",
-		store: func(*testing.T) idempotency.Store { return &idempotency.Memory{} },
-		bus:   func(*testing.T) eventbus.Publisher { return mem },
-		events: func(*testing.T, int) []awstest.BusEvent {
-			var got []awstest.BusEvent
-			all := mem.Events()
-			for _, e := range all[read:] {
-				got = append(got, awstest.BusEvent{Source: eventbus.Source, DetailType: e.DetailType, Time: e.Time.UTC().Format(time.RFC3339), Detail: e.Detail})
-			}
-			read = len(all)
-			return got
-		},
-	}}
+	out := []*backend{memoryBackend()}
 	for _, s := range awstest.Stacks(t) {
 		env := awstest.Getenv(s.Env(nil))
 		out = append(out, &backend{
@@ -92,6 +78,26 @@ func backends(t *testing.T) []*backend {
 		})
 	}
 	return out
+}
+
+// memoryBackend stores and publishes in memory: for tests of the
+// handler's own logic, which need no AWS backend started.
+func memoryBackend() *backend {
+	mem, read := &eventbus.Memory{}, 0
+	return &backend{
+		name:  "memory",
+		store: func(*testing.T) idempotency.Store { return &idempotency.Memory{} },
+		bus:   func(*testing.T) eventbus.Publisher { return mem },
+		events: func(*testing.T, int) []awstest.BusEvent {
+			var got []awstest.BusEvent
+			all := mem.Events()
+			for _, e := range all[read:] {
+				got = append(got, awstest.BusEvent{Source: eventbus.Source, DetailType: e.DetailType, Time: e.Time.UTC().Format(time.RFC3339), Detail: e.Detail})
+			}
+			read = len(all)
+			return got
+		},
+	}
 }
 
 // fixture is one handler against one backend and the WeChat Pay stand-in.
@@ -220,7 +226,7 @@ func TestEachEventTypeIsPublishedOnce(t *testing.T) {
 // An unknown event type is published too: forward compatible.
 func TestUnknownEventTypeIsPublished(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, backends(t)[0])
+	f := newFixture(t, memoryBackend())
 	resp := f.send(t, wxpaytest.Notification{ID: "EV-new", EventType: "MEMBERCARD.SOMETHING_NEW", Resource: map[string]any{"card_id": cardID}}, wxpaytest.Genuine)
 	require.Equal(t, 200, resp.StatusCode)
 	got := f.b.events(t, 1)
@@ -232,7 +238,7 @@ func TestUnknownEventTypeIsPublished(t *testing.T) {
 // merchant's public key are published in clear; never logged either way.
 func TestSensitiveFieldsDecryptedOnRequest(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, backends(t)[0])
+	f := newFixture(t, memoryBackend())
 	f.h.DecryptSensitive = true
 	res := payloads(t, f)["MEMBERCARD.ACTIVATE_CARD"]
 	require.Equal(t, 200, f.send(t, wxpaytest.Notification{ID: "EV-1", EventType: "MEMBERCARD.ACTIVATE_CARD", Resource: res}, wxpaytest.Genuine).StatusCode)
@@ -491,7 +497,7 @@ func TestUnknownKeyRefreshesTheSecret(t *testing.T) {
 // verification.
 func TestBase64Body(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, backends(t)[0])
+	f := newFixture(t, memoryBackend())
 	h, body, err := f.notifier.Build(wxpaytest.Notification{ID: "EV-b64", EventType: "MEMBERCARD.ACCEPT_CARD", Resource: map[string]any{"card_id": cardID}}, wxpaytest.Genuine)
 	require.NoError(t, err)
 	ev := event(h, nil)
@@ -513,7 +519,7 @@ func TestBase64Body(t *testing.T) {
 // and rejected, published or duplicate, broken down by outcome.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, backends(t)[0])
+	f := newFixture(t, memoryBackend())
 	var buf lambdatest.Buffer
 	f.h.Metrics = &metrics.Emitter{Out: &buf, Function: "cardevents"}
 	n := wxpaytest.Notification{ID: "EV-m", EventType: "MEMBERCARD.ACCEPT_CARD", Resource: map[string]any{"card_id": cardID}}
