@@ -348,7 +348,8 @@ func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response,
 			if !c.backoff(ctx, attempt) {
 				return nil, err
 			}
-		case ctx.Err() != nil || isTimeout(err):
+		case ctx.Err() != nil || isTimeout(err) && info.connected:
+			// The caller's time is up, or the request may have been sent.
 			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		case info.answered || info.local:
 			// An answer that did not verify or could not be read, or a request
@@ -360,6 +361,8 @@ func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response,
 			// so sending it again on a fresh connection is safe.
 			reusedRetry = true
 		case host+1 < len(c.hosts):
+			// No connection (refused, or the connect or TLS handshake timed
+			// out): nothing was sent, so the backup host may have it.
 			host++ // fail over once, to the backup host
 			st.failedOver = true
 		default:
@@ -395,10 +398,11 @@ func (c *Client) backoff(ctx context.Context, attempt int) bool {
 }
 
 type attemptInfo struct {
-	reused   bool // the request went out on a pooled connection
-	answered bool // WeChat Pay sent at least a status line
-	local    bool // failed before anything was sent
-	waited   time.Duration
+	connected bool // a connection was obtained: the request may have gone out
+	reused    bool // the request went out on a pooled connection
+	answered  bool // WeChat Pay sent at least a status line
+	local     bool // failed before anything was sent
+	waited    time.Duration
 }
 
 // once sends one signed attempt to host.
@@ -410,7 +414,7 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 		body = bytes.NewReader(req.Body)
 	}
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(ci httptrace.GotConnInfo) { info.reused = ci.Reused },
+		GotConn: func(ci httptrace.GotConnInfo) { info.connected, info.reused = true, ci.Reused },
 	})
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, host+req.Path, body)
 	if err != nil {

@@ -475,3 +475,30 @@ func TestSilentWithoutALogger(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, buf.String())
 }
+
+// A primary host that takes the connection but never completes the TLS
+// handshake (a black hole behind a load balancer) is unreachable, not
+// slow: nothing was sent, so the call fails over to the backup.
+func TestFailsOverWhenTheHandshakeTimesOut(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, wxpaytest.Options{})
+	hole, err := net.Listen("tcp", "127.0.0.1:0") // never accepted: the kernel completes the connect
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = hole.Close() })
+	hc := f.srv.Client()
+	tr := hc.Transport.(*http.Transport).Clone()
+	tr.TLSHandshakeTimeout = 200 * time.Millisecond
+	hc = &http.Client{Transport: tr}
+	c := f.client(t, func(c *wxpay.Config) {
+		c.BaseURL, c.BackupURL, c.HTTPClient = "https://"+hole.Addr().String(), f.srv.URL, hc
+	})
+	resp, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.NoError(t, err)
+	assert.True(t, resp.FailedOver)
+	assert.Len(t, f.srv.Requests(), 1)
+
+	// Without a backup it is unreachable, not a timeout of WeChat Pay's.
+	c = f.client(t, func(c *wxpay.Config) { c.BaseURL, c.HTTPClient = "https://"+hole.Addr().String(), hc })
+	_, err = c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.ErrorIs(t, err, wxpay.ErrUnreachable)
+}
