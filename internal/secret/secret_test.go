@@ -191,6 +191,9 @@ func TestEncodeRoundTrips(t *testing.T) {
 			PublicKeyID: "PUB_KEY_ID_0114", PublicKey: &wxpaytest.PooledKey(0).PublicKey}
 		value, err := secret.Encode(id)
 		require.NoError(t, err)
+		// Optional fields it does not hold are left out, not null.
+		assert.NotContains(t, string(value), "apiv3_key")
+		assert.NotContains(t, string(value), "wechatpay_platform_certificates")
 		back, err := secret.Parse("wxcard/test", value, kind)
 		require.NoError(t, err)
 		assert.Equal(t, id.ID, back.ID)
