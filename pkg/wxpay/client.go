@@ -296,8 +296,8 @@ func RequestID(err error) string {
 }
 
 // Do makes the call: it returns a verified answer, or an error that is an
-// *APIError, a *wxsign.VerifyError, ErrUnreachable or ErrTimeout (all
-// wrapped in a *CallError).
+// *APIError, a *wxsign.VerifyError, ErrUnreachable, ErrTimeout or the
+// error of Config.Pace (all wrapped in a *CallError).
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
 	var st callStats
@@ -348,8 +348,9 @@ func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response,
 			if !c.backoff(ctx, attempt) {
 				return nil, err
 			}
-		case ctx.Err() != nil || isTimeout(err) && info.connected:
-			// The caller's time is up, or the request may have been sent.
+		case ctx.Err() != nil || isTimeout(err) && !info.connecting:
+			// The caller's time is up, or the request may have been sent
+			// and WeChat Pay be slow: final.
 			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
 		case info.answered || info.local:
 			// An answer that did not verify or could not be read, or a request
@@ -361,8 +362,10 @@ func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response,
 			// so sending it again on a fresh connection is safe.
 			reusedRetry = true
 		case host+1 < len(c.hosts):
-			// No connection (refused, or the connect or TLS handshake timed
-			// out): nothing was sent, so the backup host may have it.
+			// No answer from the primary: a connection refused, a connect or
+			// TLS handshake that timed out, or one dropped before any answer
+			// (which WeChat Pay may have seen: the backup may see it again,
+			// as WeChat Pay's own advice to switch hosts implies).
 			host++ // fail over once, to the backup host
 			st.failedOver = true
 		default:
@@ -398,11 +401,14 @@ func (c *Client) backoff(ctx context.Context, attempt int) bool {
 }
 
 type attemptInfo struct {
-	connected bool // a connection was obtained: the request may have gone out
-	reused    bool // the request went out on a pooled connection
-	answered  bool // WeChat Pay sent at least a status line
-	local     bool // failed before anything was sent
-	waited    time.Duration
+	// connecting: a connect or TLS handshake began and no connection was
+	// obtained, so a timeout came before anything was sent. A transport
+	// that reports neither leaves it false: its timeouts are final.
+	connecting bool
+	reused     bool // the request went out on a pooled connection
+	answered   bool // WeChat Pay sent at least a status line
+	local      bool // failed before anything was sent
+	waited     time.Duration
 }
 
 // once sends one signed attempt to host.
@@ -414,7 +420,9 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 		body = bytes.NewReader(req.Body)
 	}
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(ci httptrace.GotConnInfo) { info.connected, info.reused = true, ci.Reused },
+		ConnectStart:      func(string, string) { info.connecting = true },
+		TLSHandshakeStart: func() { info.connecting = true },
+		GotConn:           func(ci httptrace.GotConnInfo) { info.connecting, info.reused = false, ci.Reused },
 	})
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, host+req.Path, body)
 	if err != nil {

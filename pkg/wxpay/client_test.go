@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -498,7 +500,47 @@ func TestFailsOverWhenTheHandshakeTimesOut(t *testing.T) {
 	assert.Len(t, f.srv.Requests(), 1)
 
 	// Without a backup it is unreachable, not a timeout of WeChat Pay's.
+	// (The same timeout once connected is final: see
+	// TestNoFailOverAfterTheRequestTimedOut.)
 	c = f.client(t, func(c *wxpay.Config) { c.BaseURL, c.HTTPClient = "https://"+hole.Addr().String(), hc })
 	_, err = c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
 	require.ErrorIs(t, err, wxpay.ErrUnreachable)
+}
+
+// A primary that took the request and is slow to answer may act on it:
+// the timeout is final, and the backup never sees the request.
+func TestNoFailOverAfterTheRequestTimedOut(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, wxpaytest.Options{})
+	backup := newFixture(t, wxpaytest.Options{})
+	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Slow, Delay: 2 * time.Second})
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(f.srv.CACertPEM()))
+	require.True(t, pool.AppendCertsFromPEM(backup.srv.CACertPEM()))
+	hc := wxpay.NewHTTPClient(pool)
+	hc.Transport.(*http.Transport).ResponseHeaderTimeout = 200 * time.Millisecond
+	c := f.client(t, func(c *wxpay.Config) {
+		c.HTTPClient, c.BackupURL = hc, backup.srv.URL
+		c.Signer, c.Verifier = backup.mch.Signer(), backup.srv.Verifier()
+	})
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.ErrorIs(t, err, wxpay.ErrTimeout)
+	assert.Empty(t, backup.srv.Requests(), "no fail-over once the request may have been sent")
+	assert.Len(t, f.srv.Requests(), 1)
+}
+
+// A transport that reports nothing of its connections (a caller's own)
+// gives no proof that nothing was sent: its timeouts are final.
+func TestTimeoutOfAnOpaqueTransportIsFinal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, wxpaytest.Options{})
+	var calls atomic.Int64
+	opaque := roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return nil, fmt.Errorf("opaque transport: %w", context.DeadlineExceeded)
+	})
+	c := f.client(t, func(c *wxpay.Config) { c.HTTPClient, c.BackupURL = &http.Client{Transport: opaque}, f.srv.URL })
+	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	require.ErrorIs(t, err, wxpay.ErrTimeout)
+	assert.Equal(t, int64(1), calls.Load())
 }

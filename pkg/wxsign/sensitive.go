@@ -19,7 +19,7 @@ func DecryptSensitive(key crypto.Decrypter, ciphertext string) (string, error) {
 	if err != nil {
 		return "", errors.New("wxsign: sensitive field is not standard base64")
 	}
-	plain, err := key.Decrypt(nil, raw, &rsa.OAEPOptions{Hash: crypto.SHA1}) //nolint:gosec // see the import
+	plain, err := key.Decrypt(rand.Reader, raw, &rsa.OAEPOptions{Hash: crypto.SHA1}) //nolint:gosec // see the import
 	if err != nil {
 		return "", errors.New("wxsign: sensitive field does not decrypt with this private key")
 	}
