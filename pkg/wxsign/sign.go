@@ -157,7 +157,7 @@ func (id Identity) Signer() *Signer { return &Signer{Identity: id} }
 // A Signer builds Authorization headers for one identity. Its fields are set
 // once; a Signer is safe for concurrent use.
 type Signer struct {
-	Identity
+	Identity Identity // who signs
 
 	// Now and Nonce are the clock and the nonce source; nil means
 	// time.Now and NewNonce. Tests pin them.
@@ -168,13 +168,14 @@ type Signer struct {
 // Authorization returns the Authorization header for one request. url is
 // the path and query exactly as sent, body exactly the bytes sent.
 func (s *Signer) Authorization(method, url string, body []byte) (string, error) {
-	idParam := s.Scheme.IDParam()
+	id := s.Identity
+	idParam := id.Scheme.IDParam()
 	switch {
 	case idParam == "":
-		return "", fmt.Errorf("wxsign: unknown scheme %q", s.Scheme)
-	case s.ID == "":
+		return "", fmt.Errorf("wxsign: unknown scheme %q", id.Scheme)
+	case id.ID == "":
 		return "", fmt.Errorf("wxsign: signer has no %s", idParam)
-	case s.SerialNo == "":
+	case id.SerialNo == "":
 		return "", errors.New("wxsign: signer has no certificate serial number")
 	}
 	now := time.Now
@@ -190,12 +191,12 @@ func (s *Signer) Authorization(method, url string, body []byte) (string, error) 
 		return "", err
 	}
 	ts := now().Unix()
-	sig, err := Sign(s.Key, Message(method, url, ts, nonce, body))
+	sig, err := Sign(id.Key, Message(method, url, ts, nonce, body))
 	if err != nil {
 		return "", err
 	}
 	return FormatAuthorization(Credentials{
-		Scheme: s.Scheme, ID: s.ID, Nonce: nonce, Timestamp: ts, SerialNo: s.SerialNo, Signature: sig,
+		Scheme: id.Scheme, ID: id.ID, Nonce: nonce, Timestamp: ts, SerialNo: id.SerialNo, Signature: sig,
 	}), nil
 }
 

@@ -148,10 +148,10 @@ func TestRequestChecks(t *testing.T) {
 		{"brand scheme on partner route", true, partner(nil), 401, "SIGN_ERROR"},
 		{"old partner path is gone", false, raw{method: http.MethodPost, path: membercard.PartnerOpenUserCardTokensPath, body: partnerBody}, 404, "NOT_FOUND"},
 		{"no Authorization", false, partner(func(r *http.Request, _ *membercardtest.Server) { r.Header.Del("Authorization") }), 401, "SIGN_ERROR"},
-		{"unknown mchid", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.ID = "1999999999" }}, 401, "SIGN_ERROR"},
-		{"wrong serial", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.SerialNo = "00" }}, 401, "SIGN_ERROR"},
+		{"unknown mchid", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.Identity.ID = "1999999999" }}, 401, "SIGN_ERROR"},
+		{"wrong serial", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.Identity.SerialNo = "00" }}, 401, "SIGN_ERROR"},
 		{"stale timestamp", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.Now = func() time.Time { return time.Now().Add(-6 * time.Minute) } }}, 401, "SIGN_ERROR"},
-		{"wrong key", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.Key = wxpaytest.PooledKey(0) }}, 401, "SIGN_ERROR"},
+		{"wrong key", false, raw{method: http.MethodPost, path: membercard.PartnerPreAuthTokensPath, body: partnerBody, sign: func(sg *wxsign.Signer) { sg.Identity.Key = wxpaytest.PooledKey(0) }}, 401, "SIGN_ERROR"},
 		{"body changed after signing", false, partner(func(r *http.Request, _ *membercardtest.Server) {
 			b := []byte(partnerBody + " ")
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
