@@ -395,7 +395,7 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	policies := node(sched, "Properties", "Policies")
 	require.Len(t, policies.Content, 1, "the scheduler: its statements alone")
 	stmts := node(policies.Content[0], "Statement").Content
-	require.Len(t, stmts, 3)
+	require.Len(t, stmts, 4)
 	assert.Equal(t, "dynamodb:Scan", node(stmts[0], "Action").Value)
 	var attrs []string
 	for _, a := range node(stmts[0], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content {
@@ -407,14 +407,23 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	for _, a := range node(stmts[1], "Action").Content {
 		actions = append(actions, a.Value)
 	}
-	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, actions)
+	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:DeleteItem"}, actions)
 	assert.Equal(t, "authority#*", node(stmts[1], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys").Content[0].Value)
+	// Its writes name the removal mark's attributes alone: not pending, which gets published.
+	assert.Equal(t, "dynamodb:UpdateItem", node(stmts[2], "Action").Value)
+	assert.Equal(t, "authority#*", node(stmts[2], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys").Content[0].Value)
+	var writable []string
+	for _, a := range node(stmts[2], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content {
+		writable = append(writable, a.Value)
+	}
+	assert.NotContains(t, writable, "pending")
+	assert.NotContains(t, writable, "pending_since")
 	actions = nil
-	for _, a := range node(stmts[2], "Action").Content {
+	for _, a := range node(stmts[3], "Action").Content {
 		actions = append(actions, a.Value)
 	}
 	assert.Equal(t, []string{"sqs:SendMessage", "sqs:GetQueueAttributes"}, actions)
-	assert.Equal(t, "RefreshQueue.Arn", node(stmts[2], "Resource").Value)
+	assert.Equal(t, "RefreshQueue.Arn", node(stmts[3], "Resource").Value)
 
 	q := node(resources, "RefreshQueue", "Properties")
 	assert.Equal(t, "RefreshDeadLetterQueue.Arn", node(q, "RedrivePolicy", "deadLetterTargetArn").Value)

@@ -65,7 +65,7 @@ const (
 	Changed      Outcome = "changed"       // type or products differ, or a revoked brand is authorised again
 	RevokedNow   Outcome = "revoked"       // the brand is not (or no longer) authorised
 	StillRevoked Outcome = "still_revoked" // revoked before, and still
-	NotTracked   Outcome = "removed"       // an operator removed the brand: nothing recorded
+	NotTracked   Outcome = "not_tracked"   // an operator removed the brand: nothing recorded
 )
 
 // Authority is what WeChat Pay said a brand has authorised: the before and
@@ -108,6 +108,9 @@ type Item struct {
 	Pending      []eventbus.Event
 	PendingID    string
 	PendingSince time.Time
+	// ExpiresAt is when DynamoDB may delete the item (a removal's mark);
+	// zero for a snapshot, which is kept.
+	ExpiresAt time.Time
 }
 
 // ErrConflict is what a Store answers when the item's version is not the
@@ -183,6 +186,15 @@ func (t *Tracker) Observe(ctx context.Context, brandID string, a *Authority) (Re
 		}
 	}
 	return Result{}, fmt.Errorf("authority: brand %s: snapshot kept changing during %d attempts", brandID, maxAttempts)
+}
+
+// Removed reports whether an operator removed the brand (State Removed).
+func (t *Tracker) Removed(ctx context.Context, brandID string) (bool, error) {
+	it, err := t.Store.Get(ctx, brandID)
+	if err != nil {
+		return false, fmt.Errorf("authority: reading brand %s's snapshot: %w", brandID, err)
+	}
+	return it.State == Removed, nil
 }
 
 func (t *Tracker) now() time.Time {

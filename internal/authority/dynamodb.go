@@ -184,6 +184,13 @@ func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error
 	if it.PendingSince, err = when(attrPendingSince); err != nil {
 		return Item{}, err
 	}
+	if n, ok := av[statetable.TTLAttr].(*types.AttributeValueMemberN); ok {
+		secs, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return Item{}, fmt.Errorf("authority#%s: attribute %s is %q, not epoch seconds", brandID, statetable.TTLAttr, n.Value)
+		}
+		it.ExpiresAt = time.Unix(secs, 0)
+	}
 	if it.State == Authorised {
 		a := Authority{AuthorizationType: str(attrType), UpdateTime: str(attrUpdateTime), AuthorizationProduct: []string{}}
 		if ss, ok := av[attrProducts].(*types.AttributeValueMemberSS); ok {
@@ -214,70 +221,82 @@ func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error
 	return it, nil
 }
 
-// Brands lists the brands that have a snapshot, removed ones aside: a
-// paginated Scan of the table reading only the key and state of its
+// Brands lists the brands that have a snapshot, and apart those removed:
+// a paginated Scan of the table reading only the key and state of its
 // authority# items. The table holds the
 // notification records too, so a Scan reads (and is billed for) them all;
 // design.md fixes the table's shape, which has no index to read only
 // snapshots.
-func (t Table) Brands(ctx context.Context) ([]string, error) {
+func (t Table) Brands(ctx context.Context) (active, removed []string, err error) {
 	in := &dynamodb.ScanInput{
 		TableName:        aws.String(t.Name),
-		FilterExpression: aws.String("begins_with(#pk, :p) AND (attribute_not_exists(#s) OR #s <> :removed)"),
+		FilterExpression: aws.String("begins_with(#pk, :p)"),
 		// These attributes alone, said explicitly: the scheduler's role
 		// may read no other (template.yaml, dynamodb:Attributes, Select).
-		Select:                   types.SelectSpecificAttributes,
-		ProjectionExpression:     aws.String("#pk, #s"),
-		ExpressionAttributeNames: map[string]string{"#pk": statetable.KeyAttr, "#s": attrState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": statetable.String(statetable.AuthorityPrefix), ":removed": statetable.String(string(Removed)),
-		},
+		Select:                    types.SelectSpecificAttributes,
+		ProjectionExpression:      aws.String("#pk, #s"),
+		ExpressionAttributeNames:  map[string]string{"#pk": statetable.KeyAttr, "#s": attrState},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": statetable.String(statetable.AuthorityPrefix)},
 	}
 	if t.ScanPageSize > 0 {
 		in.Limit = aws.Int32(t.ScanPageSize)
 	}
-	var out []string
 	pages := dynamodb.NewScanPaginator(t.Client, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("authority: listing the brands with a snapshot: %w", err)
+			return nil, nil, fmt.Errorf("authority: listing the brands with a snapshot: %w", err)
 		}
 		for _, it := range page.Items {
-			if k, ok := it[statetable.KeyAttr].(*types.AttributeValueMemberS); ok {
-				out = append(out, strings.TrimPrefix(k.Value, statetable.AuthorityPrefix))
+			k, ok := it[statetable.KeyAttr].(*types.AttributeValueMemberS)
+			if !ok {
+				continue
+			}
+			id := strings.TrimPrefix(k.Value, statetable.AuthorityPrefix)
+			if s, _ := it[attrState].(*types.AttributeValueMemberS); s != nil && State(s.Value) == Removed {
+				removed = append(removed, id)
+			} else {
+				active = append(active, id)
 			}
 		}
 	}
-	return out, nil
+	return active, removed, nil
 }
 
 // Remove marks the brand's snapshot Removed, forgetting its authority,
 // for RemovedFor, unless it holds events not yet published (ErrPending)
 // or there is none, or it is removed already (ErrNoSnapshot). The version
 // moves, so a check in flight reads again and sees the mark.
+//
+// The write names only the attributes of a removal (the scheduler's role
+// may write no others: not the pending events, which get published): it
+// expects the version read, and a snapshot changed meanwhile is read
+// again.
 func (t Table) Remove(ctx context.Context, brandID string) error {
-	now := time.Now()
-	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(t.Name), Key: t.key(brandID),
-		UpdateExpression:    aws.String("SET #s = :removed, #e = :exp, #v = #v + :one REMOVE #t, #ps, #u"),
-		ConditionExpression: aws.String("attribute_exists(#pk) AND attribute_not_exists(#p) AND #s <> :removed"),
-		ExpressionAttributeNames: map[string]string{"#pk": statetable.KeyAttr, "#p": attrPending, "#s": attrState, "#e": statetable.TTLAttr,
-			"#v": attrVersion, "#t": attrType, "#ps": attrProducts, "#u": attrUpdateTime},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(Removed)),
-			":exp": statetable.Number(now.Add(RemovedFor).Unix()), ":one": statetable.Number(1)},
-	})
-	if !statetable.ConditionFailed(err) {
-		return err
+	for range maxAttempts {
+		it, err := t.Get(ctx, brandID)
+		switch {
+		case err != nil:
+			return err
+		case it.Version == 0 || it.State == Removed:
+			return ErrNoSnapshot
+		case len(it.Pending) > 0:
+			return ErrPending
+		}
+		_, err = t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(t.Name), Key: t.key(brandID),
+			UpdateExpression:    aws.String("SET #s = :removed, #e = :exp, #v = #v + :one REMOVE #t, #ps, #u"),
+			ConditionExpression: aws.String("#v = :v"),
+			ExpressionAttributeNames: map[string]string{"#s": attrState, "#e": statetable.TTLAttr,
+				"#v": attrVersion, "#t": attrType, "#ps": attrProducts, "#u": attrUpdateTime},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(Removed)),
+				":exp": statetable.Number(time.Now().Add(RemovedFor).Unix()), ":one": statetable.Number(1), ":v": statetable.Number(it.Version)},
+		})
+		if !statetable.ConditionFailed(err) {
+			return err
+		}
 	}
-	it, gerr := t.Get(ctx, brandID)
-	switch {
-	case gerr != nil:
-		return gerr
-	case it.Version == 0 || it.State == Removed:
-		return ErrNoSnapshot
-	}
-	return ErrPending
+	return fmt.Errorf("authority: brand %s: snapshot kept changing during %d attempts to remove it", brandID, maxAttempts)
 }
 
 // Restore forgets the brand's removal, if it was removed: its next check

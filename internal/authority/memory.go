@@ -95,18 +95,21 @@ func (m *Memory) Release(_ context.Context, brandID, pendingID string) error {
 	return nil
 }
 
-// Brands lists the brands that have a snapshot, sorted.
-func (m *Memory) Brands(context.Context) ([]string, error) {
+// Brands lists the brands that have a snapshot, and apart those removed,
+// sorted.
+func (m *Memory) Brands(context.Context) (active, removed []string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]string, 0, len(m.items))
 	for id, it := range m.items {
-		if it.State != Removed {
-			out = append(out, id)
+		if it.State == Removed {
+			removed = append(removed, id)
+		} else {
+			active = append(active, id)
 		}
 	}
-	slices.Sort(out)
-	return out, nil
+	slices.Sort(active)
+	slices.Sort(removed)
+	return active, removed, nil
 }
 
 // Remove marks the brand removed, as Table.Remove does.
@@ -120,7 +123,7 @@ func (m *Memory) Remove(_ context.Context, brandID string) error {
 	case len(it.Pending) > 0:
 		return ErrPending
 	}
-	m.items[brandID] = Item{BrandID: brandID, State: Removed, CheckedAt: it.CheckedAt, Version: it.Version + 1}
+	m.items[brandID] = Item{BrandID: brandID, State: Removed, CheckedAt: it.CheckedAt, Version: it.Version + 1, ExpiresAt: time.Now().Add(RemovedFor).Truncate(time.Second)}
 	return nil
 }
 

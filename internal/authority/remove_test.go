@@ -16,7 +16,7 @@ import (
 // remover is the part of a store the scheduler removes brands with.
 type remover interface {
 	authority.Store
-	Brands(ctx context.Context) ([]string, error)
+	Brands(ctx context.Context) (active, removed []string, err error)
 	Remove(ctx context.Context, brandID string) error
 	Restore(ctx context.Context, brandID string) error
 }
@@ -71,10 +71,15 @@ func TestRemovedBrandIsNotWrittenBack(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, authority.NotTracked, res.Outcome, "a later check leaves it alone")
 			}
-			brands, err := rm.Brands(ctx)
+			brands, removed, err := rm.Brands(ctx)
 			require.NoError(t, err)
 			assert.False(t, slices.Contains(brands, "5001"), "not covered: %v", brands)
 			assert.True(t, slices.Contains(brands, "5002"))
+			assert.Equal(t, []string{"5001"}, removed)
+			mark, err := rm.Get(ctx, "5001")
+			require.NoError(t, err)
+			assert.Nil(t, mark.Authority, "the authority is forgotten")
+			assert.WithinDuration(t, time.Now().Add(authority.RemovedFor), mark.ExpiresAt, time.Minute, "the mark expires after RemovedFor")
 			require.ErrorIs(t, rm.Remove(ctx, "5001"), authority.ErrNoSnapshot, "removed already")
 			require.NoError(t, rm.Restore(ctx, "5002"), "restoring a brand not removed changes nothing")
 			it, err := rm.Get(ctx, "5002")

@@ -106,6 +106,11 @@ const StateFailureMetric = "AuthorityStateFailures"
 // logOutcome logs a recorded answer's outcome or, failing, why, with an
 // embedded-metric-format count CloudWatch turns into StateFailureMetric.
 func logOutcome(ctx context.Context, logger *slog.Logger, brandID string, res authority.Result, err error) {
+	if err == nil && res.Outcome == authority.NotTracked {
+		logger.LogAttrs(ctx, slog.LevelInfo, "authority not recorded: the brand was removed by an operator", slog.String("brand_id", brandID),
+			slog.String("outcome", string(res.Outcome)))
+		return
+	}
 	if err == nil {
 		logger.LogAttrs(ctx, slog.LevelInfo, "authority recorded", slog.String("brand_id", brandID),
 			slog.String("outcome", string(res.Outcome)), slog.Int("events_published", res.Published))
@@ -177,6 +182,15 @@ func (h *BrandChecker) check(ctx context.Context, brandID string) BrandResult {
 	}
 	if ctx.Err() != nil {
 		return fail("UPSTREAM_TIMEOUT", "the invocation ran out of time before this brand", "")
+	}
+	// A removed brand (a queued or redriven message) costs WeChat Pay no
+	// call; if the table cannot say, the check goes on and Observe decides.
+	if h.State != nil {
+		if removed, err := h.State.Removed(ctx, brandID); err == nil && removed {
+			r.OK, r.Outcome = true, string(authority.NotTracked)
+			h.Logger.LogAttrs(ctx, slog.LevelInfo, "brand not refreshed: removed by an operator", slog.String("brand_id", brandID), slog.String("outcome", r.Outcome))
+			return r
+		}
 	}
 	resp, err := h.Upstream.Do(ctx, authoritiesRequest(brandID))
 	obs, known := observation(resp, err)

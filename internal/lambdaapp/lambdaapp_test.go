@@ -211,3 +211,28 @@ func TestUnknownKeyIDRefreshesTheSecret(t *testing.T) {
 	assert.Equal(t, 1.0, recs[0].Sum("SecretRefresh"))
 	assert.Equal(t, "ok", recs[0].Dimensions["outcome"])
 }
+
+// A pace set after cold start applies to every later call, on the client
+// built before it too; a pace that refuses ends the call unsent.
+func TestSetPaceAppliesToTheNextCall(t *testing.T) {
+	t.Parallel()
+	srv := membercardtest.NewServer(wxpaytest.Options{})
+	defer srv.Close()
+	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: "1004", AuthorizationType: "AUTHORIZATION_TYPE_PARTLY", UpdateTime: "2025-05-20T13:29:35+08:00"})
+	id := secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
+	load := func(context.Context) (*secret.Identity, error) { return id, nil }
+	u, err := NewUpstream(context.Background(), Env{BaseURL: srv.URL, BackupURL: "-"}, load, srv.Client(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	req := wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath("1004"), Route: membercard.ProductAuthoritiesRoute}
+	var paced atomic.Int64
+	u.SetPace(func(context.Context) error { paced.Add(1); return nil })
+	_, err = u.Do(context.Background(), req)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, paced.Load())
+
+	closed := errors.New("closed")
+	u.SetPace(func(context.Context) error { return closed })
+	_, err = u.Do(context.Background(), req)
+	require.ErrorIs(t, err, closed)
+	assert.Len(t, srv.Requests(), 1, "the refused call was not sent")
+}

@@ -34,13 +34,8 @@ func (u *Upstream) SetPace(pace func(context.Context) error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.pace = pace
-	if u.client != nil {
-		// Rebuild with the pace; the identity stays.
-		c, err := u.newClient(u.builtFor)
-		if err == nil {
-			u.client = c
-		}
-	}
+	// The next call builds a client with the pace: never the old one.
+	u.client = nil
 }
 
 func (u *Upstream) newClient(id *secret.Identity) (*wxpay.Client, error) {

@@ -65,7 +65,7 @@ func (s *stubSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInp
 	defer s.mu.Unlock()
 	n := strconv.Itoa(len(s.bodies))
 	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{
-		"ApproximateNumberOfMessages": n, "ApproximateNumberOfMessagesNotVisible": "0", "ApproximateNumberOfMessagesDelayed": "0"}}, nil
+		"ApproximateNumberOfMessages": n, "ApproximateNumberOfMessagesNotVisible": "2", "ApproximateNumberOfMessagesDelayed": "1"}}, nil
 }
 
 // Entries SQS failed among others are sent again, those alone: every
@@ -83,7 +83,7 @@ func TestSendResendsOnlyTheFailedEntries(t *testing.T) {
 	assert.Equal(t, brands, got, "each brand once")
 	depth, err := q.Depth(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, 25, depth)
+	assert.Equal(t, 25+2+1, depth, "waiting, in flight and delayed")
 }
 
 // Batches go out Senders at a time, not one after the other.

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -34,6 +35,9 @@ type Command struct {
 	Envelope *events.EventBridgeEvent
 	BrandIDs []string
 	Remove   []string
+	// Force enqueues every brand covered even while the queue still holds
+	// a period's worth ({"force": true}): an operator's refresh now.
+	Force bool
 }
 
 // maxCommandIDs bounds the brands of one command: an operator's list,
@@ -75,6 +79,12 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 			dst = &in.BrandIDs
 		case "remove_brand_ids":
 			dst = &in.Remove
+		case "force":
+			if string(v) != "true" {
+				return errors.New(`refresh command: force: want true`)
+			}
+			in.Force = true
+			continue
 		default:
 			return fmt.Errorf(`unrecognised refresh command: key %.40q; want a Scheduled Event envelope, {}, {"brand_ids": [...]} or {"remove_brand_ids": [...]}`, k)
 		}
@@ -93,13 +103,16 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	if in.BrandIDs != nil && in.Remove != nil {
 		return errors.New("refresh command: brand_ids and remove_brand_ids in one command; send two")
 	}
+	if in.Force && (in.BrandIDs != nil || in.Remove != nil) {
+		return errors.New("refresh command: force goes alone: it enqueues every brand covered")
+	}
 	*c = in
 	return nil
 }
 
 // Snapshots are the brands the state table covers (authority.Table).
 type Snapshots interface {
-	Brands(ctx context.Context) ([]string, error)
+	Brands(ctx context.Context) (active, removed []string, err error)
 	Remove(ctx context.Context, brandID string) error
 	Restore(ctx context.Context, brandID string) error
 }
@@ -144,18 +157,25 @@ func (s *Scheduler) Handle(ctx context.Context, cmd Command) (*Summary, error) {
 	}
 	sum := &Summary{}
 	brands := cmd.BrandIDs
-	for _, id := range brands {
-		// An operator adding a brand undoes its removal.
-		if err := s.Snapshots.Restore(ctx, id); err != nil {
-			s.Logger.ErrorContext(ctx, "restoring a removed brand", "brand_id", id, "error", err.Error())
-			return sum, fmt.Errorf("brand %s: forgetting its removal failed (the state table; see the log); nothing enqueued", id)
-		}
+	// An operator adding a brand undoes its removal.
+	if err := s.restore(ctx, brands); err != nil {
+		return sum, err
 	}
 	if brands == nil {
-		stored, err := s.Snapshots.Brands(ctx)
+		stored, removed, err := s.Snapshots.Brands(ctx)
 		if err != nil {
 			// Enqueue nothing: a refresh of the listed brands alone would
 			// look complete while it is not. The schedule retries.
+			return sum, err
+		}
+		// A brand removed, then listed in AUTHORITY_BRAND_IDS: listed wins.
+		var relisted []string
+		for _, id := range removed {
+			if slices.Contains(s.Listed, id) {
+				relisted = append(relisted, id)
+			}
+		}
+		if err := s.restore(ctx, relisted); err != nil {
 			return sum, err
 		}
 		sum.Listed, sum.Snapshots = len(s.Listed), len(stored)
@@ -165,7 +185,7 @@ func (s *Scheduler) Handle(ctx context.Context, cmd Command) (*Summary, error) {
 		switch depth, err := s.Queue.Depth(ctx); {
 		case err != nil:
 			s.Logger.WarnContext(ctx, "refresh queue depth unknown: enqueueing anyway", "error", err.Error())
-		case depth > 0 && depth >= len(brands):
+		case !cmd.Force && depth > 0 && depth >= len(brands):
 			sum.Waiting = depth
 			m.Count("RefreshSkipped", 1)
 			s.Logger.WarnContext(ctx, "refresh skipped: the queue still holds a period's worth of brands", "waiting", depth, "brands", len(brands))
@@ -177,6 +197,42 @@ func (s *Scheduler) Handle(ctx context.Context, cmd Command) (*Summary, error) {
 	m.Count("BrandsEnqueued", n)
 	s.Logger.InfoContext(ctx, "refresh enqueued", "listed", sum.Listed, "snapshots", sum.Snapshots, "enqueued", n, "brands", len(brands))
 	return sum, err
+}
+
+// restoreWorkers is how many removals restore forgets at once.
+const restoreWorkers = 16
+
+// restore forgets the removal of each brand (a no-op for one not
+// removed), restoreWorkers at a time.
+func (s *Scheduler) restore(ctx context.Context, brandIDs []string) error {
+	ids := make(chan string)
+	var (
+		mu     sync.Mutex
+		failed []string
+		wg     sync.WaitGroup
+	)
+	for range min(restoreWorkers, len(brandIDs)) {
+		wg.Go(func() {
+			for id := range ids {
+				if err := s.Snapshots.Restore(ctx, id); err != nil {
+					s.Logger.ErrorContext(ctx, "forgetting a brand's removal", "brand_id", id, "error", err.Error())
+					mu.Lock()
+					failed = append(failed, id)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, id := range brandIDs {
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		return fmt.Errorf("forgetting the removal of %d brand(s) failed (the state table; see the log), nothing enqueued: %s", len(failed), strings.Join(failed, " "))
+	}
+	return nil
 }
 
 // covered is listed and stored without repeats, listed first; a stored

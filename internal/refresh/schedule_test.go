@@ -144,11 +144,23 @@ func TestSchedulerEnqueuesEveryCoveredBrand(t *testing.T) {
 			sum, err := h.Handle(context.Background(), cmd)
 			require.NoError(t, err)
 			assert.Equal(t, &refresh.Summary{Listed: 2, Snapshots: 3, Enqueued: 4}, sum)
-			// The next period while those four still wait: skipped, not piled up.
+			// The next period while those four still wait: skipped, not piled up;
+			// an operator's force enqueues anyway.
 			sum, err = h.Handle(context.Background(), cmd)
 			require.NoError(t, err)
 			assert.Equal(t, &refresh.Summary{Listed: 2, Snapshots: 3, Waiting: 4}, sum)
 			assert.Equal(t, []string{"1004", "1005", "2001", "2002"}, received(t, s, url))
+			_, err = q.Send(context.Background(), []string{"1004"})
+			require.NoError(t, err)
+			sum, err = h.Handle(context.Background(), cmd)
+			require.NoError(t, err)
+			assert.Equal(t, 4, sum.Enqueued, "one brand waiting is less than a period: enqueued")
+			_, err = q.Send(context.Background(), brandIDs(10))
+			require.NoError(t, err)
+			sum, err = h.Handle(context.Background(), refresh.Command{Force: true})
+			require.NoError(t, err)
+			assert.Equal(t, 4, sum.Enqueued, "forced")
+			assert.Len(t, received(t, s, url), 1+4+10+4)
 			assert.GreaterOrEqual(t, s.Calls("DynamoDB_20120810.Scan"), 2, "pages")
 
 			// The table failing: nothing is enqueued, and the error says why.
@@ -205,17 +217,32 @@ func TestOperatorsAddAndRemoveBrands(t *testing.T) {
 			assert.Contains(t, sum.Refused["3009"], "no snapshot")
 			assert.Contains(t, err.Error(), "3 of 4 brands not removed")
 
-			brands, err := store.Brands(context.Background())
+			brands, removed, err := store.Brands(context.Background())
 			require.NoError(t, err)
 			slices.Sort(brands)
 			assert.Equal(t, []string{"3002", "3003"}, brands)
+			assert.Equal(t, []string{"3001"}, removed)
 			sum, err = run(`{}`)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"1004", "3002", "3003"}, received(t, s, url))
 			assert.Equal(t, 3, sum.Enqueued)
 
-			// Added again: the removal is forgotten, so its check sees it afresh.
+			// Listed after its removal: the scheduled run forgets the removal.
+			h.Listed = []string{"1004", "3001"}
+			sum, err = run(`{}`)
+			require.NoError(t, err)
+			assert.Equal(t, 4, sum.Enqueued)
+			assert.Equal(t, []string{"1004", "3001", "3002", "3003"}, received(t, s, url))
 			it, err := store.Get(context.Background(), "3001")
+			require.NoError(t, err)
+			assert.Equal(t, int64(0), it.Version, "listed wins over an old removal")
+			h.Listed = []string{"1004"}
+			require.NoError(t, store.Put(context.Background(), authority.Item{BrandID: "3001", State: authority.Authorised, Authority: &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"X"}}, CheckedAt: now, Version: 1}, 0))
+			_, err = run(`{"remove_brand_ids":["3001"]}`)
+			require.NoError(t, err)
+
+			// Added again: the removal is forgotten, so its check sees it afresh.
+			it, err = store.Get(context.Background(), "3001")
 			require.NoError(t, err)
 			require.Equal(t, authority.Removed, it.State)
 			sum, err = run(`{"brand_ids":["3001"]}`)
@@ -244,6 +271,7 @@ func TestCommandIsStrict(t *testing.T) {
 		`{"brand_ids":["1004","1005"]}`: {BrandIDs: []string{"1004", "1005"}},
 		`{"brand_ids":[]}`:              {BrandIDs: []string{}},
 		`{"remove_brand_ids":["1004"]}`: {Remove: []string{"1004"}},
+		`{"force":true}`:                {Force: true},
 		`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`: {},
 	}
 	for payload, want := range good {
@@ -251,11 +279,13 @@ func TestCommandIsStrict(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(payload), &cmd), payload)
 		assert.Equal(t, want.BrandIDs, cmd.BrandIDs, payload)
 		assert.Equal(t, want.Remove, cmd.Remove, payload)
+		assert.Equal(t, want.Force, cmd.Force, payload)
 	}
 	for _, payload := range []string{
 		`{"what":"ever"}`, `[1]`, `null`, `"x"`, `{"brand_ids":null}`, `{"brand_ids":"1004"}`, `{"BRAND_IDS":["1004"]}`,
 		`{"brand_ids":["10/04"]}`, `{"brand_ids":[""]}`, `{"remove_brand_ids":["` + strings.Repeat("1", 33) + `"]}`,
 		`{"brand_ids":["1004"],"remove_brand_ids":["1005"]}`,
+		`{"force":false}`, `{"force":"true"}`, `{"force":true,"brand_ids":["1004"]}`,
 		`{"brand_ids":[` + strings.Repeat(`"1",`, 5000) + `"1"]}`,
 		`{"version":"2.0","routeKey":"GET /x","requestContext":{"http":{"method":"GET"}}}`,
 		`{"source":"aws.events","detail-type":"EC2 Instance State-change Notification"}`,

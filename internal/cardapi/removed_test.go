@@ -1,0 +1,48 @@
+package cardapi_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+)
+
+// callerFunc is a Caller in a function.
+type callerFunc func(context.Context, wxpay.Request) (*wxpay.Response, error)
+
+func (f callerFunc) Do(ctx context.Context, req wxpay.Request) (*wxpay.Response, error) {
+	return f(ctx, req)
+}
+
+// A brand an operator removed (a message still queued, or redriven) costs
+// WeChat Pay no call and publishes nothing.
+func TestBrandCheckerSkipsARemovedBrand(t *testing.T) {
+	t.Parallel()
+	store := &authority.Memory{}
+	bus := &eventbus.Memory{}
+	require.NoError(t, store.Put(context.Background(), authority.Item{BrandID: "1004", State: authority.Authorised,
+		Authority: &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"X"}}, CheckedAt: time.Now(), Version: 1}, 0))
+	require.NoError(t, store.Remove(context.Background(), "1004"))
+	called := false
+	h := &cardapi.BrandChecker{
+		Upstream: callerFunc(func(context.Context, wxpay.Request) (*wxpay.Response, error) {
+			called = true
+			return nil, wxpay.ErrUnreachable
+		}),
+		Logger: slog.New(slog.DiscardHandler),
+		State:  &authority.Tracker{Store: store, Bus: bus},
+	}
+	r := h.Check(context.Background(), "1004")
+	assert.True(t, r.OK)
+	assert.Equal(t, string(authority.NotTracked), r.Outcome)
+	assert.False(t, called, "WeChat Pay was not asked")
+	assert.Empty(t, bus.Events())
+}
