@@ -524,9 +524,9 @@ func TestNoFailOverAfterTheRequestTimedOut(t *testing.T) {
 		c.Signer, c.Verifier = backup.mch.Signer(), backup.srv.Verifier()
 	})
 	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
+	// (A response-header timeout starts once the request is written.)
 	require.ErrorIs(t, err, wxpay.ErrTimeout)
 	assert.Empty(t, backup.srv.Requests(), "no fail-over once the request may have been sent")
-	assert.Len(t, f.srv.Requests(), 1)
 }
 
 // A transport that reports nothing of its connections (a caller's own)
