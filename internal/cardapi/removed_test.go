@@ -1,6 +1,7 @@
 package cardapi_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
 
@@ -44,5 +46,32 @@ func TestBrandCheckerSkipsARemovedBrand(t *testing.T) {
 	assert.True(t, r.OK)
 	assert.Equal(t, string(authority.NotTracked), r.Outcome)
 	assert.False(t, called, "WeChat Pay was not asked")
+	assert.Empty(t, bus.Events())
+}
+
+// The GET route still answers about a removed brand, and says in its log
+// that nothing was recorded.
+func TestAuthoritiesRouteOnARemovedBrand(t *testing.T) {
+	t.Parallel()
+	store := &authority.Memory{}
+	bus := &eventbus.Memory{}
+	require.NoError(t, store.Put(context.Background(), authority.Item{BrandID: "1004", State: authority.Authorised,
+		Authority: &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"X"}}, CheckedAt: time.Now(), Version: 1}, 0))
+	require.NoError(t, store.Remove(context.Background(), "1004"))
+	var logs bytes.Buffer
+	h := &cardapi.Authorities{
+		Upstream: callerFunc(func(context.Context, wxpay.Request) (*wxpay.Response, error) {
+			return &wxpay.Response{Status: 200, Body: []byte(`{"brand_id":"1004","authorization_type":"AUTHORIZATION_TYPE_HOSTING","authorization_product":["Y"],"update_time":"2025-05-20T13:29:35+08:00"}`)}, nil
+		}),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		State:  &authority.Tracker{Store: store, Bus: bus},
+	}
+	ev := event("GET", membercard.ProductAuthoritiesRoute, "", map[string]string{})
+	ev.PathParameters = map[string]string{"brand_id": "1004"}
+	resp, err := h.Handle(context.Background(), ev)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode, resp.Body)
+	assert.Contains(t, logs.String(), `"msg":"authority not recorded: the brand was removed by an operator"`)
+	assert.NotContains(t, logs.String(), `"msg":"authority recorded"`)
 	assert.Empty(t, bus.Events())
 }
