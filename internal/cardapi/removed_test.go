@@ -24,15 +24,23 @@ func (f callerFunc) Do(ctx context.Context, req wxpay.Request) (*wxpay.Response,
 	return f(ctx, req)
 }
 
+// removedBrand is state in memory holding brandID's snapshot, removed by
+// an operator, and the bus it would publish to.
+func removedBrand(t *testing.T, brandID string) (*authority.Tracker, *eventbus.Memory) {
+	t.Helper()
+	store := &authority.Memory{}
+	bus := &eventbus.Memory{}
+	require.NoError(t, store.Put(context.Background(), authority.Item{BrandID: brandID, State: authority.Authorised,
+		Authority: &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"X"}}, CheckedAt: time.Now(), Version: 1}, 0))
+	require.NoError(t, store.Remove(context.Background(), brandID))
+	return &authority.Tracker{Store: store, Bus: bus}, bus
+}
+
 // A brand an operator removed (a message still queued, or redriven) costs
 // WeChat Pay no call and publishes nothing.
 func TestBrandCheckerSkipsARemovedBrand(t *testing.T) {
 	t.Parallel()
-	store := &authority.Memory{}
-	bus := &eventbus.Memory{}
-	require.NoError(t, store.Put(context.Background(), authority.Item{BrandID: "1004", State: authority.Authorised,
-		Authority: &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"X"}}, CheckedAt: time.Now(), Version: 1}, 0))
-	require.NoError(t, store.Remove(context.Background(), "1004"))
+	state, bus := removedBrand(t, "1004")
 	called := false
 	h := &cardapi.BrandChecker{
 		Upstream: callerFunc(func(context.Context, wxpay.Request) (*wxpay.Response, error) {
@@ -40,7 +48,7 @@ func TestBrandCheckerSkipsARemovedBrand(t *testing.T) {
 			return nil, wxpay.ErrUnreachable
 		}),
 		Logger: slog.New(slog.DiscardHandler),
-		State:  &authority.Tracker{Store: store, Bus: bus},
+		State:  state,
 	}
 	r := h.Check(context.Background(), "1004")
 	assert.True(t, r.OK)
@@ -53,18 +61,14 @@ func TestBrandCheckerSkipsARemovedBrand(t *testing.T) {
 // that nothing was recorded.
 func TestAuthoritiesRouteOnARemovedBrand(t *testing.T) {
 	t.Parallel()
-	store := &authority.Memory{}
-	bus := &eventbus.Memory{}
-	require.NoError(t, store.Put(context.Background(), authority.Item{BrandID: "1004", State: authority.Authorised,
-		Authority: &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"X"}}, CheckedAt: time.Now(), Version: 1}, 0))
-	require.NoError(t, store.Remove(context.Background(), "1004"))
+	state, bus := removedBrand(t, "1004")
 	var logs bytes.Buffer
 	h := &cardapi.Authorities{
 		Upstream: callerFunc(func(context.Context, wxpay.Request) (*wxpay.Response, error) {
 			return &wxpay.Response{Status: 200, Body: []byte(`{"brand_id":"1004","authorization_type":"AUTHORIZATION_TYPE_HOSTING","authorization_product":["Y"],"update_time":"2025-05-20T13:29:35+08:00"}`)}, nil
 		}),
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-		State:  &authority.Tracker{Store: store, Bus: bus},
+		State:  state,
 	}
 	ev := event("GET", membercard.ProductAuthoritiesRoute, "", map[string]string{})
 	ev.PathParameters = map[string]string{"brand_id": "1004"}
