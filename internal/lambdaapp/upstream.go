@@ -38,14 +38,6 @@ func (u *Upstream) SetPace(pace func(context.Context) error) {
 	u.client = nil
 }
 
-func (u *Upstream) newClient(id *secret.Identity) (*wxpay.Client, error) {
-	return wxpay.New(wxpay.Config{
-		BaseURL: u.env.BaseURL, BackupURL: u.env.BackupURL,
-		Signer: id.Signer(), Verifier: id.Verifier(), PublicKeyID: id.PublicKeyID,
-		HTTPClient: u.http, Logger: u.logger, Product: "wxcard/" + Version, Pace: u.pace,
-	})
-}
-
 // NewUpstream loads the identity once (failing if it cannot) and builds the client.
 func NewUpstream(ctx context.Context, env Env, load LoadFunc, hc *http.Client, logger *slog.Logger) (*Upstream, error) {
 	creds, err := NewCredentials(ctx, load, logger)
@@ -80,7 +72,11 @@ func (u *Upstream) clientFor(id *secret.Identity) (*wxpay.Client, error) {
 	if u.client != nil && u.builtFor == id {
 		return u.client, nil
 	}
-	c, err := u.newClient(id)
+	c, err := wxpay.New(wxpay.Config{
+		BaseURL: u.env.BaseURL, BackupURL: u.env.BackupURL,
+		Signer: id.Signer(), Verifier: id.Verifier(), PublicKeyID: id.PublicKeyID,
+		HTTPClient: u.http, Logger: u.logger, Product: "wxcard/" + Version, Pace: u.pace,
+	})
 	if err != nil {
 		if u.client != nil {
 			return u.client, nil // keep the working client

@@ -30,7 +30,7 @@ const (
 // and waiting an Interval after its last, so that neither it nor the next
 // invocation in its place goes faster. Any second then sees at most
 // callsPerSecond calls, however the invocations overlap. It is 0 when
-// callsPerSecond < concurrency, which IntervalFromEnv refuses.
+// callsPerSecond < concurrency, which PacerFromEnv refuses.
 func Interval(callsPerSecond, concurrency int) time.Duration {
 	perInvocation := callsPerSecond / max(concurrency, 1)
 	if perInvocation < 1 {
