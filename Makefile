@@ -1,5 +1,10 @@
 # wxcard: make help lists the targets.
 GO            ?= go
+# The toolchain every target builds, tests and releases with: go.mod's
+# toolchain line (a patched Go; the machines' own may be older). The go
+# command fetches it from the module proxy the first time.
+GO_TOOLCHAIN  := $(shell awk '$$1 == "toolchain" {print $$2}' go.mod)
+export GOTOOLCHAIN := $(GO_TOOLCHAIN)
 # Lambda runs the functions on arm64 (template.yaml: Architectures).
 LAMBDA_GOARCH ?= arm64
 FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities authoritiesschedule authoritiesrefresh

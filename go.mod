@@ -2,6 +2,11 @@ module github.com/wxcard/wxcard
 
 go 1.26
 
+// Every binary is built with this toolchain: 1.26.10 fixes the crypto/x509,
+// crypto/tls, net/http and net/textproto vulnerabilities govulncheck reports
+// as reachable in 1.26.8. The Makefile and .ci/run export it as GOTOOLCHAIN.
+toolchain go1.26.10
+
 require (
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2 v1.47.8

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -29,6 +32,24 @@ func TestBinariesCarryNoTestOnlyModule(t *testing.T) {
 		for _, m := range testOnlyModules {
 			assert.NotContains(t, string(out), m, "%s links %s", fn, m)
 		}
+	}
+}
+
+// Every shipped binary is built with the patched toolchain go.mod names,
+// not the machine's own Go: `go version -m` prints the Go that built it.
+func TestBinariesBuiltWithGoModToolchain(t *testing.T) {
+	t.Parallel()
+	root, err := lambdatest.ModuleRoot()
+	require.NoError(t, err)
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^toolchain (go\S+)$`).FindSubmatch(gomod)
+	require.NotNil(t, m, "go.mod names a toolchain")
+	for _, fn := range lambdatest.Functions {
+		out, err := exec.Command("go", "version", "-m", binaries[fn]).CombinedOutput()
+		require.NoError(t, err, string(out))
+		first, _, _ := strings.Cut(string(out), "\n")
+		assert.True(t, strings.HasSuffix(first, ": "+string(m[1])), "%s built with %q, go.mod says %s", fn, first, m[1])
 	}
 }
 
