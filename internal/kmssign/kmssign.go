@@ -129,9 +129,15 @@ func New(ctx context.Context, api API, keyID string, opts ...Option) (*Signer, e
 	if err != nil {
 		return nil, &Error{KeyID: keyID, Op: "GetPublicKey", Err: err}
 	}
+	// KeySpec replaced CustomerMasterKeySpec, with the same values; AWS
+	// answers both, moto_server 5.2.1 only the old one.
+	spec := out.KeySpec
+	if spec == "" {
+		spec = types.KeySpec(out.CustomerMasterKeySpec)
+	}
 	var wrong []error
-	if out.KeySpec != types.KeySpecRsa2048 {
-		wrong = append(wrong, fmt.Errorf("key spec %q, want %q", out.KeySpec, types.KeySpecRsa2048))
+	if spec != types.KeySpecRsa2048 {
+		wrong = append(wrong, fmt.Errorf("key spec %q, want %q", spec, types.KeySpecRsa2048))
 	}
 	if out.KeyUsage != types.KeyUsageTypeSignVerify {
 		wrong = append(wrong, fmt.Errorf("key usage %q, want %q", out.KeyUsage, types.KeyUsageTypeSignVerify))

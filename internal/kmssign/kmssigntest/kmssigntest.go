@@ -35,6 +35,8 @@ type Call struct {
 	Op          string // "Sign" or "GetPublicKey"
 	KeyID       string
 	MessageType types.MessageType
+	Message     []byte    // what Sign was given to sign
+	Deadline    time.Time // the call's context deadline; zero without one
 }
 
 // KMS is the stand-in. Its zero value is not usable; call New.
@@ -84,6 +86,7 @@ func (k *KMS) Calls() []Call {
 // begin records the call, waits Latency, and gives the key or the error
 // to answer.
 func (k *KMS) begin(ctx context.Context, c Call) (Key, error) {
+	c.Deadline, _ = ctx.Deadline()
 	k.mu.Lock()
 	k.calls = append(k.calls, c)
 	fail := k.failNext
@@ -130,7 +133,7 @@ func (k *KMS) GetPublicKey(ctx context.Context, in *kms.GetPublicKeyInput, _ ...
 // of at most 4,096 bytes for RAW.
 func (k *KMS) Sign(ctx context.Context, in *kms.SignInput, _ ...func(*kms.Options)) (*kms.SignOutput, error) {
 	id := aws.ToString(in.KeyId)
-	key, err := k.begin(ctx, Call{Op: "Sign", KeyID: id, MessageType: in.MessageType})
+	key, err := k.begin(ctx, Call{Op: "Sign", KeyID: id, MessageType: in.MessageType, Message: append([]byte(nil), in.Message...)})
 	if err != nil {
 		return nil, err
 	}
