@@ -133,7 +133,7 @@ func New(ctx context.Context, api API, keyID string, opts ...Option) (*Signer, e
 	// answers both, moto_server 5.2.1 only the old one.
 	spec := out.KeySpec
 	if spec == "" {
-		spec = types.KeySpec(out.CustomerMasterKeySpec)
+		spec = types.KeySpec(out.CustomerMasterKeySpec) //nolint:staticcheck // deprecated, but moto_server 5.2.1 answers only this one
 	}
 	var wrong []error
 	if spec != types.KeySpecRsa2048 {
