@@ -161,3 +161,51 @@ func TestReadmeMakeTargetsExist(t *testing.T) {
 		assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(m[1])+`\s`, string(help), "make %s is in make help", m[1])
 	}
 }
+
+// events/ has a sample for every route of template.yaml and for every
+// command of the schedule's function that README shows (README promises
+// one for each), so a route or command added later without its sample
+// fails here. TestSampleEvents runs them.
+func TestSampleEventsCoverEveryRoute(t *testing.T) {
+	t.Parallel()
+	doc, root := loadTemplate(t)
+	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
+	require.NoError(t, err)
+	sampleRoutes := map[string]bool{}
+	var commands []string // sorted top-level keys of each object sample
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(raw, &m), f)
+		if rk, ok := m["routeKey"].(string); ok {
+			sampleRoutes[rk] = true
+		}
+		commands = append(commands, strings.Join(keys(m), ","))
+	}
+	resources := node(doc, "Resources")
+	routes := 0
+	for _, id := range mapKeys(resources) {
+		for _, ev := range mapKeys(node(resources, id, "Properties", "Events")) {
+			e := node(resources, id, "Properties", "Events", ev)
+			if node(e, "Type").Value != "HttpApi" {
+				continue
+			}
+			key := node(e, "Properties", "Method").Value + " " + node(e, "Properties", "Path").Value
+			routes++
+			assert.True(t, sampleRoutes[key], "events/ has no sample for %s (%s)", key, id)
+		}
+	}
+	require.Positive(t, routes, "template.yaml has HttpApi routes")
+
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	payloads := regexp.MustCompile(`--payload '(\{[^']*\})'`).FindAllSubmatch(readme, -1)
+	require.NotEmpty(t, payloads, "README shows the schedule's commands")
+	for _, p := range payloads {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(p[1], &m), "README's payload %s", p[1])
+		assert.Contains(t, commands, strings.Join(keys(m), ","), "events/ has no sample of the command %s", p[1])
+	}
+	assert.Contains(t, commands, strings.Join(keys(map[string]any{"version": 0, "id": 0, "detail-type": 0, "source": 0, "account": 0, "time": 0, "region": 0, "resources": 0, "detail": 0}), ","), "the schedule's own event")
+}
