@@ -89,7 +89,7 @@ func build(src, out string) (int, error) {
 	if err := os.RemoveAll(tmp); err != nil {
 		return 0, err
 	}
-	if err := os.MkdirAll(filepath.Join(tmp, "ID"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(tmp, "ID"), 0o750); err != nil {
 		return 0, err
 	}
 	var (
@@ -157,7 +157,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
 	}
 	return os.WriteFile(path, b, 0o644) //nolint:gosec // public data
