@@ -84,7 +84,7 @@ func BenchmarkWarmInvocation(b *testing.B) {
 			s := NewStack(b, wxpaytest.Options{})
 			ev, secretID := benchEvent(fn)
 			// For authorities this includes recording each answer in the
-			// state table, here moto_server's (or the fakes').
+			// state table, here moto_server's.
 			f := StartFunction(b, fn, s.envFor(b, fn, secretID))
 			payload, _ := json.Marshal(ev)
 			ctx := context.Background()
