@@ -96,7 +96,7 @@ func BenchmarkWarmInvocation(b *testing.B) {
 			}
 			s := NewStack(b, wxpaytest.Options{})
 			// For authorities this includes recording each answer in the
-			// state table, here moto_server's (or the fakes'); for
+			// state table, here moto_server's; for
 			// cardevents, answering a repeated notification from it.
 			env, ev := benchSetup(b, s, fn)
 			f := StartFunction(b, fn, env)

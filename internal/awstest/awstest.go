@@ -1,20 +1,16 @@
-// Package awstest gives tests the AWS endpoints wxcard's functions talk to:
-// moto_server, started by the test (skipped, saying so, where it is not
-// installed), and in-process fakes of the same wire protocols. The real
-// aws-sdk-go-v2 clients talk HTTP to either. It also creates the state
-// table and the bus of design.md, with an SQS queue subscribed to the bus
-// so that a test reads back what was published.
+// Package awstest gives tests the AWS endpoints wxcard's functions talk
+// to from a maintained emulator, never from one written here: moto_server
+// (DynamoDB, SQS, EventBridge, KMS, Secrets Manager), started once per
+// test binary (or shared by several, see MotoEndpointEnv) and skipped,
+// saying so, where it is not installed. The real aws-sdk-go-v2 clients
+// talk HTTP to it, through a proxy that injects faults (Fault). It also
+// creates the state table and the bus of design.md, with an SQS queue
+// subscribed to the bus so that a test reads back what was published.
 package awstest
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,54 +25,6 @@ import (
 
 // Region is the region every test client uses.
 const Region = "us-east-1"
-
-// StartMoto starts moto_server on a free loopback port and returns its
-// endpoint; it stops with the test. It skips the test, saying why, where
-// moto_server is not installed or BackendsEnv asks for the fakes only.
-func StartMoto(t testing.TB) string {
-	t.Helper()
-	if fakesOnly(t) {
-		t.Skip(BackendsEnv + "=fakes: moto_server is not started; the in-process fakes cover the same protocols")
-	}
-	path, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("moto_server is not installed; the in-process fakes cover the same protocols")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", fmt.Sprint(port)) //nolint:gosec // moto_server as found on PATH, for tests
-	cmd.Env = append(os.Environ(), "MOTO_ALLOW_NONEXISTENT_REGION=true")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting moto_server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	// moto (werkzeug) prints "Running on http://…" on stderr once it listens.
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		signalled := false
-		for sc.Scan() {
-			if !signalled && strings.Contains(sc.Text(), "Running on") {
-				close(ready)
-				signalled = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(60 * time.Second):
-		t.Fatal("moto_server did not start within 60 s")
-	}
-	return fmt.Sprintf("http://127.0.0.1:%d", port)
-}
 
 // Env is the environment of a function whose AWS calls all go to endpoint,
 // as the SDK's standard variables say it; extra entries are added.
@@ -191,9 +139,9 @@ func ReceiveEvents(t testing.TB, endpoint, queueURL string, want int, wait time.
 	deadline := time.Now().Add(wait)
 	for {
 		// Long-poll while events are still expected; once there are want of
-		// them, one short poll sees whether more arrived. Both backends
-		// deliver to the queue within PutEvents, so the short poll misses
-		// nothing, and a test does not spend a second per read.
+		// them, one short poll sees whether more arrived. moto delivers
+		// to the queue within PutEvents, so the short poll misses nothing,
+		// and a test does not spend a second per read.
 		var waitSeconds int32 = 1
 		if len(got) >= want {
 			waitSeconds = 0

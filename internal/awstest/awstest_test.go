@@ -3,6 +3,7 @@ package awstest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -56,51 +57,80 @@ func TestStackInjectsFaults(t *testing.T) {
 	}
 }
 
-// WXCARD_TEST_BACKENDS=fakes leaves moto_server out even where it is
-// installed; a value it does not know fails rather than being ignored.
-func TestBackendsEnv(t *testing.T) {
+// WXCARD_MOTO_ENDPOINT names a running moto_server, or "off" for none;
+// unset, one is started; a value it does not know fails rather than
+// being ignored.
+func TestMotoEndpointEnv(t *testing.T) {
+	started := func() (string, error) { return "http://127.0.0.1:5000", nil }
 	cases := []struct {
-		value     string
-		wantNames []string
-		wantFail  bool
+		value, want string
+		wantErr     error
 	}{
-		{value: "fakes", wantNames: []string{"fake"}},
-		{value: "fake", wantFail: true},
-		{value: "moto", wantFail: true},
+		{value: "", want: "http://127.0.0.1:5000"},
+		{value: "http://127.0.0.1:7000/", want: "http://127.0.0.1:7000"},
+		{value: "off", wantErr: errMotoOff},
+		{value: "fakes", wantErr: errMotoEnv},
+		{value: "127.0.0.1:7000", wantErr: errMotoEnv},
 	}
 	for _, tc := range cases {
 		t.Run(tc.value, func(t *testing.T) {
-			t.Setenv(BackendsEnv, tc.value)
-			rec := &recordingTB{TB: t}
-			var names []string
-			func() {
-				// t.Fatalf in a recordingTB ends only this function.
-				defer func() { _ = recover() }()
-				for _, b := range backends(rec) {
-					names = append(names, b.name)
-				}
-			}()
-			assert.Equal(t, tc.wantFail, rec.failed, "failed")
-			if !tc.wantFail {
-				assert.Equal(t, tc.wantNames, names)
-				assert.Contains(t, rec.logs, BackendsEnv+"=fakes: running against the in-process fakes only")
-			}
+			got, err := chooseMoto(tc.value, started)
+			require.ErrorIs(t, err, tc.wantErr)
+			assert.Equal(t, tc.want, got)
 		})
 	}
 }
 
-// recordingTB records Fatalf and Log instead of ending the test.
+// Without moto_server a test that needs it skips, saying so, and fails
+// instead under WXCARD_REQUIRE_MOTO=1; "off" skips either way, and a
+// setting not understood fails either way.
+func TestNoMoto(t *testing.T) {
+	absent := errors.New("moto_server is not installed")
+	cases := []struct {
+		require  string
+		err      error
+		wantFail bool
+		want     string
+	}{
+		{"", absent, false, "moto_server is not installed: this test needs moto_server (WXCARD_REQUIRE_MOTO=1 makes this a failure)"},
+		{"1", absent, true, "moto_server is not installed (WXCARD_REQUIRE_MOTO=1: this machine must have it)"},
+		{"1", errMotoOff, false, "WXCARD_MOTO_ENDPOINT=off: moto_server is not started"},
+		{"", errMotoEnv, true, errMotoEnv.Error() + " (WXCARD_REQUIRE_MOTO=1: this machine must have it)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.require+" "+tc.err.Error(), func(t *testing.T) {
+			t.Setenv(RequireMotoEnv, tc.require)
+			rec := &recordingTB{TB: t}
+			func() {
+				defer func() { _ = recover() }()
+				noMoto(rec, tc.err)
+			}()
+			assert.Equal(t, tc.wantFail, rec.failed)
+			assert.Equal(t, tc.want, rec.msg)
+		})
+	}
+}
+
+// recordingTB records Fatalf and Skip instead of ending the test.
 type recordingTB struct {
 	testing.TB
 	failed bool
-	logs   []string
+	msg    string
 }
 
 func (r *recordingTB) Helper() {}
 
 func (r *recordingTB) Fatalf(format string, args ...any) {
-	r.failed = true
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
 	panic("Fatalf")
 }
 
-func (r *recordingTB) Log(args ...any) { r.logs = append(r.logs, fmt.Sprint(args...)) }
+func (r *recordingTB) Skipf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	panic("Skipf")
+}
+
+func (r *recordingTB) Skip(args ...any) {
+	r.msg = fmt.Sprint(args...)
+	panic("Skip")
+}

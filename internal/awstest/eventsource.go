@@ -11,9 +11,11 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// NewQueue creates an SQS queue on the stack's backend and returns its URL.
-func (s *Stack) NewQueue(t testing.TB, name string) string {
+// NewQueue creates an SQS queue on the stack's backend and returns its
+// URL; the queue's name is prefix made unique (see Stacks).
+func (s *Stack) NewQueue(t testing.TB, prefix string) string {
 	t.Helper()
+	name := unique(prefix)
 	out, err := SQS(s.backend).CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
 	if err != nil {
 		t.Fatalf("creating queue %q: %v", name, err)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,16 +15,15 @@ import (
 )
 
 // Stack is what a test's functions talk to: the state table and the bus
-// of design.md, with a queue subscribed to the bus, behind one endpoint
-// that can inject faults. The backend is moto_server or the in-process
-// fakes; the same tests run against both.
+// of design.md on moto_server, with a queue subscribed to the bus that
+// receives what is published, behind one endpoint that can inject faults.
 type Stack struct {
-	Name     string // "moto" or "fake"
-	Endpoint string // every service's endpoint: a fault-injecting proxy to the backend
+	Name     string // "moto": the backend, for subtests' names
+	Endpoint string // every service's endpoint: a fault-injecting proxy to moto_server
 	Table    string // the state table's name
 	Bus      string // the bus's name
 
-	backend  string
+	backend  string // moto_server's endpoint
 	queueURL string
 
 	mu     sync.Mutex
@@ -34,7 +34,7 @@ type Stack struct {
 // Fault is what the proxy answers in place of the backend for one call.
 type Fault struct {
 	Status int    // an HTTP status, e.g. 500 or 400
-	Type   string // the error's __type, e.g. "InternalException"
+	Type   string // the error's __type, e.g. "InternalException" or "ThrottlingException"
 	// Body, when set, is answered with 200 instead of an error: e.g. a
 	// PutEvents answer reporting a failed entry.
 	Body string
@@ -42,74 +42,55 @@ type Fault struct {
 	// the fault: the backend acted but the caller never heard (a network
 	// failure after the write).
 	After bool
+	// Drop, when set, closes the connection without an answer, as an
+	// unreachable or crashed endpoint does (after the call, with After).
+	Drop bool
 }
 
 // PutEventsPartialFailure is a PutEvents answer with one failed entry.
 const PutEventsPartialFailure = `{"FailedEntryCount":1,"Entries":[{"ErrorCode":"InternalFailure","ErrorMessage":"injected"}]}`
 
-// Stacks returns the stacks a test should run against, each with a fresh
-// table and bus: moto_server's where it is installed (unless BackendsEnv
-// says fakes), and the in-process fakes' always.
+// Stacks returns the stacks a test runs against, each with a fresh table
+// and bus: moto_server's (a slice, so that a test names its subtests by
+// backend, and another backend can join). It skips the test, saying so,
+// where moto_server is not installed (see RequireMotoEnv).
 func Stacks(t testing.TB) []*Stack {
 	t.Helper()
-	var out []*Stack
-	for _, b := range backends(t) {
-		out = append(out, newStack(t, b.name, b.endpoint))
-	}
-	if len(out) == 0 {
-		t.Skip("no AWS backend: moto_server is not installed and no in-process fake is available")
-	}
-	return out
+	return []*Stack{newStack(t, StartMoto(t))}
 }
 
-type backend struct{ name, endpoint string }
+var stackSeq atomic.Int64
 
-// fakeBackend, when set, starts the in-process fakes' server.
-var fakeBackend func(t testing.TB) string
-
-func backends(t testing.TB) []backend {
-	t.Helper()
-	var out []backend
-	switch {
-	case fakesOnly(t):
-		t.Log(BackendsEnv + "=fakes: running against the in-process fakes only")
-	case motoInstalled():
-		out = append(out, backend{"moto", StartMoto(t)})
-	default:
-		t.Log("moto_server is not installed: running against the in-process fakes only")
-	}
-	if fakeBackend != nil {
-		out = append(out, backend{"fake", fakeBackend(t)})
-	}
-	return out
+// unique makes a name that no other test, nor another test binary
+// sharing the moto_server (see MotoEndpointEnv), uses.
+func unique(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), stackSeq.Add(1))
 }
 
-var tableSeq atomic.Int64
-
-func newStack(t testing.TB, name, endpoint string) *Stack {
+func newStack(t testing.TB, motoEndpoint string) *Stack {
 	t.Helper()
-	s := &Stack{Name: name, backend: endpoint, faults: map[string][]Fault{}, calls: map[string]*atomic.Int64{}}
-	n := tableSeq.Add(1)
-	s.Table = fmt.Sprintf("wxcard-state-%d", n)
-	s.Bus = fmt.Sprintf("wxcard-bus-%d", n)
-	CreateStateTable(t, endpoint, s.Table)
-	s.queueURL = CreateBusWithQueue(t, endpoint, s.Bus)
-	target, err := url.Parse(endpoint)
+	s := &Stack{Name: "moto", backend: motoEndpoint, faults: map[string][]Fault{}, calls: map[string]*atomic.Int64{}}
+	s.Table, s.Bus = unique("wxcard-state"), unique("wxcard-bus")
+	CreateStateTable(t, motoEndpoint, s.Table)
+	s.queueURL = CreateBusWithQueue(t, motoEndpoint, s.Bus)
+	target, err := url.Parse(motoEndpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
+	backend := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := r.Header.Get("X-Amz-Target")
 		s.counter(op).Add(1)
 		f, ok := s.takeFault(op)
 		if !ok {
-			proxy.ServeHTTP(w, r)
+			backend.ServeHTTP(w, r)
 			return
 		}
 		if f.After {
-			rec := httptest.NewRecorder()
-			proxy.ServeHTTP(rec, r)
+			backend.ServeHTTP(httptest.NewRecorder(), r)
+		}
+		if f.Drop {
+			panic(http.ErrAbortHandler) // net/http closes the connection, unanswered
 		}
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		if f.Body != "" {
@@ -178,5 +159,5 @@ func (s *Stack) Events(t testing.TB, want int, wait time.Duration) []BusEvent {
 // none beyond those it already read.
 func (s *Stack) DrainEvents(t testing.TB) []BusEvent {
 	t.Helper()
-	return ReceiveEvents(t, s.backend, s.queueURL, 0, 0)
+	return s.Events(t, 0, 0)
 }
