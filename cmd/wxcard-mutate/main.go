@@ -25,6 +25,7 @@ import (
 // Packages are the critical packages, as the mutation issue lists them.
 var Packages = []string{
 	"./pkg/wxsign", "./pkg/wxpay", "./pkg/membercard", "./internal/cardapi", "./internal/secret", "./internal/cardevents",
+	"./pkg/wxlogin", "./internal/session",
 }
 
 type mutation struct {

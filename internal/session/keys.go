@@ -148,7 +148,7 @@ func (k *Keys) serve(ev *events.APIGatewayV2HTTPRequest, path string) (events.AP
 		iss := k.issuer
 		if iss == "" {
 			iss = "https://" + ev.RequestContext.DomainName
-			if ev.RequestContext.DomainName == "" || CheckIssuer(iss) != nil {
+			if !isHost(ev.RequestContext.DomainName) {
 				return events.APIGatewayV2HTTPResponse{}, &apigw.Error{Status: http.StatusInternalServerError, Code: "CONFIGURATION_ERROR", Message: "the issuer cannot be derived from the request: set SESSION_ISSUER"}
 			}
 		}
@@ -162,4 +162,19 @@ func (k *Keys) serve(ev *events.APIGatewayV2HTTPRequest, path string) (events.AP
 		Headers:    map[string]string{"Content-Type": "application/json", "Cache-Control": KeysCacheControl},
 		Body:       string(body),
 	}, nil
+}
+
+// isHost: a domain name (with an optional port), nothing else, so that the
+// derived issuer is exactly "https://" + the host the caller reached.
+func isHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
