@@ -87,7 +87,7 @@ func CheckIssuer(iss string) error {
 		return errors.New("session: the issuer must be an https:// URL without a query, fragment or trailing slash")
 	}
 	loopback := u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1"
-	if u.Scheme != "https" && !(u.Scheme == "http" && loopback) {
+	if u.Scheme != "https" && (u.Scheme != "http" || !loopback) {
 		return errors.New("session: the issuer must be an https:// URL (http:// only for localhost)")
 	}
 	return nil
@@ -172,7 +172,8 @@ func isHost(h string) bool {
 	}
 	for i := 0; i < len(h); i++ {
 		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':'
+		if !ok {
 			return false
 		}
 	}

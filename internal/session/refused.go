@@ -73,10 +73,3 @@ func (s *spentCodes) add(code string, answer *apigw.Error) {
 		s.order = s.order[1:]
 	}
 }
-
-// len is the number of codes remembered.
-func (s *spentCodes) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.byKey)
-}

@@ -439,7 +439,8 @@ func isID(v string) bool {
 	}
 	for i := 0; i < len(v); i++ {
 		ch := v[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-') {
+		ok := ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-'
+		if !ok {
 			return false
 		}
 	}

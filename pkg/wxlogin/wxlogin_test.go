@@ -159,7 +159,7 @@ func TestErrcodes(t *testing.T) {
 			assert.Equal(t, tc.attempts, ce.Attempts)
 			assertNoSecret(t, err, tc.code)
 			for _, other := range []error{wxlogin.ErrInvalidCode, wxlogin.ErrUserBlocked, wxlogin.ErrRateLimited, wxlogin.ErrBadCredentials, wxlogin.ErrBusy, wxlogin.ErrInvalidAnswer, wxlogin.ErrUnavailable, wxlogin.ErrTimeout} {
-				if other != tc.sentinel {
+				if !errors.Is(other, tc.sentinel) {
 					assert.NotErrorIs(t, err, other)
 				}
 			}
