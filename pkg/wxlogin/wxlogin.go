@@ -55,8 +55,11 @@ const AttemptTimeout = 5 * time.Second
 func NewHTTPClient(rootCAs *x509.CertPool) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: (&net.Dialer{
+				Timeout:   2 * time.Second,
+				KeepAlive: 30 * time.Second,
+			}).DialContext,
 			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: rootCAs},
 			TLSHandshakeTimeout:   3 * time.Second,
 			ResponseHeaderTimeout: 4 * time.Second,
