@@ -7,7 +7,7 @@ GO_TOOLCHAIN  := $(shell awk '$$1 == "toolchain" {print $$2}' go.mod)
 export GOTOOLCHAIN := $(GO_TOOLCHAIN)
 # Lambda runs the functions on arm64 (template.yaml: Architectures).
 LAMBDA_GOARCH ?= arm64
-FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities authoritiesschedule authoritiesrefresh
+FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities authoritiesschedule authoritiesrefresh session sessionkeys
 GOBUILD       := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 GOLANGCI_LINT_VERSION := v2.15.0
 GREMLINS_VERSION      := v0.6.0
@@ -22,7 +22,8 @@ VULNDB_DIR            := .cache/vulndb/$(VULNDB_VERSION)
 .DEFAULT_GOAL := help
 .PHONY: help build test lint bench bench-smoke vuln vulndb mutate run validate clean \
 	build-PreTokenFunction build-PartnerTokenFunction build-PermissionTokenFunction \
-	build-AuthoritiesFunction build-AuthoritiesScheduleFunction build-AuthoritiesRefreshFunction build-CardEventsFunction
+	build-AuthoritiesFunction build-AuthoritiesScheduleFunction build-AuthoritiesRefreshFunction build-CardEventsFunction \
+	build-SessionFunction build-SessionKeysFunction
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-34s %s\n", $$1, $$2}' $(MAKEFILE_LIST) | \
@@ -51,6 +52,10 @@ build-AuthoritiesScheduleFunction: ## sam build: authoritiesschedule (enqueues t
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authoritiesschedule
 build-AuthoritiesRefreshFunction: ## sam build: authoritiesrefresh (consumes the refresh queue) into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authoritiesrefresh
+build-SessionFunction: ## sam build: session (POST /session, sign-in) into $(ARTIFACTS_DIR)/bootstrap
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/session
+build-SessionKeysFunction: ## sam build: sessionkeys (the issuer's discovery document and JWKS) into $(ARTIFACTS_DIR)/bootstrap
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sessionkeys
 
 test: ## run the whole test suite with the race detector (unit, handler, Secrets Manager, end-to-end, template)
 	$(GO) test -race -count=1 -timeout 20m ./...

@@ -1,4 +1,4 @@
-package eventbus_test
+package bridge_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 )
 
 // What EventBridge does with what a Bus sends, as moto_server answers it.
@@ -22,7 +23,7 @@ import (
 func TestBusOnMoto(t *testing.T) {
 	t.Parallel()
 	s := awstest.Stacks(t)[0]
-	bus, err := eventbus.FromEnv(awstest.Getenv(s.Env(nil)))
+	bus, err := bridge.FromEnv(awstest.Getenv(s.Env(nil)))
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -45,7 +46,7 @@ func TestBusOnMoto(t *testing.T) {
 		// EventId, and the event goes nowhere (aws/aws-cli#9186): Publish
 		// cannot tell, and only the template's bus name guards it. moto
 		// refuses the whole call with ResourceNotFoundException.
-		missing := &eventbus.Bus{Client: awstest.EventBridge(s.Endpoint), Name: s.Bus + "-missing"}
+		missing := &bridge.Bus{Client: awstest.EventBridge(s.Endpoint), Name: s.Bus + "-missing"}
 		err := missing.Publish(ctx, eventbus.Event{DetailType: "lost", Detail: json.RawMessage(`{}`)})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "ResourceNotFoundException")

@@ -1,0 +1,26 @@
+package session
+
+import (
+	"time"
+
+	"github.com/wxcard/wxcard/internal/apigw"
+)
+
+// SpentCodes exposes the spent-code memory to the tests.
+type SpentCodes struct{ s *spentCodes }
+
+func NewSpentCodes(now func() time.Time, maxEntries int) SpentCodes {
+	return SpentCodes{newSpentCodes(now, maxEntries)}
+}
+func (c SpentCodes) Lookup(code string) *apigw.Error      { return c.s.lookup(code) }
+func (c SpentCodes) Add(code string, answer *apigw.Error) { c.s.add(code, answer) }
+func (c SpentCodes) Len() int {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return len(c.s.byKey)
+}
+func (c SpentCodes) OrderLen() int {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return len(c.s.order)
+}
