@@ -3,6 +3,7 @@ package e2e
 import (
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -671,4 +672,84 @@ func TestTemplateSignIn(t *testing.T) {
 
 	assert.NotNil(t, node(doc, "Outputs", "SessionUrl"))
 	assert.Contains(t, node(doc, "Outputs", "SessionUrl", "Value").Value, "/session")
+}
+
+// samTransform is template.yaml as the SAM transform expands it (the
+// transform cfn-lint also runs), through the samtranslator Python package
+// that cfn-lint installs; the test skips, saying so, where it is absent.
+const samTransform = `
+import json, re, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+class Policies:
+    def get_policies(self): return {}
+    def load(self): pass
+src = re.sub(r"(?m)^(\s*CodeUri:) \.$", r"\1 s3://bucket/key", open(sys.argv[1]).read())
+json.dump(transform(yaml_parse(src), {}, Policies()), sys.stdout)
+`
+
+// After the SAM transform: POST /session keeps its throttle on the stage,
+// its invoke grant is for that route alone, and the keys function's two
+// grants are the only public ones: SAM adds none.
+func TestTemplateTransform(t *testing.T) {
+	t.Parallel()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed: the SAM transform is not run")
+	}
+	if exec.Command(python, "-c", "import samtranslator").Run() != nil {
+		t.Skip("samtranslator (installed with cfn-lint) is missing: the SAM transform is not run")
+	}
+	_, root := loadTemplate(t)
+	cmd := exec.Command(python, "-c", samTransform, filepath.Join(root, "template.yaml"))
+	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=ap-shanghai")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	var tpl struct {
+		Resources map[string]struct {
+			Type       string         `json:"Type"`
+			Condition  string         `json:"Condition"`
+			Properties map[string]any `json:"Properties"`
+		} `json:"Resources"`
+	}
+	require.NoError(t, json.Unmarshal(out, &tpl))
+
+	var stage map[string]any
+	var public, urls []string
+	for id, r := range tpl.Resources {
+		switch r.Type {
+		case "AWS::ApiGatewayV2::Stage":
+			require.Nil(t, stage, "one stage")
+			stage = r.Properties
+		case "AWS::Lambda::Permission":
+			if r.Properties["Principal"] == "*" {
+				public = append(public, id)
+			}
+		case "AWS::Lambda::Url":
+			urls = append(urls, id)
+		}
+	}
+	assert.ElementsMatch(t, []string{"SessionKeysUrlPublicPermission", "SessionKeysUrlInvokePermission"}, public, "only the issuer is public")
+	assert.Equal(t, []string{"SessionKeysUrl"}, urls)
+
+	require.NotNil(t, stage)
+	rs, err := json.Marshal(stage["RouteSettings"].(map[string]any)["POST /session"])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Fn::If":["HasSignIn",{"ThrottlingRateLimit":{"Ref":"SessionRateLimit"},"ThrottlingBurstLimit":{"Ref":"SessionBurstLimit"}},{"Ref":"AWS::NoValue"}]}`, string(rs),
+		"POST /session is throttled on the stage, where sign-in is deployed")
+
+	var grants []string
+	for id, r := range tpl.Resources {
+		if r.Type == "AWS::Lambda::Permission" && fmt.Sprint(r.Properties["FunctionName"]) == "map[Ref:SessionFunction]" {
+			grants = append(grants, id)
+			src, err := json.Marshal(r.Properties["SourceArn"])
+			require.NoError(t, err)
+			assert.Contains(t, string(src), "/POST/session", "API Gateway may invoke the sign-in function for POST /session alone")
+			assert.Equal(t, "apigateway.amazonaws.com", r.Properties["Principal"])
+			assert.Equal(t, "HasSignIn", r.Condition)
+		}
+	}
+	assert.Len(t, grants, 1, "one grant invokes the sign-in function")
 }
