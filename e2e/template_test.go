@@ -3,6 +3,7 @@ package e2e
 import (
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,7 @@ var designRoutes = map[string]string{
 	"POST /v3/marketing/membercard-open/cards/{card_id}/permission-tokens": "permissiontoken",
 	"GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities":    "authorities",
 	"POST /notify/card-events":                                             "cardevents",
+	"POST /session":                                                        "session",
 }
 
 // authorityFunctions record product authorities in the state table.
@@ -83,10 +85,13 @@ var routeAuth = map[string]string{
 	"POST /v3/marketing/membercard-open/cards/{card_id}/permission-tokens": "AWS_IAM",
 	"GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities":    "AWS_IAM",
 	"POST /notify/card-events":                                             "NONE",
+	// How a caller gets a token: open, throttled (TestTemplateSignIn).
+	"POST /session": "NONE",
 }
 
-// authJWTIfConfigured: AuthorizationType !If [UseJwt, JWT, NONE] with the
-// JWT authorizer under the same condition.
+// authJWTIfConfigured: AuthorizationType !If [UseJwt, JWT, NONE], with
+// SessionAuthorizer (wxcard's own issuer) under UseBuiltInIssuer and
+// JwtAuthorizer (the user's own issuer) under UseOwnIssuer.
 const authJWTIfConfigured = "UseJwt:JWT|NONE"
 
 func TestTemplate(t *testing.T) {
@@ -102,7 +107,7 @@ func TestTemplate(t *testing.T) {
 			functions[id] = node(resources, id)
 		}
 	}
-	require.Len(t, functions, 7)
+	require.Len(t, functions, 9)
 
 	// Every function is built by its Makefile target, from a directory that exists.
 	dirOf := map[string]string{}
@@ -155,9 +160,7 @@ func TestTemplate(t *testing.T) {
 		case at.Tag == "!If" && len(at.Content) == 3:
 			auth[key] = at.Content[0].Value + ":" + at.Content[1].Value + "|" + at.Content[2].Value
 			require.NotNil(t, authorizer, key)
-			assert.Equal(t, "!If", authorizer.Tag, key)
-			assert.Equal(t, "UseJwt", authorizer.Content[0].Value, "%s: the authorizer goes with the JWT condition", key)
-			assert.Equal(t, "JwtAuthorizer", authorizer.Content[1].Value, key)
+			checkTokenRouteAuthorizer(t, key, authorizer)
 		default:
 			auth[key] = at.Value
 			assert.Nil(t, authorizer, "%s: no authorizer beside %s", key, at.Value)
@@ -194,8 +197,13 @@ func TestTemplate(t *testing.T) {
 	}
 
 	// Each function's role may read only its own secret: the one in its
-	// WXPAY_SECRET_ID. The refresh's scheduler holds none.
+	// WXPAY_SECRET_ID. The refresh's scheduler holds none; sign-in's two
+	// functions hold no WeChat Pay secret (TestTemplateSignIn).
 	for id, fn := range functions {
+		if dirOf[id] == "session" || dirOf[id] == "sessionkeys" {
+			assert.Nil(t, node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID"), id)
+			continue
+		}
 		if dirOf[id] == "authoritiesschedule" {
 			assert.Nil(t, node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID"), id)
 			continue
@@ -267,6 +275,22 @@ func TestTemplate(t *testing.T) {
 	assert.Nil(t, node(p, "Default"))
 	// Throttling no higher than WeChat Pay's 5/s.
 	assert.Equal(t, "5", node(resources, "Api", "Properties", "DefaultRouteSettings", "ThrottlingRateLimit").Value)
+}
+
+// checkTokenRouteAuthorizer: a token route's AuthorizerId is
+// !If [UseBuiltInIssuer, !Ref SessionAuthorizer, !If [UseOwnIssuer, !Ref JwtAuthorizer, !Ref AWS::NoValue]].
+func checkTokenRouteAuthorizer(t *testing.T, key string, authorizer *yaml.Node) {
+	t.Helper()
+	require.Equal(t, "!If", authorizer.Tag, key)
+	require.Len(t, authorizer.Content, 3, key)
+	assert.Equal(t, "UseBuiltInIssuer", authorizer.Content[0].Value, "%s: wxcard's own issuer first", key)
+	assert.Equal(t, "SessionAuthorizer", authorizer.Content[1].Value, key)
+	own := authorizer.Content[2]
+	require.Equal(t, "!If", own.Tag, key)
+	require.Len(t, own.Content, 3, key)
+	assert.Equal(t, "UseOwnIssuer", own.Content[0].Value, "%s: then the user's own issuer", key)
+	assert.Equal(t, "JwtAuthorizer", own.Content[1].Value, key)
+	assert.Equal(t, "AWS::NoValue", own.Content[2].Value, key)
 }
 
 func TestTemplateFunctionsBuildWithTheirMakefileTargets(t *testing.T) {
@@ -462,4 +486,270 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	require.NoError(t, err)
 	assert.LessOrEqual(t, refresh.DefaultCallsPerSecond+getRate, 10, "WeChat Pay's 10 calls/s for product authorities")
 	assert.Equal(t, "1", node(sched, "Properties", "EventInvokeConfig", "MaximumRetryAttempts").Value)
+}
+
+// yamlText renders a node back to YAML, so that two intrinsic-function
+// expressions can be compared whole.
+func yamlText(t *testing.T, n *yaml.Node) string {
+	t.Helper()
+	require.NotNil(t, n)
+	out, err := yaml.Marshal(n)
+	require.NoError(t, err)
+	return string(out)
+}
+
+func values(n *yaml.Node) []string {
+	var out []string
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode {
+		return []string{n.Value}
+	}
+	for _, c := range n.Content {
+		out = append(out, c.Value)
+	}
+	return out
+}
+
+// Sign-in: the token routes trust SessionKeysFunction's function URL as
+// their issuer, through an authorizer created after the URL can answer;
+// each sign-in resource holds only what it needs; POST /session is
+// throttled; the key is RS256-capable, stays in KMS, and survives stack
+// updates.
+func TestTemplateSignIn(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadTemplate(t)
+	resources := node(doc, "Resources")
+	res := func(id string) *yaml.Node {
+		r := node(resources, id)
+		require.NotNil(t, r, "resource %s", id)
+		return r
+	}
+
+	// The issuer is https://<host of the keys function's URL>, without the
+	// URL's trailing slash, wherever it appears.
+	issuer := node(res("SessionAuthorizer"), "Properties", "JwtConfiguration", "Issuer")
+	require.Equal(t, "!Sub", issuer.Tag)
+	require.Len(t, issuer.Content, 2)
+	assert.Equal(t, "https://${Host}", issuer.Content[0].Value)
+	host := node(issuer.Content[1], "Host")
+	require.Equal(t, "!Select", host.Tag)
+	assert.Equal(t, "2", host.Content[0].Value, "[https:, '', host, ''] of the URL split at /")
+	split := host.Content[1]
+	require.Equal(t, "!Split", split.Tag)
+	assert.Equal(t, "/", split.Content[0].Value)
+	assert.Equal(t, "!GetAtt", split.Content[1].Tag)
+	assert.Equal(t, "SessionKeysUrl.FunctionUrl", split.Content[1].Value)
+	session := res("SessionFunction")
+	assert.Equal(t, yamlText(t, issuer), yamlText(t, node(session, "Properties", "Environment", "Variables", "SESSION_ISSUER")),
+		"the tokens' iss is the authorizer's issuer")
+	assert.Equal(t, yamlText(t, issuer), yamlText(t, node(doc, "Outputs", "SessionIssuer", "Value")), "the output is the issuer")
+	keys := res("SessionKeysFunction")
+	assert.Nil(t, node(keys, "Properties", "Environment", "Variables", "SESSION_ISSUER"),
+		"the keys function derives the issuer from its request: naming its own URL would be a circular dependency")
+
+	// The authorizer is created once the URL answers the public: after both grants.
+	authz := res("SessionAuthorizer")
+	assert.Equal(t, "UseBuiltInIssuer", node(authz, "Condition").Value)
+	assert.ElementsMatch(t, []string{"SessionKeysUrlPublicPermission", "SessionKeysUrlInvokePermission"}, values(node(authz, "DependsOn")))
+	assert.Equal(t, "JWT", node(authz, "Properties", "AuthorizerType").Value)
+	assert.Equal(t, []string{"SessionAudience"}, values(node(authz, "Properties", "JwtConfiguration", "Audience")))
+	assert.Equal(t, "SessionAudience", node(session, "Properties", "Environment", "Variables", "SESSION_AUDIENCE").Value)
+	assert.Equal(t, "wxcard", node(doc, "Parameters", "SessionAudience", "Default").Value)
+	// The user's own issuer keeps its authorizer.
+	own := res("JwtAuthorizer")
+	assert.Equal(t, "UseOwnIssuer", node(own, "Condition").Value)
+	assert.Equal(t, "JwtIssuer", node(own, "Properties", "JwtConfiguration", "Issuer").Value)
+	assert.Equal(t, []string{"JwtAudience"}, values(node(own, "Properties", "JwtConfiguration", "Audience")))
+
+	// Conditions: the built-in issuer only where sign-in exists; JWT without
+	// JwtIssuer is refused without a mini-program secret.
+	conds := node(doc, "Conditions")
+	assert.Contains(t, yamlText(t, node(conds, "UseBuiltInIssuer")), "HasSignIn")
+	assert.Contains(t, yamlText(t, node(conds, "UseBuiltInIssuer")), "UseJwt")
+	assert.Contains(t, yamlText(t, node(conds, "HasSignIn")), "MiniProgramSecretId")
+	rule := node(doc, "Rules", "JwtNeedsAnIssuer")
+	assert.Contains(t, yamlText(t, node(rule, "RuleCondition")), "JwtIssuer")
+	assert.Contains(t, yamlText(t, node(rule, "Assertions")), "MiniProgramSecretId")
+	assert.Contains(t, yamlText(t, node(doc, "Rules", "OwnIssuerNeedsAudience", "Assertions")), "JwtAudience")
+	for _, id := range []string{"SessionFunction", "SessionKeysFunction", "SessionKeysUrl", "SessionKeysUrlPublicPermission",
+		"SessionKeysUrlInvokePermission", "SessionLogs", "SessionKeysLogs", "SessionErrorsAlarm", "SessionKeysErrorsAlarm"} {
+		assert.Equal(t, "HasSignIn", node(res(id), "Condition").Value, "%s exists only with sign-in", id)
+	}
+
+	// The URL is public, and the only public grant in the template: the
+	// two that AWS requires for a URL with no auth, each as narrow as it goes.
+	u := res("SessionKeysUrl")
+	assert.Equal(t, "AWS::Lambda::Url", node(u, "Type").Value)
+	assert.Equal(t, "NONE", node(u, "Properties", "AuthType").Value)
+	assert.Equal(t, "SessionKeysFunction", node(u, "Properties", "TargetFunctionArn").Value)
+	assert.Nil(t, node(keys, "Properties", "FunctionUrlConfig"), "the URL is written out, so the authorizer can depend on it")
+	public := map[string]*yaml.Node{}
+	for _, id := range mapKeys(resources) {
+		r := node(resources, id)
+		if node(r, "Type").Value == "AWS::Lambda::Permission" && node(r, "Properties", "Principal").Value == "*" {
+			public[id] = node(r, "Properties")
+		}
+	}
+	require.Len(t, public, 2, "only the keys function is public")
+	p := public["SessionKeysUrlPublicPermission"]
+	require.NotNil(t, p)
+	assert.Equal(t, "lambda:InvokeFunctionUrl", node(p, "Action").Value)
+	assert.Equal(t, "NONE", node(p, "FunctionUrlAuthType").Value)
+	assert.Equal(t, "SessionKeysFunction", node(p, "FunctionName").Value)
+	p = public["SessionKeysUrlInvokePermission"]
+	require.NotNil(t, p)
+	assert.Equal(t, "lambda:InvokeFunction", node(p, "Action").Value)
+	assert.Equal(t, "true", node(p, "InvokedViaFunctionUrl").Value, "InvokeFunction only through the URL")
+	assert.Equal(t, "SessionKeysFunction", node(p, "FunctionName").Value)
+
+	// The keys function reads public keys and nothing else: no secret, no Sign.
+	kvars := node(keys, "Properties", "Environment", "Variables")
+	assert.Nil(t, node(kvars, "MINIPROGRAM_SECRET_ID"))
+	assert.Equal(t, "SessionPreviousKeyArns", node(kvars, "SESSION_PREVIOUS_KMS_KEY_IDS").Content[1].Value)
+	signingKey := yamlText(t, node(session, "Properties", "Environment", "Variables", "SESSION_KMS_KEY_ID"))
+	assert.Equal(t, signingKey, yamlText(t, node(kvars, "SESSION_KMS_KEY_ID")), "both functions name the same signing key")
+	kpolicies := node(keys, "Properties", "Policies")
+	require.Len(t, kpolicies.Content, 1, "the keys function: its KMS statements alone")
+	kstmts := node(kpolicies.Content[0], "Statement").Content
+	require.Len(t, kstmts, 2)
+	assert.Equal(t, []string{"kms:GetPublicKey"}, values(node(kstmts[0], "Action")))
+	assert.Equal(t, signingKey, yamlText(t, node(kstmts[0], "Resource")))
+	require.Equal(t, "!If", kstmts[1].Tag, "previous keys only when there are some")
+	assert.Equal(t, "HasPreviousSessionKeys", kstmts[1].Content[0].Value)
+	assert.Equal(t, []string{"kms:GetPublicKey"}, values(node(kstmts[1].Content[1], "Action")))
+	assert.Equal(t, "SessionPreviousKeyArns", node(kstmts[1].Content[1], "Resource").Value)
+
+	// The sign-in function: its secret, and Sign on the one key that signs.
+	svars := node(session, "Properties", "Environment", "Variables")
+	assert.Equal(t, "MiniProgramSecretId", node(svars, "MINIPROGRAM_SECRET_ID").Value)
+	assert.Equal(t, "SessionTokenTtl", node(svars, "SESSION_TOKEN_TTL").Value)
+	assert.Equal(t, "https://api.weixin.qq.com", node(svars, "WXLOGIN_BASE_URL").Value)
+	spolicies := node(session, "Properties", "Policies")
+	require.Len(t, spolicies.Content, 2, "the secret, then the key")
+	assert.Contains(t, yamlText(t, node(spolicies.Content[0], "AWSSecretsManagerGetSecretValuePolicy", "SecretArn")), "MiniProgramSecretId")
+	sstmts := node(spolicies.Content[1], "Statement").Content
+	require.Len(t, sstmts, 1)
+	assert.Equal(t, []string{"kms:Sign", "kms:GetPublicKey"}, values(node(sstmts[0], "Action")))
+	assert.Equal(t, signingKey, yamlText(t, node(sstmts[0], "Resource")))
+
+	// POST /session: open, and throttled on its own parameters, defaults
+	// well under the token routes' burst-to-rate shape.
+	ev := node(session, "Properties", "Events", "Session")
+	assert.Equal(t, "HttpApi", node(ev, "Type").Value)
+	assert.Nil(t, node(ev, "Properties", "Auth"), "no authorizer in front of sign-in")
+	rs := node(ev, "Properties", "RouteSettings")
+	require.NotNil(t, rs, "POST /session has its own throttling")
+	assert.Equal(t, "SessionRateLimit", node(rs, "ThrottlingRateLimit").Value)
+	assert.Equal(t, "SessionBurstLimit", node(rs, "ThrottlingBurstLimit").Value)
+	rate, err := strconv.Atoi(node(doc, "Parameters", "SessionRateLimit", "Default").Value)
+	require.NoError(t, err)
+	burst, err := strconv.Atoi(node(doc, "Parameters", "SessionBurstLimit", "Default").Value)
+	require.NoError(t, err)
+	assert.Equal(t, 20, rate)
+	assert.Equal(t, 2*rate, burst)
+	ttl := node(doc, "Parameters", "SessionTokenTtl")
+	assert.Equal(t, "300", node(ttl, "MinValue").Value, "design.md: 300–86400")
+	assert.Equal(t, "86400", node(ttl, "MaxValue").Value)
+
+	// The key: RSA_2048 for RS256, signing only, retained, administered by
+	// the account through IAM alone.
+	key := res("SessionKey")
+	assert.Equal(t, "AWS::KMS::Key", node(key, "Type").Value)
+	assert.Equal(t, "CreateSessionKey", node(key, "Condition").Value)
+	assert.Equal(t, "RSA_2048", node(key, "Properties", "KeySpec").Value)
+	assert.Equal(t, "SIGN_VERIFY", node(key, "Properties", "KeyUsage").Value)
+	assert.Equal(t, "Retain", node(key, "DeletionPolicy").Value, "deleting the key would invalidate live tokens")
+	assert.Equal(t, "Retain", node(key, "UpdateReplacePolicy").Value, "replacing the key would invalidate live tokens")
+	kp := node(key, "Properties", "KeyPolicy", "Statement").Content
+	require.Len(t, kp, 1)
+	assert.Equal(t, "Allow", node(kp[0], "Effect").Value)
+	assert.Equal(t, "arn:${AWS::Partition}:iam::${AWS::AccountId}:root", node(kp[0], "Principal", "AWS").Value, "the account, nobody else")
+	assert.Equal(t, "SessionKey", node(res("SessionKeyAlias"), "Properties", "TargetKeyId").Value)
+	assert.Contains(t, signingKey, "SessionKey.Arn")
+	assert.Contains(t, signingKey, "SessionSigningKeyArn", "a rotation names another key")
+
+	assert.NotNil(t, node(doc, "Outputs", "SessionUrl"))
+	assert.Contains(t, node(doc, "Outputs", "SessionUrl", "Value").Value, "/session")
+}
+
+// samTransform is template.yaml as the SAM transform expands it (the
+// transform cfn-lint also runs), through the samtranslator Python package
+// that cfn-lint installs; the test skips, saying so, where it is absent.
+const samTransform = `
+import json, re, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+class Policies:
+    def get_policies(self): return {}
+    def load(self): pass
+src = re.sub(r"(?m)^(\s*CodeUri:) \.$", r"\1 s3://bucket/key", open(sys.argv[1]).read())
+json.dump(transform(yaml_parse(src), {}, Policies()), sys.stdout)
+`
+
+// After the SAM transform: POST /session keeps its throttle on the stage,
+// its invoke grant is for that route alone, and the keys function's two
+// grants are the only public ones: SAM adds none.
+func TestTemplateTransform(t *testing.T) {
+	t.Parallel()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed: the SAM transform is not run")
+	}
+	if exec.Command(python, "-c", "import samtranslator").Run() != nil {
+		t.Skip("samtranslator (installed with cfn-lint) is missing: the SAM transform is not run")
+	}
+	_, root := loadTemplate(t)
+	cmd := exec.Command(python, "-c", samTransform, filepath.Join(root, "template.yaml"))
+	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=ap-shanghai")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	var tpl struct {
+		Resources map[string]struct {
+			Type       string         `json:"Type"`
+			Condition  string         `json:"Condition"`
+			Properties map[string]any `json:"Properties"`
+		} `json:"Resources"`
+	}
+	require.NoError(t, json.Unmarshal(out, &tpl))
+
+	var stage map[string]any
+	var public, urls []string
+	for id, r := range tpl.Resources {
+		switch r.Type {
+		case "AWS::ApiGatewayV2::Stage":
+			require.Nil(t, stage, "one stage")
+			stage = r.Properties
+		case "AWS::Lambda::Permission":
+			if r.Properties["Principal"] == "*" {
+				public = append(public, id)
+			}
+		case "AWS::Lambda::Url":
+			urls = append(urls, id)
+		}
+	}
+	assert.ElementsMatch(t, []string{"SessionKeysUrlPublicPermission", "SessionKeysUrlInvokePermission"}, public, "only the issuer is public")
+	assert.Equal(t, []string{"SessionKeysUrl"}, urls)
+
+	require.NotNil(t, stage)
+	rs, err := json.Marshal(stage["RouteSettings"].(map[string]any)["POST /session"])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Fn::If":["HasSignIn",{"ThrottlingRateLimit":{"Ref":"SessionRateLimit"},"ThrottlingBurstLimit":{"Ref":"SessionBurstLimit"}},{"Ref":"AWS::NoValue"}]}`, string(rs),
+		"POST /session is throttled on the stage, where sign-in is deployed")
+
+	var grants []string
+	for id, r := range tpl.Resources {
+		if r.Type == "AWS::Lambda::Permission" && fmt.Sprint(r.Properties["FunctionName"]) == "map[Ref:SessionFunction]" {
+			grants = append(grants, id)
+			src, err := json.Marshal(r.Properties["SourceArn"])
+			require.NoError(t, err)
+			assert.Contains(t, string(src), "/POST/session", "API Gateway may invoke the sign-in function for POST /session alone")
+			assert.Equal(t, "apigateway.amazonaws.com", r.Properties["Principal"])
+			assert.Equal(t, "HasSignIn", r.Condition)
+		}
+	}
+	assert.Len(t, grants, 1, "one grant invokes the sign-in function")
 }
