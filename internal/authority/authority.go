@@ -128,6 +128,9 @@ type Store interface {
 	// Get returns the brand's item, or an Item with Version 0 when none.
 	Get(ctx context.Context, brandID string) (Item, error)
 	// Put replaces the item if its version is still expect (0: no item).
+	// A write that meets itself (its answer lost, the retry refused by
+	// its own version check) succeeds: it.PendingID, set before every
+	// Put, identifies it.
 	Put(ctx context.Context, it Item, expect int64) error
 	// Touch records a check that changed nothing: checked_at and, when
 	// not empty, update_time, if the version is still expect.

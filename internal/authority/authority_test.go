@@ -298,3 +298,46 @@ func TestTableFailure(t *testing.T) {
 		})
 	}
 }
+
+// The snapshot write's answer lost: DynamoDB applied the PutItem, the
+// answer never arrived, and the SDK's retry failed its own version check.
+// The check recognises its own write (its pending ID) and publishes the
+// change now, reporting it; it neither calls it unchanged nor leaves the
+// event for a later period.
+func TestSnapshotWriteWithLostAnswer(t *testing.T) {
+	t.Parallel()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			env := awstest.Getenv(s.Env(nil))
+			table, err := statetable.FromEnv(env)
+			require.NoError(t, err)
+			bus, err := eventbus.FromEnv(env)
+			require.NoError(t, err)
+			tr := &authority.Tracker{Store: authority.Table{Table: table}, Bus: bus}
+			lost := awstest.Fault{Status: 500, Type: "InternalServerError", After: true}
+			for i, step := range []struct {
+				obs  *authority.Authority
+				want authority.Outcome
+			}{
+				{auth(card), authority.FirstSeen},      // the write creating the item
+				{auth(card, store), authority.Changed}, // a write expecting a version
+				{nil, authority.RevokedNow},            // and a revocation
+			} {
+				puts := s.Calls("DynamoDB_20120810.PutItem")
+				s.Inject("DynamoDB_20120810.PutItem", lost)
+				res, err := tr.Observe(context.Background(), "1004", step.obs)
+				require.NoError(t, err, "step %d", i)
+				require.Equal(t, puts+2, s.Calls("DynamoDB_20120810.PutItem"), "step %d: the SDK retried the write", i)
+				assert.Equal(t, step.want, res.Outcome, "step %d", i)
+				assert.Equal(t, 1, res.Published, "step %d: published now", i)
+				it, err := tr.Store.Get(context.Background(), "1004")
+				require.NoError(t, err)
+				assert.Empty(t, it.Pending, "step %d: nothing left pending", i)
+			}
+			got := s.Events(t, 3, 10*time.Second)
+			require.Len(t, got, 3)
+			assert.Equal(t, []string{authority.ChangedEvent, authority.ChangedEvent, authority.RevokedEvent},
+				[]string{got[0].DetailType, got[1].DetailType, got[2].DetailType})
+		})
+	}
+}

@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -81,7 +82,8 @@ func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 		av[attrPendingID] = statetable.String(it.PendingID)
 		av[attrPendingSince] = statetable.String(stamp(it.PendingSince))
 	}
-	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av}
+	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
 	if expect == 0 {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
 		in.ExpressionAttributeNames = map[string]string{"#pk": statetable.KeyAttr}
@@ -90,13 +92,28 @@ func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": statetable.Number(expect)}
 	}
-	if _, err := t.Client.PutItem(ctx, in); err != nil {
-		if statetable.ConditionFailed(err) {
-			return ErrConflict
-		}
-		return err
+	_, err := t.Client.PutItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf) && ownWrite(ccf.Item, it):
+		// The SDK retried a write whose answer was lost after DynamoDB
+		// applied it, and the retry failed its own version check: the item
+		// is this write (its pending ID, new to this check, and version).
+		return nil
+	case statetable.ConditionFailed(err):
+		return ErrConflict
 	}
-	return nil
+	return err
+}
+
+// ownWrite reports whether old, the item a conditional write met, is that
+// write itself: it holds the write's pending ID and version. A pending ID
+// is random and new to each write, so no other writer can have put it.
+func ownWrite(old map[string]types.AttributeValue, it Item) bool {
+	pid, _ := old[attrPendingID].(*types.AttributeValueMemberS)
+	v, _ := old[attrVersion].(*types.AttributeValueMemberN)
+	return it.PendingID != "" && pid != nil && pid.Value == it.PendingID &&
+		v != nil && v.Value == strconv.FormatInt(it.Version, 10)
 }
 
 // Touch records a check that changed nothing.
