@@ -26,6 +26,7 @@ import (
 	"net/http/httptrace"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wxcard/wxcard/pkg/wxsign"
@@ -419,10 +420,27 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	if req.Body != nil {
 		body = bytes.NewReader(req.Body)
 	}
+	// The transport may dial in a goroutine of its own, and go on dialling
+	// after the request took a pooled connection instead: the trace is
+	// written under a lock, and a dial that starts after GotConn is not
+	// this attempt's.
+	var trace struct {
+		sync.Mutex
+		got, connecting, reused bool
+	}
+	connecting := func() {
+		trace.Lock()
+		defer trace.Unlock()
+		trace.connecting = trace.connecting || !trace.got
+	}
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		ConnectStart:      func(string, string) { info.connecting = true },
-		TLSHandshakeStart: func() { info.connecting = true },
-		GotConn:           func(ci httptrace.GotConnInfo) { info.connecting, info.reused = false, ci.Reused },
+		ConnectStart:      func(string, string) { connecting() },
+		TLSHandshakeStart: connecting,
+		GotConn: func(ci httptrace.GotConnInfo) {
+			trace.Lock()
+			defer trace.Unlock()
+			trace.got, trace.connecting, trace.reused = true, false, ci.Reused
+		},
 	})
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, host+req.Path, body)
 	if err != nil {
@@ -446,6 +464,9 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	info.local = false
 	sent := time.Now()
 	hresp, err := c.cfg.HTTPClient.Do(hreq)
+	trace.Lock()
+	info.connecting, info.reused = trace.connecting, trace.reused
+	trace.Unlock()
 	if err != nil {
 		info.waited = time.Since(sent)
 		return nil, info, err
