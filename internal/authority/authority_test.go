@@ -129,26 +129,80 @@ func TestLifeOfABrand(t *testing.T) {
 	}
 }
 
-// A brand WeChat Pay refuses the first time it is seen is recorded
-// revoked, with before null; it stays silent while it stays refused.
-func TestFirstSeenRevoked(t *testing.T) {
+// A brand WeChat Pay refuses while it has no snapshot (never seen
+// authorised, or a made-up ID) leaves no row and no event, however often
+// it is refused; a brand seen authorised and then refused is revoked, and
+// its revoked snapshot expires RevokedFor after the revocation (checks
+// finding it still revoked do not extend it); authorised again, it is
+// kept with no expiry.
+func TestRefusalNeverCreatesState(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
-			tr := &authority.Tracker{Store: b.store, Bus: b.bus}
-			res, err := tr.Observe(context.Background(), "4001", nil)
+			clk := newClock()
+			tr := &authority.Tracker{Store: b.store, Bus: b.bus, Now: clk.Now}
+			for _, obs := range []*authority.Authority{nil, auth(), nil} {
+				res, err := tr.Observe(context.Background(), "4001", obs)
+				require.NoError(t, err)
+				assert.Equal(t, authority.NotAuthorised, res.Outcome)
+				assert.Equal(t, 0, res.Published)
+			}
+			it, err := b.store.Get(context.Background(), "4001")
+			require.NoError(t, err)
+			assert.Equal(t, int64(0), it.Version, "no row")
+
+			_, err = tr.Observe(context.Background(), "4002", auth(card))
+			require.NoError(t, err)
+			clk.Add(time.Hour)
+			revokedAt := clk.Now()
+			res, err := tr.Observe(context.Background(), "4002", nil)
 			require.NoError(t, err)
 			assert.Equal(t, authority.RevokedNow, res.Outcome)
-			res, err = tr.Observe(context.Background(), "4001", nil)
+			clk.Add(time.Hour)
+			res, err = tr.Observe(context.Background(), "4002", nil)
 			require.NoError(t, err)
 			assert.Equal(t, authority.StillRevoked, res.Outcome)
-			got := b.events(t, 1)
-			require.Len(t, got, 1)
-			assert.Equal(t, authority.RevokedEvent, got[0].DetailType)
-			var d map[string]any
-			require.NoError(t, json.Unmarshal(got[0].Detail, &d))
-			assert.Nil(t, d["before"])
-			assert.Equal(t, "4001", d["brand_id"])
+			it, err = b.store.Get(context.Background(), "4002")
+			require.NoError(t, err)
+			assert.Equal(t, authority.Revoked, it.State)
+			assert.Equal(t, revokedAt.Add(authority.RevokedFor).Unix(), it.ExpiresAt.Unix(), "expires from the revocation, not the last check")
+
+			res, err = tr.Observe(context.Background(), "4002", auth(card))
+			require.NoError(t, err)
+			assert.Equal(t, authority.Changed, res.Outcome)
+			it, err = b.store.Get(context.Background(), "4002")
+			require.NoError(t, err)
+			assert.True(t, it.ExpiresAt.IsZero(), "an authorised snapshot is kept")
+
+			got := b.events(t, 3)
+			require.Len(t, got, 3, "4002's first sight, revocation and return; nothing for 4001")
+			for _, ev := range got {
+				var d map[string]any
+				require.NoError(t, json.Unmarshal(ev.Detail, &d))
+				assert.Equal(t, "4002", d["brand_id"])
+			}
+			if b.stack != nil {
+				assert.Empty(t, b.stack.DrainEvents(t))
+			}
+		})
+	}
+}
+
+// A revoked snapshot written before revocations expired has no
+// expires_at: the next check that finds it still revoked gives it one.
+func TestOldRevokedSnapshotGetsAnExpiry(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			clk := newClock()
+			require.NoError(t, b.store.Put(context.Background(), authority.Item{BrandID: "4003", State: authority.Revoked, CheckedAt: clk.Now(), Version: 1}, 0))
+			tr := &authority.Tracker{Store: b.store, Bus: b.bus, Now: clk.Now}
+			res, err := tr.Observe(context.Background(), "4003", nil)
+			require.NoError(t, err)
+			assert.Equal(t, authority.StillRevoked, res.Outcome)
+			it, err := b.store.Get(context.Background(), "4003")
+			require.NoError(t, err)
+			assert.Equal(t, clk.Now().Add(authority.RevokedFor).Unix(), it.ExpiresAt.Unix())
 		})
 	}
 }

@@ -82,6 +82,9 @@ func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 		av[attrPendingID] = statetable.String(it.PendingID)
 		av[attrPendingSince] = statetable.String(stamp(it.PendingSince))
 	}
+	if !it.ExpiresAt.IsZero() {
+		av[statetable.TTLAttr] = statetable.Number(it.ExpiresAt.Unix())
+	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
 	if expect == 0 {
@@ -117,7 +120,7 @@ func ownWrite(old map[string]types.AttributeValue, it Item) bool {
 }
 
 // Touch records a check that changed nothing.
-func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expect int64) error {
+func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expiresAt time.Time, expect int64) error {
 	set := "SET #c = :c"
 	names := map[string]string{"#c": attrCheckedAt, "#v": attrVersion}
 	values := map[string]types.AttributeValue{":c": statetable.String(stamp(checkedAt)), ":v": statetable.Number(expect)}
@@ -125,6 +128,11 @@ func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, u
 		set += ", #u = :u"
 		names["#u"] = attrUpdateTime
 		values[":u"] = statetable.String(updateTime)
+	}
+	if !expiresAt.IsZero() {
+		set += ", #e = :e"
+		names["#e"] = statetable.TTLAttr
+		values[":e"] = statetable.Number(expiresAt.Unix())
 	}
 	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(t.Name), Key: t.key(brandID), UpdateExpression: aws.String(set),
