@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -25,6 +26,17 @@ func QueueFromEnv(getenv func(string) string) (*Queue, error) {
 	}
 	c := sqs.New(sqs.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SQS")})
 	return &Queue{Client: c, URL: url}, nil
+}
+
+// RequeueFromEnv is the consumer's Consumer.Requeue: an SQS client of the
+// AWS region and credentials, and AWS_ENDPOINT_URL_SQS for a local
+// endpoint. The queue is the one each batch came from.
+func RequeueFromEnv(getenv func(string) string) (func(context.Context, string, []string) ([]string, error), error) {
+	env, err := awsenv.FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("AWS environment: %w", err)
+	}
+	return SQSRequeue(sqs.New(sqs.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SQS")})), nil
 }
 
 // PacerFromEnv is the consumer's pace from REFRESH_CALLS_PER_SECOND

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,9 +78,9 @@ func (q *Queue) Send(ctx context.Context, brandIDs []string) (int, error) {
 	for range min(senders, (len(brandIDs)+BatchSize-1)/BatchSize) {
 		wg.Go(func() {
 			for b := range batches {
-				n, err := q.sendBatch(ctx, b)
+				unsent, err := q.sendBatch(ctx, b)
 				mu.Lock()
-				sent += n
+				sent += len(b) - len(unsent)
 				if err != nil {
 					lastErr = err
 				}
@@ -98,8 +99,9 @@ func (q *Queue) Send(ctx context.Context, brandIDs []string) (int, error) {
 	return sent, nil
 }
 
-// sendBatch sends one batch, and again the entries SQS reports failed.
-func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) (int, error) {
+// sendBatch sends one batch, and again the entries SQS reports failed; it
+// returns the brands it could not send.
+func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) ([]string, error) {
 	pending := make(map[string]string, len(brandIDs)) // entry ID -> brand
 	for i, id := range brandIDs {
 		pending[strconv.Itoa(i)] = id
@@ -124,7 +126,7 @@ func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) (int, error) {
 			delete(pending, aws.ToString(ok.Id))
 		}
 		if len(pending) == 0 {
-			return len(brandIDs), nil
+			return nil, nil
 		}
 		lastErr = errors.New("SQS answered without them")
 		permanent := false
@@ -139,5 +141,32 @@ func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) (int, error) {
 	if lastErr == nil {
 		lastErr = ctx.Err()
 	}
-	return len(brandIDs) - len(pending), lastErr
+	var unsent []string
+	for i, id := range brandIDs {
+		if _, ok := pending[strconv.Itoa(i)]; ok {
+			unsent = append(unsent, id)
+		}
+	}
+	return unsent, lastErr
+}
+
+// Requeue sends brandIDs (at most BatchSize) to the queue again as new
+// messages, whose receive count starts afresh, and returns those it could
+// not send.
+func (q *Queue) Requeue(ctx context.Context, brandIDs []string) ([]string, error) {
+	return q.sendBatch(ctx, brandIDs)
+}
+
+// QueueURLFromARN is the URL of the SQS queue arn names
+// (arn:aws:sqs:REGION:ACCOUNT:NAME), as an SQS event's records carry it.
+func QueueURLFromARN(arn string) (string, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[3] == "" || parts[4] == "" || parts[5] == "" {
+		return "", fmt.Errorf("%.100q is not an SQS queue ARN", arn)
+	}
+	host := "sqs." + parts[3] + ".amazonaws.com"
+	if parts[1] == "aws-cn" {
+		host += ".cn"
+	}
+	return "https://" + host + "/" + parts[4] + "/" + parts[5], nil
 }
