@@ -11,16 +11,24 @@ FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities au
 GOBUILD       := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 GOLANGCI_LINT_VERSION := v2.15.0
 GREMLINS_VERSION      := v0.6.0
+GOVULNCHECK_VERSION   := v1.9.0
+# The vulnerability database: golang.org/x/vulndb's OSV entries at this
+# version, from the module proxy (vuln.go.dev may be unreachable), built
+# once into $(VULNDB_DIR) by cmd/wxcard-vulndb. README, "Developing", says
+# how to move it.
+VULNDB_VERSION        := v0.0.0-20261105234957-e22db6528018
+VULNDB_DIR            := .cache/vulndb/$(VULNDB_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint bench mutate run validate clean \
+.PHONY: help build test lint bench bench-smoke vuln vulndb mutate run validate clean \
 	build-PreTokenFunction build-PartnerTokenFunction build-PermissionTokenFunction \
 	build-AuthoritiesFunction build-AuthoritiesScheduleFunction build-AuthoritiesRefreshFunction build-CardEventsFunction
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-34s %s\n", $$1, $$2}' $(MAKEFILE_LIST) | \
 		sed -e 's|$$(LAMBDA_GOARCH)|$(LAMBDA_GOARCH)|g' -e 's|$$(RUN_ADDR)|$(RUN_ADDR)|g' -e 's|$$(ARTIFACTS_DIR)|$$ARTIFACTS_DIR|g' \
-			-e 's|$$(GOLANGCI_LINT_VERSION)|$(GOLANGCI_LINT_VERSION)|g' -e 's|$$(GREMLINS_VERSION)|$(GREMLINS_VERSION)|g'
+			-e 's|$$(GOLANGCI_LINT_VERSION)|$(GOLANGCI_LINT_VERSION)|g' -e 's|$$(GREMLINS_VERSION)|$(GREMLINS_VERSION)|g' \
+			-e 's|$$(GOVULNCHECK_VERSION)|$(GOVULNCHECK_VERSION)|g' -e 's|$$(VULNDB_VERSION)|$(VULNDB_VERSION)|g'
 
 build: ## build the functions: static, stripped bin/<function>/bootstrap for linux/$(LAMBDA_GOARCH)
 	@for f in $(FUNCTIONS); do \
@@ -55,6 +63,18 @@ lint: ## go vet, then golangci-lint (with gosec; installed at $(GOLANGCI_LINT_VE
 bench: ## run the benchmarks and print the table of BENCHMARKS.md
 	$(GO) run ./cmd/wxcard-bench
 
+bench-smoke: ## run every benchmark once (-benchtime=1x), so that one that cannot run fails
+	$(GO) test -run '^$$' -bench . -benchtime=1x -timeout 20m ./...
+
+vulndb: $(VULNDB_DIR)/index/modules.json ## build the offline vulnerability database (golang.org/x/vulndb $(VULNDB_VERSION))
+$(VULNDB_DIR)/index/modules.json:
+	dir=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$dir" || { echo "cannot download golang.org/x/vulndb@$(VULNDB_VERSION)"; exit 1; }; \
+	$(GO) run ./cmd/wxcard-vulndb -src "$$dir/data/osv" -out $(VULNDB_DIR)
+
+vuln: vulndb ## govulncheck $(GOVULNCHECK_VERSION) against the offline database: fails on a vulnerability our code reaches
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db file://$(CURDIR)/$(VULNDB_DIR) ./...
+
 mutate: ## mutation testing of the critical packages (gremlins $(GREMLINS_VERSION)); fails under 90 % efficacy per package
 	@command -v gremlins >/dev/null 2>&1 || $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GO) run ./cmd/wxcard-mutate
@@ -71,5 +91,5 @@ validate: ## check template.yaml with cfn-lint (skipped, saying so, where cfn-li
 	@if command -v cfn-lint >/dev/null 2>&1; then cfn-lint template.yaml && echo "template.yaml: cfn-lint clean"; \
 	else echo "cfn-lint not installed: template.yaml not linted"; fi
 
-clean: ## remove build output
-	rm -rf bin .aws-sam
+clean: ## remove build output and the vulnerability database
+	rm -rf bin .aws-sam .cache

@@ -12,21 +12,35 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 )
 
-func benchEvent(fn string) (events.APIGatewayV2HTTPRequest, string) {
+// benchSetup is function fn's environment on s and the event of one warm
+// invocation: a token route's request, GET authorities, or (cardevents) a
+// genuine card notification, verified and decrypted with the API v3 key of
+// the secret it stores as "wxcard/notify".
+func benchSetup(b *testing.B, s *Stack, fn string) ([]string, events.APIGatewayV2HTTPRequest) {
+	b.Helper()
 	switch fn {
 	case "pretoken":
-		return httpEvent("POST", membercard.BrandPreAuthTokensPath, membercard.BrandPreAuthTokensPath, `{"card_id":"`+cardID+`","openid":"`+openid+`"}`, nil), "wxcard/brand"
+		return s.envFor(b, fn, "wxcard/brand"), httpEvent("POST", membercard.BrandPreAuthTokensPath, membercard.BrandPreAuthTokensPath, `{"card_id":"`+cardID+`","openid":"`+openid+`"}`, nil)
 	case "partnertoken":
-		return httpEvent("POST", membercard.PartnerPreAuthTokensPath, membercard.PartnerPreAuthTokensPath, `{"brand_id":"1004","card_id":"`+cardID+`","openid":"`+openid+`"}`, nil), "wxcard/partner"
+		return s.envFor(b, fn, "wxcard/partner"), httpEvent("POST", membercard.PartnerPreAuthTokensPath, membercard.PartnerPreAuthTokensPath, `{"brand_id":"1004","card_id":"`+cardID+`","openid":"`+openid+`"}`, nil)
 	case "permissiontoken":
-		return httpEvent("POST", membercard.PermissionTokensRoute, membercard.PermissionTokensPath(cardID), `{"activate_type":"AUTO_ACTIVATE"}`, map[string]string{"card_id": cardID}), "wxcard/partner"
+		return s.envFor(b, fn, "wxcard/partner"), httpEvent("POST", membercard.PermissionTokensRoute, membercard.PermissionTokensPath(cardID), `{"activate_type":"AUTO_ACTIVATE"}`, map[string]string{"card_id": cardID})
+	case "cardevents":
+		notifySecret(b, s)
+		h, body, err := s.WxPay.Notifier(notifyAPIv3Key).Build(wxpaytest.Notification{ID: "EV-bench-1", EventType: "MEMBERCARDSP.USER_CARD.CREATE",
+			Resource: map[string]any{"brand_id": "1004", "card_id": cardID, "openid": openid, "user_card_code": "751234212312"}}, wxpaytest.Genuine)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s.Env("wxcard/notify", stateEnv(awstest.Stacks(b)[0])...), notificationEvent(h, body)
 	default:
-		return httpEvent("GET", membercard.ProductAuthoritiesRoute, membercard.ProductAuthoritiesPath(brandID), "", map[string]string{"brand_id": brandID}), "wxcard/partner"
+		return s.envFor(b, fn, "wxcard/partner"), httpEvent("GET", membercard.ProductAuthoritiesRoute, membercard.ProductAuthoritiesPath(brandID), "", map[string]string{"brand_id": brandID})
 	}
 }
 
@@ -38,8 +52,7 @@ func BenchmarkColdStart(b *testing.B) {
 	for _, fn := range lambdatest.Functions {
 		b.Run(fn, func(b *testing.B) {
 			s := NewStack(b, wxpaytest.Options{})
-			_, secretID := benchEvent(fn)
-			env := s.envFor(b, fn, secretID)
+			env, _ := benchSetup(b, s, fn)
 			var samples []time.Duration
 			for b.Loop() {
 				rt, err := lambdatest.NewRuntime()
@@ -82,10 +95,11 @@ func BenchmarkWarmInvocation(b *testing.B) {
 				b.Skip("the refresh's functions serve no request: see TestRefreshThroughTheQueue and internal/refresh's tests")
 			}
 			s := NewStack(b, wxpaytest.Options{})
-			ev, secretID := benchEvent(fn)
 			// For authorities this includes recording each answer in the
-			// state table, here moto_server's (or the fakes').
-			f := StartFunction(b, fn, s.envFor(b, fn, secretID))
+			// state table, here moto_server's (or the fakes'); for
+			// cardevents, answering a repeated notification from it.
+			env, ev := benchSetup(b, s, fn)
+			f := StartFunction(b, fn, env)
 			payload, _ := json.Marshal(ev)
 			ctx := context.Background()
 			i := 0

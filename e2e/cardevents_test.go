@@ -22,7 +22,7 @@ var notifyAPIv3Key = []byte("0123456789abcdef0123456789abcdef")
 
 // notifySecret stores the service-provider secret with its API v3 key as
 // "wxcard/notify".
-func notifySecret(t *testing.T, s *Stack) {
+func notifySecret(t testing.TB, s *Stack) {
 	t.Helper()
 	id := secretstest.IdentityOf(s.WxPay.Server, s.WxPay.AddMerchant(mchid))
 	id.APIv3Key = notifyAPIv3Key

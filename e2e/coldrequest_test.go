@@ -75,13 +75,13 @@ func BenchmarkColdRequest(b *testing.B) {
 	}
 	b.Cleanup(proxy.Close)
 	far := "https://" + proxy.Addr
-	ev, secretID := benchEvent("partnertoken")
+	_, ev := benchSetup(b, s, "partnertoken")
 	payload, _ := json.Marshal(ev)
 	modes := []struct{ name, value string }{{"sequential", "off"}, {"preconnect", "on"}}
 	samples := map[string][]coldSample{}
 	for b.Loop() {
 		for _, m := range modes {
-			env := s.Env(secretID, "WXPAY_BASE_URL="+far, "WXPAY_BACKUP_BASE_URL="+far, "WXPAY_PRECONNECT="+m.value)
+			env := s.Env("wxcard/partner", "WXPAY_BASE_URL="+far, "WXPAY_BACKUP_BASE_URL="+far, "WXPAY_PRECONNECT="+m.value)
 			samples[m.name] = append(samples[m.name], coldRequest(b, s, env, payload))
 		}
 	}

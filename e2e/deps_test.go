@@ -72,3 +72,46 @@ func TestProgramsLinkNoTestingPackage(t *testing.T) {
 		}
 	}
 }
+
+// Each function links exactly the AWS service clients it calls: a client
+// linked is a client initialised on every cold start (the token functions
+// once paid ~0.8 ms for DynamoDB's and EventBridge's, never called). A new
+// function is a new row; a function missing here fails the test.
+func TestFunctionsLinkOnlyTheAWSClientsTheyCall(t *testing.T) {
+	t.Parallel()
+	want := map[string][]string{
+		"pretoken":           {"secretsmanager"},
+		"partnertoken":       {"secretsmanager"},
+		"permissiontoken":    {"secretsmanager"},
+		"authorities":        {"dynamodb", "eventbridge", "secretsmanager"},
+		"authoritiesrefresh": {"dynamodb", "eventbridge", "secretsmanager"},
+		"cardevents":         {"dynamodb", "eventbridge", "secretsmanager"},
+		// The scheduler reads no secret: its Secrets Manager client comes
+		// with internal/lambdaapp, which every main boots with.
+		"authoritiesschedule": {"dynamodb", "secretsmanager", "sqs"},
+	}
+	root, err := lambdatest.ModuleRoot()
+	require.NoError(t, err)
+	entries, err := os.ReadDir(filepath.Join(root, "functions"))
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.Contains(t, want, e.Name(), "functions/%s: add its row", e.Name())
+	}
+	client := regexp.MustCompile(`^github\.com/aws/aws-sdk-go-v2/service/([a-z0-9]+)$`)
+	for fn, clients := range want {
+		t.Run(fn, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command("go", "list", "-deps", "./functions/"+fn)
+			cmd.Dir = root
+			out, err := cmd.Output()
+			require.NoError(t, err)
+			var got []string
+			for _, pkg := range strings.Fields(string(out)) {
+				if m := client.FindStringSubmatch(pkg); m != nil {
+					got = append(got, m[1])
+				}
+			}
+			assert.ElementsMatch(t, clients, got, "the AWS service clients functions/%s links", fn)
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,6 +27,7 @@ import (
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 const (
@@ -332,14 +334,16 @@ func requireInitError(t *testing.T, fn string, env []string) string {
 }
 
 // Every sample event in events/ (the ones for sam local invoke -e) is
-// served by its function: a token, an authority, or a refresh summary.
+// served by its function: a token, an authority, a refresh summary, a
+// removal, or an accepted card event. (TestSampleEventsCoverEveryRoute
+// checks that there is one for every route and command.)
 func TestSampleEvents(t *testing.T) {
 	t.Parallel()
 	root, err := lambdatest.ModuleRoot()
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
 	require.NoError(t, err)
-	require.Len(t, files, 8)
+	require.NotEmpty(t, files)
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
 		fn, _, _ := strings.Cut(name, "-")
@@ -351,19 +355,51 @@ func TestSampleEvents(t *testing.T) {
 			raw, err := os.ReadFile(file)
 			require.NoError(t, err)
 			s := NewStack(t, wxpaytest.Options{})
-			f := StartFunction(t, fn, s.envFor(t, fn, secretID))
 			switch fn {
 			case "authoritiesrefresh":
+				f := StartFunction(t, fn, s.envFor(t, fn, secretID))
 				var ev events.SQSEvent
 				require.NoError(t, json.Unmarshal(raw, &ev))
 				assert.Empty(t, consume(t, f)(ev).BatchItemFailures)
 				return
 			case "authoritiesschedule":
+				f := StartFunction(t, fn, s.envFor(t, fn, secretID))
 				res := f.Invoke(t, json.RawMessage(raw))
+				var cmd map[string]any
+				require.NoError(t, json.Unmarshal(raw, &cmd))
+				if ids, ok := cmd["remove_brand_ids"].([]any); ok {
+					// Read as a removal: each brand named is removed or,
+					// without a snapshot in this fresh stack, refused with why.
+					for _, id := range ids {
+						assert.Regexp(t, fmt.Sprintf(`"removed":\[[^]]*"%s"|not removed: %s `, id, id), string(res.Payload))
+					}
+					return
+				}
 				require.False(t, res.IsError, string(res.Payload))
 				assert.Contains(t, string(res.Payload), `"enqueued":3`)
 				return
+			case "cardevents":
+				// The sample is encrypted with notifyAPIv3Key and signed by a
+				// key nobody holds, long ago: as it is, it is refused; signed
+				// afresh by the stand-in's WeChat Pay key, it is accepted.
+				notifySecret(t, s)
+				f := StartFunction(t, fn, s.Env("wxcard/notify", stateEnv(awstest.Stacks(t)[0])...))
+				var ev events.APIGatewayV2HTTPRequest
+				require.NoError(t, json.Unmarshal(raw, &ev))
+				assert.Equal(t, 401, f.HTTP(t, ev).StatusCode, "the sample's own signature is stale and from an unknown key")
+				ts := strconv.FormatInt(time.Now().Unix(), 10)
+				nonce, err := wxsign.NewNonce()
+				require.NoError(t, err)
+				sig, err := wxsign.Sign(s.WxPay.Key, wxsign.ResponseMessage(ts, nonce, []byte(ev.Body)))
+				require.NoError(t, err)
+				ev.Headers["wechatpay-timestamp"], ev.Headers["wechatpay-nonce"] = ts, nonce
+				ev.Headers["wechatpay-signature"], ev.Headers["wechatpay-serial"] = sig, s.WxPay.PublicKeyID
+				resp := f.HTTP(t, ev)
+				assert.Equal(t, 200, resp.StatusCode, resp.Body)
+				assert.JSONEq(t, `{"code":"SUCCESS"}`, resp.Body)
+				return
 			}
+			f := StartFunction(t, fn, s.envFor(t, fn, secretID))
 			res := f.Invoke(t, json.RawMessage(raw))
 			require.False(t, res.IsError, string(res.Payload))
 			var resp events.APIGatewayV2HTTPResponse

@@ -1,4 +1,4 @@
-// Command wxcard-local serves the four functions on 127.0.0.1:3000 with the
+// Command wxcard-local serves the HTTP functions on 127.0.0.1:3000 with the
 // routes and events of API Gateway. With no configuration it plays WeChat
 // Pay itself (an embedded sandbox with generated keys), so it needs neither
 // AWS nor WeChat Pay credentials; with WXPAY_SECRET_ID (service provider)
@@ -59,23 +59,7 @@ func run(ctx context.Context, addr string) error {
 	}
 	srv := localapi.NewServer(localapi.Handler(stack.Routes), 10*time.Second)
 	base := "http://" + ln.Addr().String()
-	if stack.Sandbox != nil {
-		fmt.Printf("wxcard local API on %s, against the embedded WeChat Pay sandbox at %s\n", base, stack.Sandbox.URL)
-	} else {
-		fmt.Printf("wxcard local API on %s, against %s with your secrets\n", base, env.BaseURL)
-	}
-	fmt.Println("Try:")
-	for _, line := range localapi.CurlLines(base) {
-		fmt.Println("  " + line)
-	}
-	if stack.Sandbox != nil {
-		fmt.Println("Events (what would go to the bus: product authorities, card events) print below as JSON lines. See a revocation:")
-		for _, line := range localapi.AuthorityCurlLines(base) {
-			fmt.Println("  " + line)
-		}
-		fmt.Println("Card events: the sandbox plays WeChat Pay telling us the user opened the card (token, card opened, event):")
-		fmt.Println("  " + localapi.CardEventsCurlLine(base))
-	}
+	localapi.PrintBanner(os.Stdout, base, stack, env)
 	stack.Events.Out = os.Stdout
 	fmt.Println("Ctrl-C stops it.")
 	errc := make(chan error, 1)

@@ -24,7 +24,7 @@ import (
 
 // Packages are the critical packages, as the mutation issue lists them.
 var Packages = []string{
-	"./pkg/wxsign", "./pkg/wxpay", "./pkg/membercard", "./internal/cardapi", "./internal/secret", "./internal/cardevents",
+	"./pkg/wxsign", "./pkg/wxpay", "./pkg/membercard", "./internal/cardapi", "./internal/secret", "./internal/cardevents", "./internal/kmssign",
 }
 
 type mutation struct {

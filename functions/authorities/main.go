@@ -7,22 +7,31 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/authority/authtable"
 	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/statetable"
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
 	app := lambdaapp.MustBoot("authorities", wxsign.Merchant)
-	state, err := authority.TrackerFromEnv(os.Getenv)
+	table, err := statetable.FromEnv(os.Getenv)
 	if err != nil {
-		app.Refuse(err)
+		app.Refuse(fmt.Errorf("state table: %w", err))
 	}
+	bus, err := bridge.FromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(fmt.Errorf("event bus: %w", err))
+	}
+	state := &authority.Tracker{Store: authtable.Table{Table: table}, Bus: bus}
 	h := &cardapi.Authorities{Upstream: app.Upstream, Policy: app.Policy(), Logger: app.Logger, Metrics: app.Metrics, State: state}
 	lambda.Start(h.Handle)
 }

@@ -9,28 +9,38 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/authority/authtable"
 	"github.com/wxcard/wxcard/internal/cardapi"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/refresh/queue"
+	"github.com/wxcard/wxcard/internal/statetable"
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
 	app := lambdaapp.MustBoot("authoritiesrefresh", wxsign.Merchant)
-	state, err := authority.TrackerFromEnv(os.Getenv)
+	table, err := statetable.FromEnv(os.Getenv)
 	if err != nil {
-		app.Refuse(err)
+		app.Refuse(fmt.Errorf("state table: %w", err))
 	}
+	bus, err := bridge.FromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(fmt.Errorf("event bus: %w", err))
+	}
+	state := &authority.Tracker{Store: authtable.Table{Table: table}, Bus: bus}
 	pacer, err := refresh.PacerFromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}
-	requeue, err := refresh.RequeueFromEnv(os.Getenv)
+	requeue, err := queue.RequeueFromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}

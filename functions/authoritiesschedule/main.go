@@ -13,9 +13,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/authority/authtable"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/refresh/queue"
 	"github.com/wxcard/wxcard/internal/statetable"
 )
 
@@ -25,10 +26,10 @@ func main() {
 	if err != nil {
 		app.Refuse(err)
 	}
-	queue, err := refresh.QueueFromEnv(os.Getenv)
+	queue, err := queue.FromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}
-	h := &refresh.Scheduler{Queue: queue, Snapshots: authority.Table{Table: table}, Listed: app.Env.AuthorityBrandIDs, Logger: app.Logger, Metrics: app.Metrics}
+	h := &refresh.Scheduler{Queue: queue, Snapshots: authtable.Table{Table: table}, Listed: app.Env.AuthorityBrandIDs, Logger: app.Logger, Metrics: app.Metrics}
 	lambda.Start(h.Handle)
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxcard/wxcard/internal/cardevents"
-	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/idempotency"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/statetable"
@@ -24,7 +24,7 @@ func main() {
 	if err != nil {
 		app.Refuse(err)
 	}
-	bus, err := eventbus.FromEnv(os.Getenv)
+	bus, err := bridge.FromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}

@@ -162,10 +162,10 @@ type Store interface {
 // pending event older than that has no publisher left.
 const DefaultStaleAfter = 15 * time.Minute
 
-// maxAttempts bounds the read-compute-write loop. Only a write that makes
-// an event, or clears one, moves the version, so each conflict means
-// another check made progress.
-const maxAttempts = 10
+// MaxAttempts bounds the read-compute-write loops (a Store's Remove
+// too). Only a write that makes an event, or clears one, moves the
+// version, so each conflict means another check made progress.
+const MaxAttempts = 10
 
 // Tracker checks answers against the snapshots and publishes the events.
 type Tracker struct {
@@ -199,13 +199,13 @@ func (t *Tracker) Observe(ctx context.Context, brandID string, a *Authority) (Re
 			obs = &n
 		}
 	}
-	for range maxAttempts {
+	for range MaxAttempts {
 		res, err := t.attempt(ctx, brandID, obs)
 		if !errors.Is(err, ErrConflict) {
 			return res, err
 		}
 	}
-	return Result{}, fmt.Errorf("authority: brand %s: snapshot kept changing during %d attempts", brandID, maxAttempts)
+	return Result{}, fmt.Errorf("authority: brand %s: snapshot kept changing during %d attempts", brandID, MaxAttempts)
 }
 
 // Removed reports whether an operator removed the brand (State Removed).

@@ -12,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/authority/authtable"
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/statetable"
 )
 
@@ -43,10 +45,10 @@ func backends(t *testing.T) []backend {
 		env := awstest.Getenv(s.Env(nil))
 		table, err := statetable.FromEnv(env)
 		require.NoError(t, err)
-		bus, err := eventbus.FromEnv(env)
+		bus, err := bridge.FromEnv(env)
 		require.NoError(t, err)
 		var seen []eventbus.Event
-		out = append(out, backend{name: s.Name, store: authority.Table{Table: table}, bus: bus, stack: s, events: func(t *testing.T, want int) []eventbus.Event {
+		out = append(out, backend{name: s.Name, store: authtable.Table{Table: table}, bus: bus, stack: s, events: func(t *testing.T, want int) []eventbus.Event {
 			for _, ev := range s.Events(t, want, 10*time.Second) {
 				at, err := time.Parse(time.RFC3339, ev.Time)
 				require.NoError(t, err)
@@ -339,9 +341,9 @@ func TestTableFailure(t *testing.T) {
 			env := awstest.Getenv(s.Env(nil))
 			table, err := statetable.FromEnv(env)
 			require.NoError(t, err)
-			bus, err := eventbus.FromEnv(env)
+			bus, err := bridge.FromEnv(env)
 			require.NoError(t, err)
-			tr := &authority.Tracker{Store: authority.Table{Table: table}, Bus: bus}
+			tr := &authority.Tracker{Store: authtable.Table{Table: table}, Bus: bus}
 			s.Inject("DynamoDB_20120810.GetItem", awstest.Fault{Status: 400, Type: "ResourceNotFoundException"})
 			_, err = tr.Observe(context.Background(), "1004", auth(card))
 			require.ErrorContains(t, err, "reading brand 1004's snapshot")
@@ -365,9 +367,9 @@ func TestSnapshotWriteWithLostAnswer(t *testing.T) {
 			env := awstest.Getenv(s.Env(nil))
 			table, err := statetable.FromEnv(env)
 			require.NoError(t, err)
-			bus, err := eventbus.FromEnv(env)
+			bus, err := bridge.FromEnv(env)
 			require.NoError(t, err)
-			tr := &authority.Tracker{Store: authority.Table{Table: table}, Bus: bus}
+			tr := &authority.Tracker{Store: authtable.Table{Table: table}, Bus: bus}
 			lost := awstest.Fault{Status: 500, Type: "InternalServerError", After: true}
 			for i, step := range []struct {
 				obs  *authority.Authority

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/statetable"
 )
 
@@ -22,7 +23,7 @@ func TestMotoStack(t *testing.T) {
 	queue := CreateBusWithQueue(t, ep, "wxcard-bus")
 	env := Env(ep, map[string]string{"EVENT_BUS_NAME": "wxcard-bus", "STATE_TABLE_NAME": "wxcard-state"})
 
-	bus, err := eventbus.FromEnv(Getenv(env))
+	bus, err := bridge.FromEnv(Getenv(env))
 	require.NoError(t, err)
 	at := time.Date(2025, 5, 20, 5, 29, 35, 0, time.UTC)
 	require.NoError(t, bus.Publish(context.Background(), eventbus.Event{DetailType: "MEMBERCARD.ACCEPT_CARD", Time: at, Detail: json.RawMessage(`{"id":"n1"}`)}))
@@ -42,7 +43,7 @@ func TestMotoStack(t *testing.T) {
 func TestStackInjectsFaults(t *testing.T) {
 	for _, s := range Stacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
-			bus, err := eventbus.FromEnv(Getenv(s.Env(nil)))
+			bus, err := bridge.FromEnv(Getenv(s.Env(nil)))
 			require.NoError(t, err)
 			ev := eventbus.Event{DetailType: "x", Detail: json.RawMessage(`{}`)}
 			s.Inject("AWSEvents.PutEvents", Fault{Body: PutEventsPartialFailure}, Fault{Status: 400, Type: "ValidationException"})

@@ -18,9 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/authority/authtable"
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/cardapi"
-	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/statetable"
 	"github.com/wxcard/wxcard/pkg/membercard"
 )
@@ -30,9 +31,9 @@ func tracker(t *testing.T, s *awstest.Stack) *authority.Tracker {
 	env := awstest.Getenv(s.Env(nil))
 	table, err := statetable.FromEnv(env)
 	require.NoError(t, err)
-	bus, err := eventbus.FromEnv(env)
+	bus, err := bridge.FromEnv(env)
 	require.NoError(t, err)
-	return &authority.Tracker{Store: authority.Table{Table: table}, Bus: bus}
+	return &authority.Tracker{Store: authtable.Table{Table: table}, Bus: bus}
 }
 
 func authoritiesEvent(brand string) (ev events.APIGatewayV2HTTPRequest) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/cardevents"
-	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/idempotency"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/metrics"
@@ -56,7 +56,7 @@ func BenchmarkNotification(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bus, err := eventbus.FromEnv(env)
+	bus, err := bridge.FromEnv(env)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/cardevents"
 	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/idempotency"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/lambdatest"
@@ -64,7 +65,7 @@ func backends(t *testing.T) []*backend {
 				return idempotency.Table{Table: table}
 			},
 			bus: func(t *testing.T) eventbus.Publisher {
-				bus, err := eventbus.FromEnv(env)
+				bus, err := bridge.FromEnv(env)
 				require.NoError(t, err)
 				return bus
 			},

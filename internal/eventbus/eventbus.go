@@ -1,30 +1,21 @@
-// Package eventbus publishes wxcard's events: to an Amazon EventBridge bus
-// when deployed, or in memory (printed as JSON lines) when run locally.
-// Every event has Source "wxcard".
+// Package eventbus is what publishes wxcard's events: the Event, the
+// Publisher, and the in-memory publisher of local runs (printed as JSON
+// lines). Every event has Source "wxcard". The Amazon EventBridge bus of a
+// deployed function is package bridge, apart, so that only the functions
+// that publish link the EventBridge client.
 package eventbus
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-
-	"github.com/wxcard/wxcard/internal/awsenv"
 )
 
 // Source is the Source of every event wxcard publishes.
 const Source = "wxcard"
-
-// MaxEntries is how many events one PutEvents call takes.
-const MaxEntries = 10
 
 // Event is one event for the bus.
 type Event struct {
@@ -39,76 +30,6 @@ type Event struct {
 // itself).
 type Publisher interface {
 	Publish(ctx context.Context, events ...Event) error
-}
-
-// PutEventsAPI is the part of the EventBridge client a Bus uses.
-type PutEventsAPI interface {
-	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
-}
-
-// Bus publishes to an EventBridge event bus.
-type Bus struct {
-	Client PutEventsAPI
-	Name   string // the bus's name or ARN
-}
-
-// FromEnv builds a Bus from the function's environment: EVENT_BUS_NAME,
-// the AWS region and credentials, and AWS_ENDPOINT_URL_EVENTBRIDGE for a
-// local endpoint.
-func FromEnv(getenv func(string) string) (*Bus, error) {
-	name := strings.TrimSpace(getenv("EVENT_BUS_NAME"))
-	if name == "" {
-		return nil, errors.New("EVENT_BUS_NAME is not set: name the EventBridge bus events are published to")
-	}
-	env, err := awsenv.FromEnv(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("AWS environment: %w", err)
-	}
-	c := eventbridge.New(eventbridge.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("EVENTBRIDGE")})
-	return &Bus{Client: c, Name: name}, nil
-}
-
-// Publish puts the events, MaxEntries per call. A call that fails, or
-// whose answer reports a failed entry, is an error naming the entry's
-// error code (never its detail).
-func (b *Bus) Publish(ctx context.Context, events ...Event) error {
-	for len(events) > 0 {
-		n := min(len(events), MaxEntries)
-		entries := make([]types.PutEventsRequestEntry, n)
-		for i, ev := range events[:n] {
-			entries[i] = types.PutEventsRequestEntry{
-				EventBusName: aws.String(b.Name),
-				Source:       aws.String(Source),
-				DetailType:   aws.String(ev.DetailType),
-				Detail:       aws.String(string(ev.Detail)),
-			}
-			if !ev.Time.IsZero() {
-				entries[i].Time = aws.Time(ev.Time)
-			}
-		}
-		out, err := b.Client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})
-		if err != nil {
-			return fmt.Errorf("eventbus: PutEvents to %q: %w", b.Name, err)
-		}
-		if out.FailedEntryCount > 0 {
-			return fmt.Errorf("eventbus: PutEvents to %q: %d of %d entries failed: %s", b.Name, out.FailedEntryCount, n, failedCodes(out.Entries))
-		}
-		events = events[n:]
-	}
-	return nil
-}
-
-func failedCodes(entries []types.PutEventsResultEntry) string {
-	var codes []string
-	for _, e := range entries {
-		if e.ErrorCode != nil {
-			codes = append(codes, aws.ToString(e.ErrorCode))
-		}
-	}
-	if len(codes) == 0 {
-		return "no error code given"
-	}
-	return strings.Join(codes, ", ")
 }
 
 // Memory keeps published events in memory and, when Out is set, writes

@@ -1,4 +1,4 @@
-// Package localapi runs the four functions' handlers behind a local HTTP
+// Package localapi runs the functions' handlers behind a local HTTP
 // server, turning each request into the API Gateway HTTP API (payload 2.0)
 // event API Gateway would send, like `sam local start-api`. By default
 // WeChat Pay is an embedded wxpaytest sandbox with generated keys and the
@@ -304,7 +304,7 @@ func (notConfigured) Do(context.Context, wxpay.Request) (*wxpay.Response, error)
 	return nil, &wxpay.APIError{Status: http.StatusServiceUnavailable, Code: "NOT_CONFIGURED", Message: errNotConfigured.Error()}
 }
 
-// routes wires the five routes of the template to the four handlers, and
+// routes wires the template's token and authorities routes to their handlers, and
 // the local refresh route; the authorities handlers record in memory and
 // publish to events.
 func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(wxsign.Scheme) (cardapi.Caller, error), events *eventbus.Memory) ([]Route, error) {
@@ -342,14 +342,25 @@ func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(wxsign.Scheme)
 	}, nil
 }
 
-// CurlLines are ready-to-paste requests against base, one per route.
-func CurlLines(base string) []string {
-	post := func(path, body string) string {
-		return fmt.Sprintf("curl -s -X POST %s%s -H 'Content-Type: application/json' -d '%s'", base, path, body)
+// CurlLines are ready-to-paste requests against base, one per route, that
+// succeed under env: when the token routes require a JWT, their lines
+// carry the sandbox user's claims in ClaimsHeader, as API Gateway would
+// pass them on from a valid token, since without them the answer is 403.
+func CurlLines(base string, env lambdaapp.Env) []string {
+	post := func(path, body string, headers ...string) string {
+		h := ""
+		for _, v := range headers {
+			h += " -H '" + v + "'"
+		}
+		return fmt.Sprintf("curl -s -X POST %s%s -H 'Content-Type: application/json'%s -d '%s'", base, path, h, body)
+	}
+	var claims []string
+	if env.TokenRoutesAuthorization == lambdaapp.TokenAuthJWT {
+		claims = append(claims, fmt.Sprintf("X-Wxcard-Jwt-Claims: {%q:%q}", env.OpenIDClaim, SandboxOpenID))
 	}
 	return []string{
-		post(membercard.BrandPreAuthTokensPath, `{"card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`),
-		post(membercard.PartnerPreAuthTokensPath, `{"brand_id":"`+SandboxBrandID+`","card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`),
+		post(membercard.BrandPreAuthTokensPath, `{"card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`, claims...),
+		post(membercard.PartnerPreAuthTokensPath, `{"brand_id":"`+SandboxBrandID+`","card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`, claims...),
 		post(membercard.PermissionTokensPath(SandboxCardID), `{"activate_type":"JUMP_ACTIVATE","activate_url":"https://example.com/activate","outer_str":"门店A"}`),
 		fmt.Sprintf("curl -s %s%s", base, membercard.ProductAuthoritiesPath(SandboxBrandID)),
 	}

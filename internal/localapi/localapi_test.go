@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -50,23 +51,48 @@ func printingSandbox(t *testing.T, vars map[string]string) (*httptest.Server, *l
 	return srv, printed
 }
 
-// The printed curl lines, run as a user pastes them, return tokens.
-func TestCurlLinesReturnTokens(t *testing.T) {
+// Every curl line the banner prints, run as a user pastes it, succeeds:
+// with the token routes open and behind the JWT authorizer (whose lines
+// must carry the claims, or they answer 403), whatever OPENID_CLAIM names.
+func TestBannerCurlLinesSucceed(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	srv := sandbox(t)
-	want := []string{"token", "token", "permission_token", "authorization_type"}
-	lines := localapi.CurlLines(srv.URL)
-	require.Len(t, lines, len(want))
-	for i, line := range lines {
-		out, err := exec.Command("sh", "-c", line+" -w '\n%{http_code}'").Output()
-		require.NoError(t, err, line)
-		body, code, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-		assert.Equal(t, "200", code, "%s\n%s", line, body)
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(body), &m), body)
-		assert.NotEmpty(t, m[want[i]], body)
+	for _, vars := range []map[string]string{
+		{},
+		{"TOKEN_ROUTES_AUTHORIZATION": "JWT"},
+		{"TOKEN_ROUTES_AUTHORIZATION": "JWT", "OPENID_CLAIM": "wx_openid"},
+	} {
+		t.Run(fmt.Sprint(vars), func(t *testing.T) {
+			env, _, err := localapi.Env(func(k string) string { return vars[k] })
+			require.NoError(t, err)
+			stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
+			require.NoError(t, err)
+			t.Cleanup(stack.Close)
+			srv := httptest.NewServer(localapi.Handler(stack.Routes))
+			t.Cleanup(srv.Close)
+			var banner strings.Builder
+			localapi.PrintBanner(&banner, srv.URL, stack, env)
+			var lines []string
+			for _, l := range strings.Split(banner.String(), "\n") {
+				if strings.HasPrefix(l, "  curl ") {
+					lines = append(lines, strings.TrimSpace(l))
+				}
+			}
+			require.Len(t, lines, 9, banner.String())
+			want := map[int]string{0: "token", 1: "token", 2: "permission_token", 3: "authorization_type"}
+			for i, line := range lines {
+				out, err := exec.Command("sh", "-c", line+" -w '\n%{http_code}'").Output()
+				require.NoError(t, err, line)
+				body, code, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+				assert.Equal(t, "200", code, "%s\n%s", line, body)
+				var m map[string]any
+				require.NoError(t, json.Unmarshal([]byte(body), &m), body)
+				if k, ok := want[i]; ok {
+					assert.NotEmpty(t, m[k], body)
+				}
+			}
+		})
 	}
 }
 

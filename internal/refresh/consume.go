@@ -3,8 +3,10 @@ package refresh
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,12 +126,18 @@ type Consumer struct {
 // not a brand (route queue).
 const MalformedMetric = "MessagesMalformed"
 
-// SQSRequeue is Consumer.Requeue through an SQS client: the consumer's
-// role needs sqs:SendMessage on the refresh queue.
-func SQSRequeue(client SQSAPI) func(context.Context, string, []string) ([]string, error) {
-	return func(ctx context.Context, queueURL string, brandIDs []string) ([]string, error) {
-		return (&Queue{Client: client, URL: queueURL}).Requeue(ctx, brandIDs)
+// QueueURLFromARN is the URL of the SQS queue arn names
+// (arn:aws:sqs:REGION:ACCOUNT:NAME), as an SQS event's records carry it.
+func QueueURLFromARN(arn string) (string, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[3] == "" || parts[4] == "" || parts[5] == "" {
+		return "", fmt.Errorf("%.100q is not an SQS queue ARN", arn)
 	}
+	host := "sqs." + parts[3] + ".amazonaws.com"
+	if parts[1] == "aws-cn" {
+		host += ".cn"
+	}
+	return "https://" + host + "/" + parts[4] + "/" + parts[5], nil
 }
 
 // Handle checks one batch. Its answer lists the messages to deliver

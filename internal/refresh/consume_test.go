@@ -22,6 +22,7 @@ import (
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/refresh/queue"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -284,7 +285,7 @@ func TestConsumerOnSQSDeletesMalformedAndRequeuesLeft(t *testing.T) {
 			require.NoError(t, err)
 			check := &clockChecker{}
 			var out bytes.Buffer
-			h := &refresh.Consumer{Checker: check, Logger: discard, Requeue: refresh.SQSRequeue(awstest.SQS(s.Endpoint)),
+			h := &refresh.Consumer{Checker: check, Logger: discard, Requeue: queue.SQSRequeue(awstest.SQS(s.Endpoint)),
 				Metrics: &metrics.Emitter{Out: &out, Function: "authoritiesrefresh"}}
 			first := true
 			source := &awstest.EventSource{Stack: s, QueueURL: url}

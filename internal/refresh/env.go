@@ -1,43 +1,10 @@
 package refresh
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
-	"github.com/wxcard/wxcard/internal/awsenv"
 )
-
-// QueueFromEnv builds the refresh queue of a deployed function:
-// REFRESH_QUEUE_URL, the AWS region and credentials, and
-// AWS_ENDPOINT_URL_SQS for a local endpoint.
-func QueueFromEnv(getenv func(string) string) (*Queue, error) {
-	url := strings.TrimSpace(getenv("REFRESH_QUEUE_URL"))
-	if url == "" {
-		return nil, errors.New("REFRESH_QUEUE_URL is not set: name the SQS queue the refresh sends brands to")
-	}
-	env, err := awsenv.FromEnv(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("AWS environment: %w", err)
-	}
-	c := sqs.New(sqs.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SQS")})
-	return &Queue{Client: c, URL: url}, nil
-}
-
-// RequeueFromEnv is the consumer's Consumer.Requeue: an SQS client of the
-// AWS region and credentials, and AWS_ENDPOINT_URL_SQS for a local
-// endpoint. The queue is the one each batch came from.
-func RequeueFromEnv(getenv func(string) string) (func(context.Context, string, []string) ([]string, error), error) {
-	env, err := awsenv.FromEnv(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("AWS environment: %w", err)
-	}
-	return SQSRequeue(sqs.New(sqs.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SQS")})), nil
-}
 
 // PacerFromEnv is the consumer's pace from REFRESH_CALLS_PER_SECOND
 // (default DefaultCallsPerSecond; 1 to 10, WeChat Pay's limit) and

@@ -22,6 +22,10 @@ import (
 	"github.com/wxcard/wxcard/pkg/membercard"
 )
 
+// BatchSize is SQS's most messages in one SendMessageBatch, and the
+// most the event source mapping hands one consumer invocation.
+const BatchSize = 10
+
 // Message is the body of one queued brand: {"brand_id":"..."}.
 type Message struct {
 	BrandID string `json:"brand_id"`

@@ -110,7 +110,7 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Snapshots are the brands the state table covers (authority.Table).
+// Snapshots are the brands the state table covers (authtable.Table).
 type Snapshots interface {
 	Brands(ctx context.Context) (active, removed []string, err error)
 	Remove(ctx context.Context, brandID string) error

@@ -19,9 +19,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/internal/authority"
+	"github.com/wxcard/wxcard/internal/authority/authtable"
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/refresh/queue"
 	"github.com/wxcard/wxcard/internal/statetable"
 )
 
@@ -29,9 +31,9 @@ var queueSeq atomic.Int64
 
 // queueOf creates a refresh queue on the stack and the Queue sending to
 // it through the stack's fault-injecting endpoint.
-func queueOf(t *testing.T, s *awstest.Stack) (*refresh.Queue, string) {
+func queueOf(t *testing.T, s *awstest.Stack) (*queue.Queue, string) {
 	url := s.NewQueue(t, fmt.Sprintf("refresh-%d", queueSeq.Add(1)))
-	return &refresh.Queue{Client: awstest.SQS(s.Endpoint), URL: url}, url
+	return &queue.Queue{Client: awstest.SQS(s.Endpoint), URL: url}, url
 }
 
 func tableOf(t *testing.T, s *awstest.Stack) *statetable.Table {
@@ -126,7 +128,7 @@ func TestSchedulerEnqueuesEveryCoveredBrand(t *testing.T) {
 	for _, s := range awstest.Stacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			table := tableOf(t, s)
-			store := authority.Table{Table: table, ScanPageSize: 2}
+			store := authtable.Table{Table: table, ScanPageSize: 2}
 			tr := &authority.Tracker{Store: store, Bus: nopBus{}}
 			for _, b := range []string{"2001", "2002", "1004"} {
 				_, err := tr.Observe(context.Background(), b, &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}})
@@ -185,7 +187,7 @@ func TestOperatorsAddAndRemoveBrands(t *testing.T) {
 	t.Parallel()
 	for _, s := range awstest.Stacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
-			store := authority.Table{Table: tableOf(t, s)}
+			store := authtable.Table{Table: tableOf(t, s)}
 			q, url := queueOf(t, s)
 			h := &refresh.Scheduler{Queue: q, Snapshots: store, Listed: []string{"1004"}, Logger: discard}
 			run := func(payload string) (*refresh.Summary, error) {

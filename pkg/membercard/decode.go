@@ -130,7 +130,7 @@ func scanObject(dec *json.Decoder, path string, known fields) error {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return invalidAt(path)
+			return invalidAt(path, err)
 		}
 		if d, ok := tok.(json.Delim); ok && d == '}' {
 			return nil
@@ -149,7 +149,7 @@ func scanObject(dec *json.Decoder, path string, known fields) error {
 		}
 		keys[key] = true
 		if tok, err = dec.Token(); err != nil {
-			return invalidAt(p)
+			return invalidAt(p, err)
 		}
 		if err := scanValue(dec, tok, p, ft); err != nil {
 			return err
@@ -192,7 +192,7 @@ func scanArray(dec *json.Decoder, path string, elem reflect.Type) error {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return invalidAt(path)
+			return invalidAt(path, err)
 		}
 		if d, ok := tok.(json.Delim); ok && d == ']' {
 			return nil
@@ -203,9 +203,12 @@ func scanArray(dec *json.Decoder, path string, elem reflect.Type) error {
 	}
 }
 
-func invalidAt(path string) error {
-	if path == "" {
-		path = "body"
+// invalidAt names the field whose value breaks the JSON syntax. A body
+// that ends too soon is the body's fault, not that of the field it was cut
+// in: a truncated {"card_id":"pbL… says so rather than blaming card_id.
+func invalidAt(path string, err error) error {
+	if path == "" || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &FieldError{Field: "body", Reason: "is not valid JSON: it ends before the object is complete"}
 	}
 	return &FieldError{Field: path, Reason: "is not valid JSON"}
 }

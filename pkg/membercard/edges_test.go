@@ -81,3 +81,28 @@ func TestShortKeyEdge(t *testing.T) {
 	assert.Equal(t, `"abcdefgh"`, membercard.ShortKey("abcdefgh"))
 	assert.Equal(t, `"abcdefgh"…`, membercard.ShortKey("abcdefghi"))
 }
+
+// A body cut short is reported as the body's fault, whichever field it was
+// cut in; a value that breaks the syntax still names its field.
+func TestDecodeTruncatedBody(t *testing.T) {
+	t.Parallel()
+	full := `{"card_id":"pbLatjvWOibDc5-TBnbUk1pD12o0","openid":"obLatjnx9gnqzS4myYGmLZ7LgLBA"}`
+	for n := 1; n < len(full); n++ {
+		var r membercard.BrandPreAuthTokenRequest
+		err := membercard.Decode([]byte(full[:n]), &r)
+		require.Error(t, err, "%d bytes", n)
+		if n == 1 {
+			continue // "{" alone: the body ends at once
+		}
+		assert.Equal(t, "body", fieldOf(t, err), "%q", full[:n])
+		assert.Contains(t, err.Error(), "body is not valid JSON", "%q", full[:n])
+	}
+	for _, tc := range []struct{ body, field string }{
+		{`{"card_id":x}`, "card_id"},
+		{`{"card_id":"c","openid":tru}`, "openid"},
+		{`{"l":[1,}`, "l"},
+	} {
+		var m map[string]any
+		assert.Equal(t, tc.field, fieldOf(t, membercard.Decode([]byte(tc.body), &m)), tc.body)
+	}
+}

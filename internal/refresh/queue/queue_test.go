@@ -1,4 +1,4 @@
-package refresh_test
+package queue_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/refresh/queue"
 )
 
 // stubSQS enqueues what it is sent, except the entries whose brand fails
@@ -73,7 +74,7 @@ func (s *stubSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInp
 func TestSendResendsOnlyTheFailedEntries(t *testing.T) {
 	t.Parallel()
 	stub := &stubSQS{fail: map[string]bool{"100003": true, "100005": true, "100009": true, "100012": true}}
-	q := &refresh.Queue{Client: stub, URL: "https://sqs.example/q"}
+	q := &queue.Queue{Client: stub, URL: "https://sqs.example/q"}
 	brands := brandIDs(25)
 	n, err := q.Send(context.Background(), brands)
 	require.NoError(t, err)
@@ -90,7 +91,7 @@ func TestSendResendsOnlyTheFailedEntries(t *testing.T) {
 func TestSendSendsBatchesConcurrently(t *testing.T) {
 	t.Parallel()
 	stub := &stubSQS{hold: make(chan struct{}), entered: make(chan struct{}, 1000)}
-	q := &refresh.Queue{Client: stub, URL: "https://sqs.example/q"}
+	q := &queue.Queue{Client: stub, URL: "https://sqs.example/q"}
 	done := make(chan error)
 	go func() {
 		_, err := q.Send(context.Background(), brandIDs(1000))
@@ -98,15 +99,23 @@ func TestSendSendsBatchesConcurrently(t *testing.T) {
 	}()
 	// No call ends before hold is closed: DefaultSenders calls entering
 	// means that many in flight at once.
-	for i := range refresh.DefaultSenders {
+	for i := range queue.DefaultSenders {
 		select {
 		case <-stub.entered:
 		case <-time.After(10 * time.Second):
-			t.Fatalf("only %d batches in flight at once, want %d", i, refresh.DefaultSenders)
+			t.Fatalf("only %d batches in flight at once, want %d", i, queue.DefaultSenders)
 		}
 	}
 	close(stub.hold)
 	require.NoError(t, <-done)
-	assert.Equal(t, refresh.DefaultSenders, stub.most)
+	assert.Equal(t, queue.DefaultSenders, stub.most)
 	assert.Len(t, stub.bodies, 1000)
+}
+
+func brandIDs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = strconv.Itoa(100000 + i)
+	}
+	return out
 }

@@ -1,4 +1,7 @@
-package refresh
+// Package queue is the refresh queue in Amazon SQS: the refresh.Sender
+// of the deployed scheduler, and the consumer's Requeue of the brands it
+// had no time for, apart from package refresh, which needs no SQS client.
+package queue
 
 import (
 	"context"
@@ -11,6 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/wxcard/wxcard/internal/awsenv"
+	"github.com/wxcard/wxcard/internal/refresh"
 )
 
 // SQSAPI is the part of the SQS client the queue uses.
@@ -39,9 +45,6 @@ func (q *Queue) Depth(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// BatchSize is SQS's most messages in one SendMessageBatch.
-const BatchSize = 10
-
 // DefaultSenders is how many batches a Queue sends at once: 10,000 brands
 // are 1,000 batches, a few seconds at a few milliseconds each.
 const DefaultSenders = 16
@@ -59,7 +62,7 @@ type Queue struct {
 	Senders int
 }
 
-// Send enqueues one message per brand, BatchSize to a call. It returns how
+// Send enqueues one message per brand, refresh.BatchSize to a call. It returns how
 // many were enqueued and, if not all, an error saying how many were not
 // and why. A brand sent twice (a retried call whose first answer was lost)
 // is checked twice, which is harmless.
@@ -75,7 +78,7 @@ func (q *Queue) Send(ctx context.Context, brandIDs []string) (int, error) {
 		lastErr error
 		wg      sync.WaitGroup
 	)
-	for range min(senders, (len(brandIDs)+BatchSize-1)/BatchSize) {
+	for range min(senders, (len(brandIDs)+refresh.BatchSize-1)/refresh.BatchSize) {
 		wg.Go(func() {
 			for b := range batches {
 				unsent, err := q.sendBatch(ctx, b)
@@ -88,8 +91,8 @@ func (q *Queue) Send(ctx context.Context, brandIDs []string) (int, error) {
 			}
 		})
 	}
-	for i := 0; i < len(brandIDs); i += BatchSize {
-		batches <- brandIDs[i:min(i+BatchSize, len(brandIDs))]
+	for i := 0; i < len(brandIDs); i += refresh.BatchSize {
+		batches <- brandIDs[i:min(i+refresh.BatchSize, len(brandIDs))]
 	}
 	close(batches)
 	wg.Wait()
@@ -114,7 +117,7 @@ func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) ([]string, err
 		entries := make([]types.SendMessageBatchRequestEntry, 0, len(pending))
 		for i := range len(brandIDs) {
 			if id, ok := pending[strconv.Itoa(i)]; ok {
-				entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(Message{BrandID: id}.Body())})
+				entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(refresh.Message{BrandID: id}.Body())})
 			}
 		}
 		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: entries})
@@ -157,16 +160,37 @@ func (q *Queue) Requeue(ctx context.Context, brandIDs []string) ([]string, error
 	return q.sendBatch(ctx, brandIDs)
 }
 
-// QueueURLFromARN is the URL of the SQS queue arn names
-// (arn:aws:sqs:REGION:ACCOUNT:NAME), as an SQS event's records carry it.
-func QueueURLFromARN(arn string) (string, error) {
-	parts := strings.Split(arn, ":")
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[3] == "" || parts[4] == "" || parts[5] == "" {
-		return "", fmt.Errorf("%.100q is not an SQS queue ARN", arn)
+// FromEnv builds the refresh queue of a deployed function:
+// REFRESH_QUEUE_URL, the AWS region and credentials, and
+// AWS_ENDPOINT_URL_SQS for a local endpoint.
+func FromEnv(getenv func(string) string) (*Queue, error) {
+	url := strings.TrimSpace(getenv("REFRESH_QUEUE_URL"))
+	if url == "" {
+		return nil, errors.New("REFRESH_QUEUE_URL is not set: name the SQS queue the refresh sends brands to")
 	}
-	host := "sqs." + parts[3] + ".amazonaws.com"
-	if parts[1] == "aws-cn" {
-		host += ".cn"
+	env, err := awsenv.FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("AWS environment: %w", err)
 	}
-	return "https://" + host + "/" + parts[4] + "/" + parts[5], nil
+	c := sqs.New(sqs.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SQS")})
+	return &Queue{Client: c, URL: url}, nil
+}
+
+// SQSRequeue is refresh.Consumer.Requeue through an SQS client: the
+// consumer's role needs sqs:SendMessage on the refresh queue.
+func SQSRequeue(client SQSAPI) func(context.Context, string, []string) ([]string, error) {
+	return func(ctx context.Context, queueURL string, brandIDs []string) ([]string, error) {
+		return (&Queue{Client: client, URL: queueURL}).Requeue(ctx, brandIDs)
+	}
+}
+
+// RequeueFromEnv is the consumer's refresh.Consumer.Requeue: an SQS client
+// of the AWS region and credentials, and AWS_ENDPOINT_URL_SQS for a local
+// endpoint. The queue is the one each batch came from.
+func RequeueFromEnv(getenv func(string) string) (func(context.Context, string, []string) ([]string, error), error) {
+	env, err := awsenv.FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("AWS environment: %w", err)
+	}
+	return SQSRequeue(sqs.New(sqs.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SQS")})), nil
 }

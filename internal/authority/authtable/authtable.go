@@ -1,4 +1,7 @@
-package authority
+// Package authtable is package authority's Store in the DynamoDB state
+// table, apart from it so that a function links the DynamoDB client only
+// when it reads or writes the snapshots.
+package authtable
 
 import (
 	"context"
@@ -13,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/statetable"
 )
@@ -46,19 +50,19 @@ func (t Table) key(brandID string) map[string]types.AttributeValue {
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // Get reads the brand's item, strongly consistent.
-func (t Table) Get(ctx context.Context, brandID string) (Item, error) {
+func (t Table) Get(ctx context.Context, brandID string) (authority.Item, error) {
 	out, err := t.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.Name), Key: t.key(brandID), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return Item{}, err
+		return authority.Item{}, err
 	}
 	if len(out.Item) == 0 {
-		return Item{BrandID: brandID}, nil
+		return authority.Item{BrandID: brandID}, nil
 	}
 	return decodeItem(brandID, out.Item)
 }
 
 // Put replaces the item if its version is still expect.
-func (t Table) Put(ctx context.Context, it Item, expect int64) error {
+func (t Table) Put(ctx context.Context, it authority.Item, expect int64) error {
 	av := t.key(it.BrandID)
 	av[attrBrandID] = statetable.String(it.BrandID)
 	av[attrState] = statetable.String(string(it.State))
@@ -104,7 +108,7 @@ func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 		// is this write (its pending ID, new to this check, and version).
 		return nil
 	case statetable.ConditionFailed(err):
-		return ErrConflict
+		return authority.ErrConflict
 	}
 	return err
 }
@@ -112,7 +116,7 @@ func (t Table) Put(ctx context.Context, it Item, expect int64) error {
 // ownWrite reports whether old, the item a conditional write met, is that
 // write itself: it holds the write's pending ID and version. A pending ID
 // is random and new to each write, so no other writer can have put it.
-func ownWrite(old map[string]types.AttributeValue, it Item) bool {
+func ownWrite(old map[string]types.AttributeValue, it authority.Item) bool {
 	pid, _ := old[attrPendingID].(*types.AttributeValueMemberS)
 	v, _ := old[attrVersion].(*types.AttributeValueMemberN)
 	return it.PendingID != "" && pid != nil && pid.Value == it.PendingID &&
@@ -139,7 +143,7 @@ func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, u
 		ConditionExpression: aws.String("#v = :v"), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})
 	if statetable.ConditionFailed(err) {
-		return ErrConflict
+		return authority.ErrConflict
 	}
 	return err
 }
@@ -176,7 +180,7 @@ func (t Table) ifOwner(ctx context.Context, brandID, pendingID, update string, n
 	return err
 }
 
-func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error) {
+func decodeItem(brandID string, av map[string]types.AttributeValue) (authority.Item, error) {
 	str := func(name string) string {
 		if v, ok := av[name].(*types.AttributeValueMemberS); ok {
 			return v.Value
@@ -194,30 +198,30 @@ func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error
 		}
 		return t, nil
 	}
-	it := Item{BrandID: brandID, State: State(str(attrState)), PendingID: str(attrPendingID)}
+	it := authority.Item{BrandID: brandID, State: authority.State(str(attrState)), PendingID: str(attrPendingID)}
 	v, ok := av[attrVersion].(*types.AttributeValueMemberN)
 	if !ok {
-		return Item{}, fmt.Errorf("authority#%s: attribute %s is missing or not a number", brandID, attrVersion)
+		return authority.Item{}, fmt.Errorf("authority#%s: attribute %s is missing or not a number", brandID, attrVersion)
 	}
 	var err error
 	if it.Version, err = strconv.ParseInt(v.Value, 10, 64); err != nil || it.Version < 1 {
-		return Item{}, fmt.Errorf("authority#%s: attribute %s is %q, not a positive integer", brandID, attrVersion, v.Value)
+		return authority.Item{}, fmt.Errorf("authority#%s: attribute %s is %q, not a positive integer", brandID, attrVersion, v.Value)
 	}
 	if it.CheckedAt, err = when(attrCheckedAt); err != nil {
-		return Item{}, err
+		return authority.Item{}, err
 	}
 	if it.PendingSince, err = when(attrPendingSince); err != nil {
-		return Item{}, err
+		return authority.Item{}, err
 	}
 	if n, ok := av[statetable.TTLAttr].(*types.AttributeValueMemberN); ok {
 		secs, err := strconv.ParseInt(n.Value, 10, 64)
 		if err != nil {
-			return Item{}, fmt.Errorf("authority#%s: attribute %s is %q, not epoch seconds", brandID, statetable.TTLAttr, n.Value)
+			return authority.Item{}, fmt.Errorf("authority#%s: attribute %s is %q, not epoch seconds", brandID, statetable.TTLAttr, n.Value)
 		}
 		it.ExpiresAt = time.Unix(secs, 0)
 	}
-	if it.State == Authorised {
-		a := Authority{AuthorizationType: str(attrType), UpdateTime: str(attrUpdateTime), AuthorizationProduct: []string{}}
+	if it.State == authority.Authorised {
+		a := authority.Authority{AuthorizationType: str(attrType), UpdateTime: str(attrUpdateTime), AuthorizationProduct: []string{}}
 		if ss, ok := av[attrProducts].(*types.AttributeValueMemberSS); ok {
 			a.AuthorizationProduct = ss.Value
 		}
@@ -228,7 +232,7 @@ func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error
 		for i, e := range l.Value {
 			m, ok := e.(*types.AttributeValueMemberM)
 			if !ok {
-				return Item{}, fmt.Errorf("authority#%s: pending event %d is not a map", brandID, i)
+				return authority.Item{}, fmt.Errorf("authority#%s: pending event %d is not a map", brandID, i)
 			}
 			get := func(k string) string {
 				if v, ok := m.Value[k].(*types.AttributeValueMemberS); ok {
@@ -238,7 +242,7 @@ func decodeItem(brandID string, av map[string]types.AttributeValue) (Item, error
 			}
 			at, err := time.Parse(time.RFC3339Nano, get("time"))
 			if err != nil || !json.Valid([]byte(get("detail"))) {
-				return Item{}, fmt.Errorf("authority#%s: pending event %d is malformed", brandID, i)
+				return authority.Item{}, fmt.Errorf("authority#%s: pending event %d is malformed", brandID, i)
 			}
 			it.Pending = append(it.Pending, eventbus.Event{DetailType: get("detail_type"), Time: at, Detail: json.RawMessage(get("detail"))})
 		}
@@ -278,7 +282,7 @@ func (t Table) Brands(ctx context.Context) (active, removed []string, err error)
 				continue
 			}
 			id := strings.TrimPrefix(k.Value, statetable.AuthorityPrefix)
-			if s, _ := it[attrState].(*types.AttributeValueMemberS); s != nil && State(s.Value) == Removed {
+			if s, _ := it[attrState].(*types.AttributeValueMemberS); s != nil && authority.State(s.Value) == authority.Removed {
 				removed = append(removed, id)
 			} else {
 				active = append(active, id)
@@ -298,15 +302,15 @@ func (t Table) Brands(ctx context.Context) (active, removed []string, err error)
 // expects the version read, and a snapshot changed meanwhile is read
 // again.
 func (t Table) Remove(ctx context.Context, brandID string) error {
-	for range maxAttempts {
+	for range authority.MaxAttempts {
 		it, err := t.Get(ctx, brandID)
 		switch {
 		case err != nil:
 			return err
-		case it.Version == 0 || it.State == Removed:
-			return ErrNoSnapshot
+		case it.Version == 0 || it.State == authority.Removed:
+			return authority.ErrNoSnapshot
 		case len(it.Pending) > 0:
-			return ErrPending
+			return authority.ErrPending
 		}
 		_, err = t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(t.Name), Key: t.key(brandID),
@@ -314,14 +318,14 @@ func (t Table) Remove(ctx context.Context, brandID string) error {
 			ConditionExpression: aws.String("#v = :v"),
 			ExpressionAttributeNames: map[string]string{"#s": attrState, "#e": statetable.TTLAttr,
 				"#v": attrVersion, "#t": attrType, "#ps": attrProducts, "#u": attrUpdateTime},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(Removed)),
-				":exp": statetable.Number(time.Now().Add(RemovedFor).Unix()), ":one": statetable.Number(1), ":v": statetable.Number(it.Version)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(authority.Removed)),
+				":exp": statetable.Number(time.Now().Add(authority.RemovedFor).Unix()), ":one": statetable.Number(1), ":v": statetable.Number(it.Version)},
 		})
 		if !statetable.ConditionFailed(err) {
 			return err
 		}
 	}
-	return fmt.Errorf("authority: brand %s: snapshot kept changing during %d attempts to remove it", brandID, maxAttempts)
+	return fmt.Errorf("authority: brand %s: snapshot kept changing during %d attempts to remove it", brandID, authority.MaxAttempts)
 }
 
 // Restore forgets the brand's removal, if it was removed: its next check
@@ -331,7 +335,7 @@ func (t Table) Restore(ctx context.Context, brandID string) error {
 		TableName: aws.String(t.Name), Key: t.key(brandID),
 		ConditionExpression:       aws.String("#s = :removed"),
 		ExpressionAttributeNames:  map[string]string{"#s": attrState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(Removed))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(authority.Removed))},
 	})
 	if statetable.ConditionFailed(err) {
 		return nil // not removed: nothing to forget

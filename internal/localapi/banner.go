@@ -1,0 +1,36 @@
+package localapi
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/wxcard/wxcard/internal/lambdaapp"
+)
+
+// PrintBanner writes what make run prints once it serves on base: where
+// WeChat Pay is, and ready-to-paste curl lines that each succeed as
+// printed, under the token-route authorization env sets.
+func PrintBanner(w io.Writer, base string, stack *Stack, env lambdaapp.Env) {
+	if stack.Sandbox != nil {
+		fmt.Fprintf(w, "wxcard local API on %s, against the embedded WeChat Pay sandbox at %s\n", base, stack.Sandbox.URL)
+	} else {
+		fmt.Fprintf(w, "wxcard local API on %s, against %s with your secrets\n", base, env.BaseURL)
+	}
+	if env.TokenRoutesAuthorization == lambdaapp.TokenAuthJWT {
+		fmt.Fprintf(w, "The token routes require a JWT (TOKEN_ROUTES_AUTHORIZATION=JWT): their lines carry the caller's claims in the %s header, as API Gateway passes them on from a valid token; without it they answer 403.\n", "X-Wxcard-Jwt-Claims")
+	}
+	fmt.Fprintln(w, "Try:")
+	for _, line := range CurlLines(base, env) {
+		fmt.Fprintln(w, "  "+line)
+	}
+	if stack.Sandbox == nil {
+		return
+	}
+	fmt.Fprintln(w, "The sandbox keeps WeChat Pay's rate limits (5 tokens a second per brand or merchant, 10 permission tokens and 10 authority lookups a second): beyond them the answer is 429 FREQUENCY_LIMITED, so a load test measures the limits, not wxcard.")
+	fmt.Fprintln(w, "Events (what would go to the bus: product authorities, card events) print below as JSON lines. See a revocation:")
+	for _, line := range AuthorityCurlLines(base) {
+		fmt.Fprintln(w, "  "+line)
+	}
+	fmt.Fprintln(w, "Card events: the sandbox plays WeChat Pay telling us the user opened the card (token, card opened, event):")
+	fmt.Fprintln(w, "  "+CardEventsCurlLine(base))
+}
