@@ -270,7 +270,7 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 || secs > int64(24*time.Hour/time.Second) {
+		if secs < 1 || secs > int64(24*time.Hour/time.Second) {
 			return 0
 		}
 		return time.Duration(secs) * time.Second

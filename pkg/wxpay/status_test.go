@@ -67,7 +67,10 @@ func TestRetryAfterIsKept(t *testing.T) {
 	for _, tc := range []struct {
 		header string
 		want   time.Duration
-	}{{"7", 7 * time.Second}, {"", 0}, {"soon", 0}, {"-3", 0}, {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), time.Hour}} {
+	}{
+		{"7", 7 * time.Second}, {"1", time.Second}, {"0", 0}, {"86400", 24 * time.Hour}, {"86401", 0}, {"", 0}, {"soon", 0}, {"-3", 0},
+		{time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), time.Hour}, {time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0},
+	} {
 		t.Run(tc.header, func(t *testing.T) {
 			srv, _ := rawServer(t, func(w http.ResponseWriter, _ *http.Request) {
 				if tc.header != "" {
@@ -81,7 +84,11 @@ func TestRetryAfterIsKept(t *testing.T) {
 			var ae *wxpay.APIError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, http.StatusTooManyRequests, ae.Status)
-			assert.InDelta(t, tc.want.Seconds(), ae.RetryAfter.Seconds(), 2)
+			if _, err := strconv.Atoi(tc.header); err == nil || tc.want == 0 {
+				assert.Equal(t, tc.want, ae.RetryAfter, "exact in seconds")
+			} else {
+				assert.InDelta(t, tc.want.Seconds(), ae.RetryAfter.Seconds(), 5, "a date: from now, to the second")
+			}
 		})
 	}
 }
