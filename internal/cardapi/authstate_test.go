@@ -62,7 +62,7 @@ func TestAuthoritiesGETRecords(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 400, resp.StatusCode)
 			assert.Equal(t, "PARAM_ERROR", decode(t, resp).Code)
-			assert.Contains(t, e.logs.String(), `"outcome":"not_authorised"`)
+			assert.Contains(t, e.logs.String(), `"msg":"authority not recorded: WeChat Pay refused a brand without a snapshot","brand_id":"4001","outcome":"not_authorised"`)
 
 			e.srv.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", UpdateTime: "2025-06-01T10:00:00+08:00"})
 			resp, err = h.Handle(ctx(t), authoritiesEvent(brandID))
