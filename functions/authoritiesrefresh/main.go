@@ -4,7 +4,8 @@
 // invocations, every attempt counted), records each answer in the state
 // table (STATE_TABLE_NAME), publishes changes and revocations to the bus
 // (EVENT_BUS_NAME), and reports the brands that failed so that SQS
-// delivers them again.
+// delivers them again; brands it had no time for it sends to the queue
+// again as new messages, and malformed messages it deletes.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/refresh/queue"
 	"github.com/wxcard/wxcard/internal/statetable"
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
@@ -38,9 +40,13 @@ func main() {
 	if err != nil {
 		app.Refuse(err)
 	}
+	requeue, err := queue.RequeueFromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(err)
+	}
 	// Every attempt waits for the pace: retries of a 429 or a 5xx, too.
 	app.Upstream.SetPace(pacer.Wait)
 	check := &cardapi.BrandChecker{Upstream: app.Upstream, Logger: app.Logger, State: state}
-	h := &refresh.Consumer{Checker: check, Pacer: pacer, Logger: app.Logger, Metrics: app.Metrics}
+	h := &refresh.Consumer{Checker: check, Pacer: pacer, Logger: app.Logger, Metrics: app.Metrics, Requeue: requeue}
 	lambda.Start(h.Handle)
 }

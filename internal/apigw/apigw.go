@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -26,6 +27,9 @@ type Error struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id,omitempty"` // WeChat Pay's, when it answered
+	// RetryAfter, in seconds, is answered as the Retry-After header when
+	// not 0 (a 429).
+	RetryAfter int `json:"-"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -102,5 +106,9 @@ func JSON(status int, body []byte) events.APIGatewayV2HTTPResponse {
 // Respond answers with an error.
 func (e *Error) Respond() events.APIGatewayV2HTTPResponse {
 	b, _ := json.Marshal(e)
-	return JSON(e.Status, b)
+	resp := JSON(e.Status, b)
+	if e.RetryAfter > 0 {
+		resp.Headers["Retry-After"] = strconv.Itoa(e.RetryAfter)
+	}
+	return resp
 }

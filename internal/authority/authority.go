@@ -55,6 +55,15 @@ const (
 // queue (14 days).
 const RemovedFor = 15 * 24 * time.Hour
 
+// RevokedFor is how long a revoked brand's snapshot is kept after its
+// revocation (DynamoDB's TTL, expires_at; checks that find it still
+// revoked do not extend it): the schedule covers the brand that long, so
+// that it notices the brand authorised again, and then forgets it. A
+// refusal never creates a snapshot, so only a brand once seen authorised
+// leaves a revoked one, and the revoked snapshots are bounded by the
+// revocations of the last RevokedFor.
+const RevokedFor = 30 * 24 * time.Hour
+
 // Outcome is what a check found.
 type Outcome string
 
@@ -66,6 +75,10 @@ const (
 	RevokedNow   Outcome = "revoked"       // the brand is not (or no longer) authorised
 	StillRevoked Outcome = "still_revoked" // revoked before, and still
 	NotTracked   Outcome = "not_tracked"   // an operator removed the brand: nothing recorded
+	// NotAuthorised: WeChat Pay refused a brand that has no snapshot (one
+	// never seen authorised, or a made-up ID). Nothing is recorded or
+	// published: a refusal never creates state.
+	NotAuthorised Outcome = "not_authorised"
 )
 
 // Authority is what WeChat Pay said a brand has authorised: the before and
@@ -108,8 +121,9 @@ type Item struct {
 	Pending      []eventbus.Event
 	PendingID    string
 	PendingSince time.Time
-	// ExpiresAt is when DynamoDB may delete the item (a removal's mark);
-	// zero for a snapshot, which is kept.
+	// ExpiresAt is when DynamoDB may delete the item: a removal's mark
+	// (RemovedFor) or a revoked snapshot (RevokedFor); zero for an
+	// authorised snapshot, which is kept.
 	ExpiresAt time.Time
 }
 
@@ -128,10 +142,14 @@ type Store interface {
 	// Get returns the brand's item, or an Item with Version 0 when none.
 	Get(ctx context.Context, brandID string) (Item, error)
 	// Put replaces the item if its version is still expect (0: no item).
+	// A write that meets itself (its answer lost, the retry refused by
+	// its own version check) succeeds: it.PendingID, set before every
+	// Put, identifies it.
 	Put(ctx context.Context, it Item, expect int64) error
 	// Touch records a check that changed nothing: checked_at and, when
-	// not empty, update_time, if the version is still expect.
-	Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expect int64) error
+	// not empty, update_time, and, when not zero, expiresAt, if the
+	// version is still expect.
+	Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expiresAt time.Time, expect int64) error
 	// ClearPending removes the pending events, and counts a version, if
 	// pendingID still owns them; otherwise it does nothing.
 	ClearPending(ctx context.Context, brandID, pendingID string) error
@@ -169,7 +187,9 @@ type Result struct {
 
 // Observe records WeChat Pay's answer for brandID: a, or nil when WeChat
 // Pay said the brand is not authorised. An answer with no products is a
-// revocation too. The result's outcome is set even with an error, which
+// refusal too. A refusal of a brand with a snapshot is a revocation; of a
+// brand without one it records nothing (NotAuthorised), so that no caller
+// can create state with made-up brand IDs. The result's outcome is set even with an error, which
 // says what failed: reading or writing the snapshot, or publishing.
 func (t *Tracker) Observe(ctx context.Context, brandID string, a *Authority) (Result, error) {
 	var obs *Authority
@@ -215,6 +235,9 @@ func (t *Tracker) attempt(ctx context.Context, brandID string, obs *Authority) (
 	now := t.now().UTC()
 	outcome, ev := compare(brandID, it, obs, now)
 	res := Result{Outcome: outcome}
+	if outcome == NotAuthorised {
+		return res, nil // no snapshot, and none created by a refusal
+	}
 
 	staleAfter := t.StaleAfter
 	if staleAfter <= 0 {
@@ -226,7 +249,14 @@ func (t *Tracker) attempt(ctx context.Context, brandID string, obs *Authority) (
 		if obs != nil {
 			updateTime = obs.UpdateTime
 		}
-		if err := t.Store.Touch(ctx, brandID, now, updateTime, it.Version); err != nil {
+		var expires time.Time
+		if it.State == Revoked && it.ExpiresAt.IsZero() {
+			// A revoked snapshot written before revocations expired (or by
+			// a refusal of a brand never seen, before those stopped being
+			// recorded): it expires RevokedFor from this check.
+			expires = now.Add(RevokedFor)
+		}
+		if err := t.Store.Touch(ctx, brandID, now, updateTime, expires, it.Version); err != nil {
 			return res, wrapWrite(brandID, err)
 		}
 		return res, nil
@@ -236,13 +266,13 @@ func (t *Tracker) attempt(ctx context.Context, brandID string, obs *Authority) (
 	// (taken over: fresh ones too, since a new event must follow them) and
 	// its own.
 	next := Item{BrandID: brandID, State: it.State, Authority: it.Authority, CheckedAt: now, Version: it.Version + 1,
-		Pending: slices.Clone(it.Pending), PendingID: newPendingID(), PendingSince: now}
+		Pending: slices.Clone(it.Pending), PendingID: newPendingID(), PendingSince: now, ExpiresAt: it.ExpiresAt}
 	if ev != nil {
 		next.Pending = append(next.Pending, *ev)
 		if obs == nil {
-			next.State, next.Authority = Revoked, nil
+			next.State, next.Authority, next.ExpiresAt = Revoked, nil, now.Add(RevokedFor)
 		} else {
-			next.State, next.Authority = Authorised, obs
+			next.State, next.Authority, next.ExpiresAt = Authorised, obs, time.Time{}
 		}
 	} else if obs != nil && next.Authority != nil {
 		a := *next.Authority
@@ -277,6 +307,8 @@ func compare(brandID string, it Item, obs *Authority, now time.Time) (Outcome, *
 	switch {
 	case obs == nil && known && it.State == Revoked:
 		return StillRevoked, nil
+	case obs == nil && !known:
+		return NotAuthorised, nil
 	case obs == nil:
 		return RevokedNow, revokedEvent(brandID, it.Authority, now)
 	case !known:

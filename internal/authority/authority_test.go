@@ -131,26 +131,80 @@ func TestLifeOfABrand(t *testing.T) {
 	}
 }
 
-// A brand WeChat Pay refuses the first time it is seen is recorded
-// revoked, with before null; it stays silent while it stays refused.
-func TestFirstSeenRevoked(t *testing.T) {
+// A brand WeChat Pay refuses while it has no snapshot (never seen
+// authorised, or a made-up ID) leaves no row and no event, however often
+// it is refused; a brand seen authorised and then refused is revoked, and
+// its revoked snapshot expires RevokedFor after the revocation (checks
+// finding it still revoked do not extend it); authorised again, it is
+// kept with no expiry.
+func TestRefusalNeverCreatesState(t *testing.T) {
 	t.Parallel()
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
-			tr := &authority.Tracker{Store: b.store, Bus: b.bus}
-			res, err := tr.Observe(context.Background(), "4001", nil)
+			clk := newClock()
+			tr := &authority.Tracker{Store: b.store, Bus: b.bus, Now: clk.Now}
+			for _, obs := range []*authority.Authority{nil, auth(), nil} {
+				res, err := tr.Observe(context.Background(), "4001", obs)
+				require.NoError(t, err)
+				assert.Equal(t, authority.NotAuthorised, res.Outcome)
+				assert.Equal(t, 0, res.Published)
+			}
+			it, err := b.store.Get(context.Background(), "4001")
+			require.NoError(t, err)
+			assert.Equal(t, int64(0), it.Version, "no row")
+
+			_, err = tr.Observe(context.Background(), "4002", auth(card))
+			require.NoError(t, err)
+			clk.Add(time.Hour)
+			revokedAt := clk.Now()
+			res, err := tr.Observe(context.Background(), "4002", nil)
 			require.NoError(t, err)
 			assert.Equal(t, authority.RevokedNow, res.Outcome)
-			res, err = tr.Observe(context.Background(), "4001", nil)
+			clk.Add(time.Hour)
+			res, err = tr.Observe(context.Background(), "4002", nil)
 			require.NoError(t, err)
 			assert.Equal(t, authority.StillRevoked, res.Outcome)
-			got := b.events(t, 1)
-			require.Len(t, got, 1)
-			assert.Equal(t, authority.RevokedEvent, got[0].DetailType)
-			var d map[string]any
-			require.NoError(t, json.Unmarshal(got[0].Detail, &d))
-			assert.Nil(t, d["before"])
-			assert.Equal(t, "4001", d["brand_id"])
+			it, err = b.store.Get(context.Background(), "4002")
+			require.NoError(t, err)
+			assert.Equal(t, authority.Revoked, it.State)
+			assert.Equal(t, revokedAt.Add(authority.RevokedFor).Unix(), it.ExpiresAt.Unix(), "expires from the revocation, not the last check")
+
+			res, err = tr.Observe(context.Background(), "4002", auth(card))
+			require.NoError(t, err)
+			assert.Equal(t, authority.Changed, res.Outcome)
+			it, err = b.store.Get(context.Background(), "4002")
+			require.NoError(t, err)
+			assert.True(t, it.ExpiresAt.IsZero(), "an authorised snapshot is kept")
+
+			got := b.events(t, 3)
+			require.Len(t, got, 3, "4002's first sight, revocation and return; nothing for 4001")
+			for _, ev := range got {
+				var d map[string]any
+				require.NoError(t, json.Unmarshal(ev.Detail, &d))
+				assert.Equal(t, "4002", d["brand_id"])
+			}
+			if b.stack != nil {
+				assert.Empty(t, b.stack.DrainEvents(t))
+			}
+		})
+	}
+}
+
+// A revoked snapshot written before revocations expired has no
+// expires_at: the next check that finds it still revoked gives it one.
+func TestOldRevokedSnapshotGetsAnExpiry(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			clk := newClock()
+			require.NoError(t, b.store.Put(context.Background(), authority.Item{BrandID: "4003", State: authority.Revoked, CheckedAt: clk.Now(), Version: 1}, 0))
+			tr := &authority.Tracker{Store: b.store, Bus: b.bus, Now: clk.Now}
+			res, err := tr.Observe(context.Background(), "4003", nil)
+			require.NoError(t, err)
+			assert.Equal(t, authority.StillRevoked, res.Outcome)
+			it, err := b.store.Get(context.Background(), "4003")
+			require.NoError(t, err)
+			assert.Equal(t, clk.Now().Add(authority.RevokedFor).Unix(), it.ExpiresAt.Unix())
 		})
 	}
 }
@@ -297,6 +351,49 @@ func TestTableFailure(t *testing.T) {
 			_, err = tr.Observe(context.Background(), "1004", auth(card))
 			require.ErrorContains(t, err, "writing brand 1004's snapshot")
 			assert.Equal(t, 0, s.Calls("AWSEvents.PutEvents"))
+		})
+	}
+}
+
+// The snapshot write's answer lost: DynamoDB applied the PutItem, the
+// answer never arrived, and the SDK's retry failed its own version check.
+// The check recognises its own write (its pending ID) and publishes the
+// change now, reporting it; it neither calls it unchanged nor leaves the
+// event for a later period.
+func TestSnapshotWriteWithLostAnswer(t *testing.T) {
+	t.Parallel()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			env := awstest.Getenv(s.Env(nil))
+			table, err := statetable.FromEnv(env)
+			require.NoError(t, err)
+			bus, err := bridge.FromEnv(env)
+			require.NoError(t, err)
+			tr := &authority.Tracker{Store: authtable.Table{Table: table}, Bus: bus}
+			lost := awstest.Fault{Status: 500, Type: "InternalServerError", After: true}
+			for i, step := range []struct {
+				obs  *authority.Authority
+				want authority.Outcome
+			}{
+				{auth(card), authority.FirstSeen},      // the write creating the item
+				{auth(card, store), authority.Changed}, // a write expecting a version
+				{nil, authority.RevokedNow},            // and a revocation
+			} {
+				puts := s.Calls("DynamoDB_20120810.PutItem")
+				s.Inject("DynamoDB_20120810.PutItem", lost)
+				res, err := tr.Observe(context.Background(), "1004", step.obs)
+				require.NoError(t, err, "step %d", i)
+				require.Equal(t, puts+2, s.Calls("DynamoDB_20120810.PutItem"), "step %d: the SDK retried the write", i)
+				assert.Equal(t, step.want, res.Outcome, "step %d", i)
+				assert.Equal(t, 1, res.Published, "step %d: published now", i)
+				it, err := tr.Store.Get(context.Background(), "1004")
+				require.NoError(t, err)
+				assert.Empty(t, it.Pending, "step %d: nothing left pending", i)
+			}
+			got := s.Events(t, 3, 10*time.Second)
+			require.Len(t, got, 3)
+			assert.Equal(t, []string{authority.ChangedEvent, authority.ChangedEvent, authority.RevokedEvent},
+				[]string{got[0].DetailType, got[1].DetailType, got[2].DetailType})
 		})
 	}
 }

@@ -8,7 +8,8 @@ import (
 )
 
 // Memory is a Store in memory, with the same conditional writes as the
-// table: what `make run` uses.
+// table: what `make run` uses. It keeps ExpiresAt but deletes nothing:
+// the process of `make run` does not live as long as RevokedFor.
 type Memory struct {
 	mu    sync.Mutex
 	items map[string]Item
@@ -52,7 +53,7 @@ func (m *Memory) Put(_ context.Context, it Item, expect int64) error {
 }
 
 // Touch records a check that changed nothing.
-func (m *Memory) Touch(_ context.Context, brandID string, checkedAt time.Time, updateTime string, expect int64) error {
+func (m *Memory) Touch(_ context.Context, brandID string, checkedAt time.Time, updateTime string, expiresAt time.Time, expect int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.version(brandID) != expect || expect == 0 {
@@ -62,6 +63,9 @@ func (m *Memory) Touch(_ context.Context, brandID string, checkedAt time.Time, u
 	it.CheckedAt = checkedAt
 	if updateTime != "" && it.Authority != nil {
 		it.Authority.UpdateTime = updateTime
+	}
+	if !expiresAt.IsZero() {
+		it.ExpiresAt = expiresAt
 	}
 	m.items[brandID] = it
 	return nil

@@ -3,6 +3,7 @@ package awstest
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -85,7 +86,7 @@ func (e *EventSource) Drain(t testing.TB, rounds int, invoke func(events.SQSEven
 		for _, m := range got.Messages {
 			ev.Records = append(ev.Records, events.SQSMessage{
 				MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
-				Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:" + Region + ":123456789012:refresh",
+				Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:" + Region + ":123456789012:" + e.QueueURL[strings.LastIndex(e.QueueURL, "/")+1:],
 			})
 		}
 		resp := invoke(ev)

@@ -26,6 +26,10 @@ const StateTimeout = 2 * time.Second
 // answer about a brand's authorities (its products, or WeChat Pay's
 // PARAM_ERROR for a brand that is not authorised) is also recorded by
 // State; a failure to record is logged and counted, never the caller's.
+// A refusal of a brand without a snapshot records nothing, so the route
+// creates a snapshot only for a brand WeChat Pay says has authorised this
+// service provider (and, with AllowedBrandIds, only for those): callers
+// cannot fill the table, or the schedule, with made-up brand IDs.
 type Authorities struct {
 	Upstream Caller
 	Policy   Policy
@@ -106,6 +110,11 @@ const StateFailureMetric = "AuthorityStateFailures"
 // logOutcome logs a recorded answer's outcome or, failing, why, with an
 // embedded-metric-format count CloudWatch turns into StateFailureMetric.
 func logOutcome(ctx context.Context, logger *slog.Logger, brandID string, res authority.Result, err error) {
+	if err == nil && res.Outcome == authority.NotAuthorised {
+		logger.LogAttrs(ctx, slog.LevelInfo, "authority not recorded: WeChat Pay refused a brand without a snapshot", slog.String("brand_id", brandID),
+			slog.String("outcome", string(res.Outcome)))
+		return
+	}
 	if err == nil && res.Outcome == authority.NotTracked {
 		logger.LogAttrs(ctx, slog.LevelInfo, "authority not recorded: the brand was removed by an operator", slog.String("brand_id", brandID),
 			slog.String("outcome", string(res.Outcome)))

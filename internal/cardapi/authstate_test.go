@@ -1,12 +1,19 @@
 package cardapi_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -36,9 +43,10 @@ func authoritiesEvent(brand string) (ev events.APIGatewayV2HTTPRequest) {
 }
 
 // The GET route records what WeChat Pay said: the first answer is a first
-// sight, a refusal for an unauthorised brand is answered as WeChat Pay
-// gave it and recorded as a revocation; with the table unavailable the
-// caller still gets the answer, and the failure is logged and counted.
+// sight; a refusal of a brand without a snapshot is answered as WeChat Pay
+// gave it and records nothing; a known brand answered without products is
+// revoked. With the table unavailable the caller still gets the answer,
+// and the failure is logged and counted.
 func TestAuthoritiesGETRecords(t *testing.T) {
 	for _, s := range awstest.Stacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
@@ -54,15 +62,24 @@ func TestAuthoritiesGETRecords(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 400, resp.StatusCode)
 			assert.Equal(t, "PARAM_ERROR", decode(t, resp).Code)
+			assert.Contains(t, e.logs.String(), `"msg":"authority not recorded: WeChat Pay refused a brand without a snapshot","brand_id":"4001","outcome":"not_authorised"`)
+
+			e.srv.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", UpdateTime: "2025-06-01T10:00:00+08:00"})
+			resp, err = h.Handle(ctx(t), authoritiesEvent(brandID))
+			require.NoError(t, err)
+			require.Equal(t, 200, resp.StatusCode, resp.Body)
 			assert.Contains(t, e.logs.String(), `"outcome":"revoked"`)
 
 			got := s.Events(t, 2, 10*time.Second)
 			require.Len(t, got, 2)
 			assert.Equal(t, authority.ChangedEvent, got[0].DetailType)
 			assert.Equal(t, authority.RevokedEvent, got[1].DetailType)
-			var d map[string]any
-			require.NoError(t, json.Unmarshal(got[1].Detail, &d))
-			assert.Equal(t, "4001", d["brand_id"])
+			for _, ev := range got {
+				var d map[string]any
+				require.NoError(t, json.Unmarshal(ev.Detail, &d))
+				assert.Equal(t, brandID, d["brand_id"], "nothing about 4001")
+			}
+			e.srv.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}, UpdateTime: "2025-05-20T13:29:35+08:00"})
 
 			// The table unavailable: four faults outlast the SDK's retries.
 			e.logs.Reset()
@@ -108,6 +125,51 @@ func TestBrandCheckBusFailure(t *testing.T) {
 			require.Len(t, got, 1)
 			assert.Equal(t, authority.ChangedEvent, got[0].DetailType)
 			assert.True(t, strings.Contains(string(got[0].Detail), "AUTHORIZATION_TYPE_PARTLY"))
+		})
+	}
+}
+
+// The load test of issue 23: 1,000 GETs of made-up brand IDs, which WeChat
+// Pay refuses, leave the state table and the bus as they were: no item
+// written, no event published. Run 16 at a time, against each backend.
+func TestAuthoritiesGETMadeUpBrandsLeaveNoState(t *testing.T) {
+	t.Parallel()
+	const requests, workers = 1000, 16
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			e := newEnv(t)
+			h := &cardapi.Authorities{Upstream: e.partner, Policy: e.policy, Logger: slog.New(slog.DiscardHandler), State: tracker(t, s)}
+			statuses := make([]int, requests)
+			ids := make(chan int)
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range ids {
+						resp, err := h.Handle(ctx(t), authoritiesEvent(fmt.Sprintf("9%06d", i)))
+						if err == nil {
+							statuses[i] = resp.StatusCode
+						}
+					}
+				}()
+			}
+			for i := range requests {
+				ids <- i
+			}
+			close(ids)
+			wg.Wait()
+			for i, st := range statuses {
+				require.Equal(t, 400, st, "request %d: WeChat Pay's refusal, answered as given", i)
+			}
+			assert.Equal(t, requests, s.Calls("DynamoDB_20120810.GetItem"), "each brand looked up once")
+			for _, op := range []string{"DynamoDB_20120810.PutItem", "DynamoDB_20120810.UpdateItem", "DynamoDB_20120810.DeleteItem", "AWSEvents.PutEvents"} {
+				assert.Zero(t, s.Calls(op), op)
+			}
+			out, err := awstest.DynamoDB(s.Endpoint).Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(s.Table), Select: dbtypes.SelectCount})
+			require.NoError(t, err)
+			assert.Zero(t, out.Count, "the table is still empty")
+			assert.Empty(t, s.DrainEvents(t), "the bus carried nothing")
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -31,6 +32,8 @@ func TestFromUpstream(t *testing.T) {
 		{"unreachable", wrap(fmt.Errorf("%w: dial tcp: refused", wxpay.ErrUnreachable)), 502, "UPSTREAM_UNAVAILABLE", ""},
 		{"timeout", wrap(fmt.Errorf("%w: %w", wxpay.ErrTimeout, context.DeadlineExceeded)), 504, "UPSTREAM_TIMEOUT", ""},
 		{"anything else", errors.New("boom"), 502, "UPSTREAM_UNAVAILABLE", ""},
+		{"redirect", wrap(fmt.Errorf("%w: 307 (request ID %q)", wxpay.ErrInvalidAnswer, "R5")), 502, "UPSTREAM_INVALID_ANSWER", ""},
+		{"an APIError of another status", wrap(&wxpay.APIError{Status: 307, Code: "Temporary Redirect", RequestID: "R6"}), 502, "UPSTREAM_INVALID_ANSWER", "R6"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,4 +60,28 @@ func TestFieldErrorsNameTheField(t *testing.T) {
 // The API Gateway limit and the field rules' limit are one number.
 func TestBodyLimitsAgree(t *testing.T) {
 	assert.Equal(t, membercard.MaxBodyBytes, apigw.MaxBodyBytes)
+}
+
+// A 429 still limited after retries carries Retry-After: WeChat Pay's,
+// rounded up and bounded, or 1 s; no other answer has one.
+func TestRetryAfter(t *testing.T) {
+	limited := func(d time.Duration) error {
+		return &wxpay.CallError{Attempts: 3, Err: &wxpay.APIError{Status: 429, Code: "FREQUENCY_LIMITED", RetryAfter: d}}
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"none sent", limited(0), "1"},
+		{"seconds", limited(7 * time.Second), "7"},
+		{"rounded up", limited(1500 * time.Millisecond), "2"},
+		{"bounded", limited(24 * time.Hour), "60"},
+		{"not a 429", &wxpay.APIError{Status: 503, RetryAfter: 7 * time.Second}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := cardapi.FromUpstream(tc.err).Respond()
+			assert.Equal(t, tc.want, resp.Headers["Retry-After"])
+		})
+	}
 }

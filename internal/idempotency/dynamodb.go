@@ -33,7 +33,10 @@ func (t Table) key(key string) map[string]types.AttributeValue {
 }
 
 // Claim puts the record if there is none, or if the one there is a claim
-// that expired; a completed record or a live claim stays.
+// that expired; a completed record or a live claim stays. The claim's
+// token is chosen before the call and written with it, so a conflict with
+// a record holding that token (the SDK's retry of a write whose answer was
+// lost) is recognised as this claim, not another's.
 func (t Table) Claim(ctx context.Context, key string, now time.Time, ttl time.Duration) (string, error) {
 	token := newToken()
 	item := t.key(key)
@@ -56,6 +59,12 @@ func (t Table) Claim(ctx context.Context, key string, now time.Time, ttl time.Du
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &ccf):
+		if tok, ok := ccf.Item[attrToken].(*types.AttributeValueMemberS); ok && tok.Value == token {
+			// Our own claim: the SDK retried a PutItem whose answer was
+			// lost after DynamoDB applied it, and the retry met it. The
+			// token is new to this call, so no one else can hold it.
+			return token, nil
+		}
 		if st, ok := ccf.Item[attrStatus].(*types.AttributeValueMemberS); ok && st.Value == Completed {
 			return "", ErrDone
 		}

@@ -143,3 +143,26 @@ func TestTableRecordShape(t *testing.T) {
 		})
 	}
 }
+
+// The claim's answer lost: DynamoDB applied the PutItem, the answer never
+// arrived, and the SDK's retry met the claim it had just written. The
+// claim is recognised as this invocation's own (its token), not read as
+// another's live claim: the notification is not blocked for ClaimTTL.
+func TestClaimWithLostAnswerIsOurs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			table, err := statetable.FromEnv(awstest.Getenv(s.Env(nil)))
+			require.NoError(t, err)
+			st := idempotency.Table{Table: table}
+			s.Inject("DynamoDB_20120810.PutItem", awstest.Fault{Status: 500, Type: "InternalServerError", After: true})
+			tok, err := st.Claim(ctx, "n1", t0, ttl)
+			require.NoError(t, err, "the retry met our own claim")
+			require.Equal(t, 2, s.Calls("DynamoDB_20120810.PutItem"), "the first answer was lost and the SDK retried")
+			_, err = st.Claim(ctx, "n1", t0.Add(time.Second), ttl)
+			require.ErrorIs(t, err, idempotency.ErrBusy, "another invocation still finds the claim live")
+			require.NoError(t, st.Complete(ctx, "n1", tok, t0.Add(2*time.Second), keep), "the token returned is the one stored")
+		})
+	}
+}

@@ -3,7 +3,10 @@ package refresh
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,6 +97,15 @@ type Checker interface {
 // batch of messages, paced, and reports those that failed so that SQS
 // delivers them again, alone, and dead-letters them after the queue's
 // maxReceiveCount.
+//
+// Only a brand that failed counts toward that limit. A malformed message
+// can never succeed: it is logged, counted (MalformedMetric) and reported
+// done, so the event source mapping deletes it rather than dead-lettering
+// it after five useless deliveries. A brand left for lack of time is sent
+// to the queue again as a new message (Requeue) and its own message
+// reported done: SQS counts every receive toward maxReceiveCount, even of
+// a message made visible again at once (ChangeMessageVisibility 0), so only
+// a new message starts afresh.
 type Consumer struct {
 	// Checker checks one brand. It must wait for Pacer before every call
 	// to WeChat Pay (the deployed one's client does, before every attempt).
@@ -103,11 +115,34 @@ type Consumer struct {
 	Pacer   *Pacer
 	Logger  *slog.Logger
 	Metrics *metrics.Emitter // nil: no metrics
+	// Requeue sends brands left for lack of time back to the queue their
+	// messages came from (queueURL, from the records' EventSourceARN) and
+	// returns those it could not send, which are then reported failed, to
+	// be delivered again. nil reports them all failed.
+	Requeue func(ctx context.Context, queueURL string, brandIDs []string) (unsent []string, err error)
+}
+
+// MalformedMetric counts refresh messages deleted because their body is
+// not a brand (route queue).
+const MalformedMetric = "MessagesMalformed"
+
+// QueueURLFromARN is the URL of the SQS queue arn names
+// (arn:aws:sqs:REGION:ACCOUNT:NAME), as an SQS event's records carry it.
+func QueueURLFromARN(arn string) (string, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[3] == "" || parts[4] == "" || parts[5] == "" {
+		return "", fmt.Errorf("%.100q is not an SQS queue ARN", arn)
+	}
+	host := "sqs." + parts[3] + ".amazonaws.com"
+	if parts[1] == "aws-cn" {
+		host += ".cn"
+	}
+	return "https://" + host + "/" + parts[4] + "/" + parts[5], nil
 }
 
 // Handle checks one batch. Its answer lists the messages to deliver
-// again: brands that failed, malformed messages (which can only end in
-// the dead-letter queue), and brands left for lack of time.
+// again: brands that failed, and brands left for lack of time that could
+// not be sent to the queue again.
 func (c *Consumer) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
 	if len(ev.Records) == 0 {
@@ -117,21 +152,25 @@ func (c *Consumer) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 	retry := func(rec events.SQSMessage) {
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 	}
-	var refreshed, failed, left, changes, revocations int
+	var refreshed, failed, malformed, changes, revocations int
+	var left []events.SQSMessage
 	for i, rec := range ev.Records {
 		msg, err := ParseMessage(rec.Body)
 		if err != nil {
-			failed++
-			retry(rec)
-			c.Logger.ErrorContext(ctx, "malformed refresh message", "message_id", rec.MessageId, "error", err.Error())
+			// Reported done: delivered again, it could only fail again.
+			malformed++
+			c.Logger.ErrorContext(ctx, "malformed refresh message deleted", "message_id", rec.MessageId, "error", err.Error())
 			continue
 		}
 		if ctx.Err() != nil || timeLeft(ctx) < MinTimeLeft {
 			for _, r := range ev.Records[i:] {
-				retry(r)
+				if _, err := ParseMessage(r.Body); err != nil {
+					malformed++
+					c.Logger.ErrorContext(ctx, "malformed refresh message deleted", "message_id", r.MessageId, "error", err.Error())
+					continue
+				}
+				left = append(left, r)
 			}
-			left = len(ev.Records) - i
-			c.Logger.WarnContext(ctx, "refresh batch cut short: the rest are delivered again", "left", left)
 			break
 		}
 		r := c.Checker.Check(ctx, msg.BrandID)
@@ -148,17 +187,65 @@ func (c *Consumer) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 			revocations++
 		}
 	}
+	requeued := c.sendBack(ctx, left, retry)
 	c.Pacer.Settle(ctx)
 
-	c.Logger.InfoContext(ctx, "refresh batch done", "brands", len(ev.Records), "refreshed", refreshed, "failed", failed, "left", left)
+	c.Logger.InfoContext(ctx, "refresh batch done", "brands", len(ev.Records), "refreshed", refreshed, "failed", failed,
+		"left", len(left), "requeued", requeued, "malformed", malformed)
 	m := c.Metrics.New("queue")
 	m.Count("BrandsRefreshed", refreshed)
 	m.Count("BrandsFailed", failed)
-	m.Count("BrandsLeft", left)
+	m.Count("BrandsLeft", len(left))
+	m.Count(MalformedMetric, malformed)
 	m.Count("AuthorityChanges", changes)
 	m.Count("AuthorityRevocations", revocations)
 	c.Metrics.Flush(m)
 	return resp, nil
+}
+
+// sendBack sends the brands left for lack of time to their queue again as
+// new messages, and reports as failed (delivered again, counted) those it
+// could not send; it returns how many it sent.
+func (c *Consumer) sendBack(ctx context.Context, left []events.SQSMessage, retry func(events.SQSMessage)) int {
+	if len(left) == 0 {
+		return 0
+	}
+	requeued := 0
+	var queueURL string
+	var err error
+	if c.Requeue == nil {
+		err = errors.New("no Requeue")
+	} else {
+		queueURL, err = QueueURLFromARN(left[0].EventSourceARN)
+	}
+	if err == nil {
+		brands := make([]string, len(left))
+		for i, r := range left {
+			m, _ := ParseMessage(r.Body) // parsed before: well formed
+			brands[i] = m.BrandID
+		}
+		var unsent []string
+		unsent, err = c.Requeue(ctx, queueURL, brands)
+		requeued = len(brands) - len(unsent)
+		for _, r := range left {
+			m, _ := ParseMessage(r.Body)
+			if slices.Contains(unsent, m.BrandID) {
+				retry(r)
+			}
+		}
+	} else {
+		for _, r := range left {
+			retry(r)
+		}
+	}
+	level, msg := slog.LevelInfo, "refresh batch cut short: the brands left are sent to the queue again"
+	attrs := []slog.Attr{slog.Int("left", len(left)), slog.Int("requeued", requeued)}
+	if err != nil {
+		level, msg = slog.LevelWarn, "refresh batch cut short: brands not sent again are delivered again"
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	c.Logger.LogAttrs(ctx, level, msg, attrs...)
+	return requeued
 }
 
 // sleepUntil waits until t; it reports false if ctx ended first.

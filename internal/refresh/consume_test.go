@@ -3,6 +3,7 @@ package refresh_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,12 +13,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/metrics"
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/refresh/queue"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -191,7 +196,8 @@ func TestConsumerReportsFailuresAlone(t *testing.T) {
 		events.SQSMessage{MessageId: "m-case", Body: `{"BRAND_ID":"1004"}`})
 	resp, err := h.Handle(context.Background(), ev)
 	require.NoError(t, err)
-	assert.Equal(t, []events.SQSBatchItemFailure{{ItemIdentifier: "m-1002"}, {ItemIdentifier: "m-bad"}, {ItemIdentifier: "m-case"}, {ItemIdentifier: "m-1005"}}, resp.BatchItemFailures)
+	assert.Equal(t, []events.SQSBatchItemFailure{{ItemIdentifier: "m-1002"}, {ItemIdentifier: "m-1005"}}, resp.BatchItemFailures,
+		"malformed messages are reported done: delivered again, they could only fail again")
 	assert.Equal(t, []string{"1001", "1002", "1003", "1004", "1005"}, check.brands, "malformed messages call nobody")
 
 	recs, err := metrics.ParseLog(out.Bytes())
@@ -199,7 +205,8 @@ func TestConsumerReportsFailuresAlone(t *testing.T) {
 	require.Len(t, recs, 1)
 	assert.Equal(t, "queue", recs[0].Dimensions["route"])
 	assert.Equal(t, 3.0, recs[0].Sum("BrandsRefreshed"))
-	assert.Equal(t, 4.0, recs[0].Sum("BrandsFailed"))
+	assert.Equal(t, 2.0, recs[0].Sum("BrandsFailed"))
+	assert.Equal(t, 2.0, recs[0].Sum(refresh.MalformedMetric))
 	assert.Equal(t, 0.0, recs[0].Sum("BrandsLeft"))
 
 	// An event with no records is not SQS's: refused, nobody called.
@@ -209,25 +216,108 @@ func TestConsumerReportsFailuresAlone(t *testing.T) {
 	assert.Empty(t, check.brands)
 }
 
-// Near the invocation's deadline no brand is started: the rest are
-// reported, to be delivered again, and counted as left.
+// Near the invocation's deadline no brand is started: the rest are sent
+// to their queue again as new messages and counted as left; those that
+// could not be sent are reported, to be delivered again; without a
+// Requeue, all are.
 func TestConsumerLeavesWhatItHasNoTimeFor(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		check := &clockChecker{latency: 4 * time.Second}
-		var out bytes.Buffer
-		h := &refresh.Consumer{Checker: check, Pacer: &refresh.Pacer{Interval: time.Second}, Logger: discard, Metrics: &metrics.Emitter{Out: &out, Function: "authoritiesrefresh"}}
-		ctx, cancel := context.WithTimeout(context.Background(), refresh.MinTimeLeft+9*time.Second)
-		defer cancel()
-		resp, err := h.Handle(ctx, batchesOf(brandIDs(10), 10)[0])
-		require.NoError(t, err)
-		// Brands start at 0, 4 and 8 s; at 12 s less than MinTimeLeft is left.
-		assert.Len(t, check.brands, 3)
-		assert.Len(t, resp.BatchItemFailures, 7)
-		assert.Equal(t, "m-100003", resp.BatchItemFailures[0].ItemIdentifier)
-		// (The bubble's clock starts in 2000, before metrics.Parse's idea
-		// of a timestamp: the line is checked as text.)
-		assert.Contains(t, out.String(), `"BrandsLeft":7`)
-	})
+	const arn = "arn:aws:sqs:us-east-1:123456789012:wxcard-RefreshQueue-X"
+	for _, tc := range []struct {
+		name     string
+		requeue  bool
+		unsent   int
+		failures int
+	}{{"requeued", true, 0, 0}, {"two not requeued", true, 2, 2}, {"no Requeue", false, 0, 7}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				check := &clockChecker{latency: 4 * time.Second}
+				var out bytes.Buffer
+				var sentTo string
+				var sent []string
+				h := &refresh.Consumer{Checker: check, Pacer: &refresh.Pacer{Interval: time.Second}, Logger: discard, Metrics: &metrics.Emitter{Out: &out, Function: "authoritiesrefresh"}}
+				if tc.requeue {
+					h.Requeue = func(_ context.Context, url string, brands []string) ([]string, error) {
+						sentTo, sent = url, brands
+						if tc.unsent > 0 {
+							return brands[:tc.unsent], errors.New("throttled")
+						}
+						return nil, nil
+					}
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), refresh.MinTimeLeft+9*time.Second)
+				defer cancel()
+				ev := batchesOf(brandIDs(10), 10)[0]
+				for i := range ev.Records {
+					ev.Records[i].EventSourceARN = arn
+				}
+				resp, err := h.Handle(ctx, ev)
+				require.NoError(t, err)
+				// Brands start at 0, 4 and 8 s; at 12 s less than MinTimeLeft is left.
+				assert.Len(t, check.brands, 3)
+				assert.Len(t, resp.BatchItemFailures, tc.failures)
+				if tc.failures > 0 {
+					assert.Equal(t, "m-100003", resp.BatchItemFailures[0].ItemIdentifier)
+				}
+				if tc.requeue {
+					assert.Equal(t, "https://sqs.us-east-1.amazonaws.com/123456789012/wxcard-RefreshQueue-X", sentTo)
+					assert.Equal(t, brandIDs(10)[3:], sent)
+				}
+				// (The bubble's clock starts in 2000, before metrics.Parse's idea
+				// of a timestamp: the line is checked as text.)
+				assert.Contains(t, out.String(), `"BrandsLeft":7`)
+			})
+		})
+	}
+}
+
+// On SQS (moto_server and the fakes), through the event source: a
+// malformed message is delivered once and deleted; brands an invocation
+// had no time for come back as new messages, their receive count afresh,
+// so that only failures count toward the dead-letter limit.
+func TestConsumerOnSQSDeletesMalformedAndRequeuesLeft(t *testing.T) {
+	t.Parallel()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			q, url := queueOf(t, s)
+			_, err := q.Send(context.Background(), []string{"1001", "1002", "1003"})
+			require.NoError(t, err)
+			_, err = awstest.SQS(s.Endpoint).SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(`{"brand_id":"10/04"}`)})
+			require.NoError(t, err)
+			check := &clockChecker{}
+			var out bytes.Buffer
+			h := &refresh.Consumer{Checker: check, Logger: discard, Requeue: queue.SQSRequeue(awstest.SQS(s.Endpoint)),
+				Metrics: &metrics.Emitter{Out: &out, Function: "authoritiesrefresh"}}
+			first := true
+			source := &awstest.EventSource{Stack: s, QueueURL: url}
+			ds := source.Drain(t, 10, func(ev events.SQSEvent) events.SQSEventResponse {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				if first {
+					// The first invocation has no time for any brand.
+					first = false
+					cancel()
+					ctx, cancel = context.WithTimeout(context.Background(), refresh.MinTimeLeft-time.Second)
+				}
+				defer cancel()
+				resp, err := h.Handle(ctx, ev)
+				require.NoError(t, err)
+				return resp
+			})
+			malformed := 0
+			for _, d := range ds {
+				assert.False(t, d.Failed, "nothing reported failed: %s", d.Body)
+				assert.Equal(t, 1, d.ReceiveCount, "every message received once: %s", d.Body)
+				if d.Body == `{"brand_id":"10/04"}` {
+					malformed++
+				}
+			}
+			assert.Equal(t, 1, malformed, "the malformed message delivered once")
+			slices.Sort(check.brands)
+			assert.Equal(t, []string{"1001", "1002", "1003"}, check.brands, "each brand checked once, after its requeue")
+			assert.Len(t, ds, 7, "4 messages, then the 3 brands' new ones")
+			assert.Equal(t, 0, s.QueueDepth(t, url))
+			assert.Contains(t, out.String(), `"`+refresh.MalformedMetric+`":1`)
+		})
+	}
 }
 
 func TestInterval(t *testing.T) {

@@ -196,7 +196,7 @@ func TestOperatorsAddAndRemoveBrands(t *testing.T) {
 
 			tr := &authority.Tracker{Store: store, Bus: nopBus{}}
 			for _, b := range []string{"3001", "3002"} {
-				_, err := tr.Observe(context.Background(), b, nil)
+				_, err := tr.Observe(context.Background(), b, &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"X"}})
 				require.NoError(t, err)
 			}
 			now := time.Now()

@@ -25,7 +25,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wxcard/wxcard/pkg/wxsign"
@@ -73,11 +75,14 @@ func NewHTTPClient(rootCAs *x509.CertPool) *http.Client {
 			IdleConnTimeout:       IdleConnTimeout,
 			MaxIdleConnsPerHost:   8,
 		},
-		Timeout: AttemptTimeout,
-		// WeChat Pay never redirects; following one would send a signed request elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       AttemptTimeout,
+		CheckRedirect: noRedirect,
 	}
 }
+
+// noRedirect is every client's CheckRedirect: WeChat Pay never redirects,
+// and following one would send a signed request elsewhere.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Config configures a Client. Signer and Verifier are required.
 type Config struct {
@@ -90,7 +95,10 @@ type Config struct {
 	// makes partner APIs sign answers with that key.
 	PublicKeyID string
 
-	HTTPClient *http.Client // default NewHTTPClient(nil); share one per process
+	// HTTPClient is default NewHTTPClient(nil); share one per process. The
+	// Client uses a copy whose CheckRedirect never follows a redirect
+	// (the transport, and so the connection pool, is shared).
+	HTTPClient *http.Client
 	Logger     *slog.Logger // one line per call; nil logs nothing
 
 	// Product is the caller's product, put in front of the library's in the
@@ -138,6 +146,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = NewHTTPClient(nil)
+	} else {
+		hc := *cfg.HTTPClient
+		hc.CheckRedirect = noRedirect
+		cfg.HTTPClient = &hc
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -221,13 +233,17 @@ type Response struct {
 	Latency time.Duration
 }
 
-// APIError is a non-2xx answer from WeChat Pay.
+// APIError is a 4xx or 5xx answer from WeChat Pay.
 type APIError struct {
 	Status    int             // the HTTP status
 	Code      string          // WeChat Pay's error code, or the status text without one
 	Message   string          // WeChat Pay's message
 	Detail    json.RawMessage // WeChat Pay's detail, if any
 	RequestID string          // the Request-ID header
+	// RetryAfter is the answer's Retry-After (delay-seconds or an HTTP
+	// date), 0 without one. Like the body, it is unverified: bound it
+	// before passing it on.
+	RetryAfter time.Duration
 }
 
 // errorBody is WeChat Pay's error body. It is unverified, so it is decoded
@@ -238,12 +254,31 @@ type errorBody struct {
 	Detail  json.RawMessage `json:"detail"`
 }
 
-func newAPIError(status int, requestID string, raw []byte) *APIError {
+func newAPIError(status int, requestID string, h http.Header, raw []byte) *APIError {
 	var b errorBody
 	if json.Unmarshal(raw, &b) != nil || b.Code == "" {
 		b = errorBody{Code: http.StatusText(status), Message: "answer without a WeChat Pay error body"}
 	}
-	return &APIError{Status: status, Code: b.Code, Message: b.Message, Detail: b.Detail, RequestID: requestID}
+	return &APIError{Status: status, Code: b.Code, Message: b.Message, Detail: b.Detail, RequestID: requestID,
+		RetryAfter: retryAfter(h.Get("Retry-After"), time.Now())}
+}
+
+// retryAfter reads a Retry-After header (RFC 9110: delay-seconds or an
+// HTTP date) as a delay from now; 0 when absent, malformed or past.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 1 || secs > int64(24*time.Hour/time.Second) {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (e *APIError) Error() string {
@@ -260,6 +295,10 @@ var (
 	ErrUnreachable = errors.New("WeChat Pay unreachable")
 	// ErrTimeout: no answer before the caller's deadline.
 	ErrTimeout = errors.New("no answer from WeChat Pay before the deadline")
+	// ErrInvalidAnswer: WeChat Pay answered a status that is neither 2xx,
+	// 4xx nor 5xx, such as a redirect (which is never followed). It is
+	// not retried.
+	ErrInvalidAnswer = errors.New("WeChat Pay answered a status that is neither 2xx, 4xx nor 5xx")
 )
 
 // CallError wraps a failed call with what is safe to log about it.
@@ -296,15 +335,19 @@ func RequestID(err error) string {
 }
 
 // Do makes the call: it returns a verified answer, or an error that is an
-// *APIError, a *wxsign.VerifyError, ErrUnreachable, ErrTimeout or the
-// error of Config.Pace (all wrapped in a *CallError).
+// *APIError, a *wxsign.VerifyError, ErrInvalidAnswer, ErrUnreachable,
+// ErrTimeout or the error of Config.Pace (all wrapped in a *CallError).
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
 	var st callStats
 	resp, err := c.do(ctx, req, &st)
 	c.log(ctx, req, resp, st, time.Since(start), err)
 	if err != nil {
-		return nil, &CallError{Route: req.Route, Attempts: st.attempts, RequestID: RequestID(err), FailedOver: st.failedOver, Latency: st.latency, Err: err}
+		requestID := RequestID(err)
+		if requestID == "" {
+			requestID = st.requestID
+		}
+		return nil, &CallError{Route: req.Route, Attempts: st.attempts, RequestID: requestID, FailedOver: st.failedOver, Latency: st.latency, Err: err}
 	}
 	resp.Attempts, resp.FailedOver, resp.Latency = st.attempts, st.failedOver, st.latency
 	return resp, nil
@@ -315,6 +358,7 @@ type callStats struct {
 	attempts   int
 	failedOver bool
 	latency    time.Duration
+	requestID  string // the last attempt's Request-ID, if it was answered
 }
 
 func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response, error) {
@@ -332,6 +376,7 @@ func (c *Client) do(ctx context.Context, req Request, st *callStats) (*Response,
 		st.attempts = attempt
 		resp, info, err := c.once(ctx, c.hosts[host], req)
 		st.latency += info.waited
+		st.requestID = info.requestID
 		if err == nil {
 			return resp, nil
 		}
@@ -409,6 +454,7 @@ type attemptInfo struct {
 	answered   bool // WeChat Pay sent at least a status line
 	local      bool // failed before anything was sent
 	waited     time.Duration
+	requestID  string // the answer's Request-ID
 }
 
 // once sends one signed attempt to host.
@@ -419,10 +465,27 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	if req.Body != nil {
 		body = bytes.NewReader(req.Body)
 	}
+	// The transport may dial in a goroutine of its own, and go on dialling
+	// after the request took a pooled connection instead: the trace is
+	// written under a lock, and a dial that starts after GotConn is not
+	// this attempt's.
+	var trace struct {
+		sync.Mutex
+		got, connecting, reused bool
+	}
+	connecting := func() {
+		trace.Lock()
+		defer trace.Unlock()
+		trace.connecting = trace.connecting || !trace.got
+	}
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		ConnectStart:      func(string, string) { info.connecting = true },
-		TLSHandshakeStart: func() { info.connecting = true },
-		GotConn:           func(ci httptrace.GotConnInfo) { info.connecting, info.reused = false, ci.Reused },
+		ConnectStart:      func(string, string) { connecting() },
+		TLSHandshakeStart: connecting,
+		GotConn: func(ci httptrace.GotConnInfo) {
+			trace.Lock()
+			defer trace.Unlock()
+			trace.got, trace.connecting, trace.reused = true, false, ci.Reused
+		},
 	})
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, host+req.Path, body)
 	if err != nil {
@@ -446,6 +509,9 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	info.local = false
 	sent := time.Now()
 	hresp, err := c.cfg.HTTPClient.Do(hreq)
+	trace.Lock()
+	info.connecting, info.reused = trace.connecting, trace.reused
+	trace.Unlock()
 	if err != nil {
 		info.waited = time.Since(sent)
 		return nil, info, err
@@ -455,14 +521,20 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	raw, err := io.ReadAll(io.LimitReader(hresp.Body, MaxAnswerBytes+1))
 	info.waited = time.Since(sent)
 	requestID := hresp.Header.Get(wxsign.HeaderRequestID)
+	info.requestID = requestID
 	if err != nil {
 		return nil, info, fmt.Errorf("wxpay: reading answer (request ID %q): %w", requestID, err)
 	}
 	if len(raw) > MaxAnswerBytes {
 		return nil, info, fmt.Errorf("wxpay: answer over %d bytes (request ID %q)", MaxAnswerBytes, requestID)
 	}
-	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		return nil, info, newAPIError(hresp.StatusCode, requestID, raw)
+	switch st := hresp.StatusCode; {
+	case st >= 400 && st <= 599:
+		return nil, info, newAPIError(st, requestID, hresp.Header, raw)
+	case st < 200 || st > 299:
+		// A redirect (never followed: noRedirect) or a status WeChat Pay
+		// does not send: neither an answer nor a refusal.
+		return nil, info, fmt.Errorf("%w: %d (request ID %q)", ErrInvalidAnswer, st, requestID)
 	}
 	if err := c.cfg.Verifier.Verify(hresp.Header, raw); err != nil {
 		return nil, info, err

@@ -6,6 +6,7 @@ package authtable
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -85,7 +86,11 @@ func (t Table) Put(ctx context.Context, it authority.Item, expect int64) error {
 		av[attrPendingID] = statetable.String(it.PendingID)
 		av[attrPendingSince] = statetable.String(stamp(it.PendingSince))
 	}
-	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av}
+	if !it.ExpiresAt.IsZero() {
+		av[statetable.TTLAttr] = statetable.Number(it.ExpiresAt.Unix())
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
 	if expect == 0 {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
 		in.ExpressionAttributeNames = map[string]string{"#pk": statetable.KeyAttr}
@@ -94,17 +99,32 @@ func (t Table) Put(ctx context.Context, it authority.Item, expect int64) error {
 		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": statetable.Number(expect)}
 	}
-	if _, err := t.Client.PutItem(ctx, in); err != nil {
-		if statetable.ConditionFailed(err) {
-			return authority.ErrConflict
-		}
-		return err
+	_, err := t.Client.PutItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf) && ownWrite(ccf.Item, it):
+		// The SDK retried a write whose answer was lost after DynamoDB
+		// applied it, and the retry failed its own version check: the item
+		// is this write (its pending ID, new to this check, and version).
+		return nil
+	case statetable.ConditionFailed(err):
+		return authority.ErrConflict
 	}
-	return nil
+	return err
+}
+
+// ownWrite reports whether old, the item a conditional write met, is that
+// write itself: it holds the write's pending ID and version. A pending ID
+// is random and new to each write, so no other writer can have put it.
+func ownWrite(old map[string]types.AttributeValue, it authority.Item) bool {
+	pid, _ := old[attrPendingID].(*types.AttributeValueMemberS)
+	v, _ := old[attrVersion].(*types.AttributeValueMemberN)
+	return it.PendingID != "" && pid != nil && pid.Value == it.PendingID &&
+		v != nil && v.Value == strconv.FormatInt(it.Version, 10)
 }
 
 // Touch records a check that changed nothing.
-func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expect int64) error {
+func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expiresAt time.Time, expect int64) error {
 	set := "SET #c = :c"
 	names := map[string]string{"#c": attrCheckedAt, "#v": attrVersion}
 	values := map[string]types.AttributeValue{":c": statetable.String(stamp(checkedAt)), ":v": statetable.Number(expect)}
@@ -112,6 +132,11 @@ func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, u
 		set += ", #u = :u"
 		names["#u"] = attrUpdateTime
 		values[":u"] = statetable.String(updateTime)
+	}
+	if !expiresAt.IsZero() {
+		set += ", #e = :e"
+		names["#e"] = statetable.TTLAttr
+		values[":e"] = statetable.Number(expiresAt.Unix())
 	}
 	_, err := t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(t.Name), Key: t.key(brandID), UpdateExpression: aws.String(set),

@@ -1,6 +1,6 @@
 // Package queue is the refresh queue in Amazon SQS: the refresh.Sender
-// of the deployed scheduler, apart from package refresh so that the
-// consumer, which only receives, does not link the SQS client.
+// of the deployed scheduler, and the consumer's Requeue of the brands it
+// had no time for, apart from package refresh, which needs no SQS client.
 package queue
 
 import (
@@ -81,9 +81,9 @@ func (q *Queue) Send(ctx context.Context, brandIDs []string) (int, error) {
 	for range min(senders, (len(brandIDs)+refresh.BatchSize-1)/refresh.BatchSize) {
 		wg.Go(func() {
 			for b := range batches {
-				n, err := q.sendBatch(ctx, b)
+				unsent, err := q.sendBatch(ctx, b)
 				mu.Lock()
-				sent += n
+				sent += len(b) - len(unsent)
 				if err != nil {
 					lastErr = err
 				}
@@ -102,8 +102,9 @@ func (q *Queue) Send(ctx context.Context, brandIDs []string) (int, error) {
 	return sent, nil
 }
 
-// sendBatch sends one batch, and again the entries SQS reports failed.
-func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) (int, error) {
+// sendBatch sends one batch, and again the entries SQS reports failed; it
+// returns the brands it could not send.
+func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) ([]string, error) {
 	pending := make(map[string]string, len(brandIDs)) // entry ID -> brand
 	for i, id := range brandIDs {
 		pending[strconv.Itoa(i)] = id
@@ -128,7 +129,7 @@ func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) (int, error) {
 			delete(pending, aws.ToString(ok.Id))
 		}
 		if len(pending) == 0 {
-			return len(brandIDs), nil
+			return nil, nil
 		}
 		lastErr = errors.New("SQS answered without them")
 		permanent := false
@@ -143,7 +144,20 @@ func (q *Queue) sendBatch(ctx context.Context, brandIDs []string) (int, error) {
 	if lastErr == nil {
 		lastErr = ctx.Err()
 	}
-	return len(brandIDs) - len(pending), lastErr
+	var unsent []string
+	for i, id := range brandIDs {
+		if _, ok := pending[strconv.Itoa(i)]; ok {
+			unsent = append(unsent, id)
+		}
+	}
+	return unsent, lastErr
+}
+
+// Requeue sends brandIDs (at most BatchSize) to the queue again as new
+// messages, whose receive count starts afresh, and returns those it could
+// not send.
+func (q *Queue) Requeue(ctx context.Context, brandIDs []string) ([]string, error) {
+	return q.sendBatch(ctx, brandIDs)
 }
 
 // FromEnv builds the refresh queue of a deployed function:
@@ -160,4 +174,23 @@ func FromEnv(getenv func(string) string) (*Queue, error) {
 	}
 	c := sqs.New(sqs.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SQS")})
 	return &Queue{Client: c, URL: url}, nil
+}
+
+// SQSRequeue is refresh.Consumer.Requeue through an SQS client: the
+// consumer's role needs sqs:SendMessage on the refresh queue.
+func SQSRequeue(client SQSAPI) func(context.Context, string, []string) ([]string, error) {
+	return func(ctx context.Context, queueURL string, brandIDs []string) ([]string, error) {
+		return (&Queue{Client: client, URL: queueURL}).Requeue(ctx, brandIDs)
+	}
+}
+
+// RequeueFromEnv is the consumer's refresh.Consumer.Requeue: an SQS client
+// of the AWS region and credentials, and AWS_ENDPOINT_URL_SQS for a local
+// endpoint. The queue is the one each batch came from.
+func RequeueFromEnv(getenv func(string) string) (func(context.Context, string, []string) ([]string, error), error) {
+	env, err := awsenv.FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("AWS environment: %w", err)
+	}
+	return SQSRequeue(sqs.New(sqs.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SQS")})), nil
 }

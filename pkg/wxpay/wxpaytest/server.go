@@ -217,6 +217,10 @@ const (
 	Status                              // answer Fault.Status with WeChat Pay's error body
 	Slow                                // wait Fault.Delay (or until the caller gives up), then answer
 	Drop                                // close the connection without answering
+	// Redirect answers Fault.Status (default 307) with a Location on this
+	// server, unsigned, as a misconfigured proxy or a hijacked host
+	// would: a client that follows it sends a second request, recorded.
+	Redirect
 )
 
 // Fault is one misbehaviour, spent on one request.
@@ -275,6 +279,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fault, faulty := s.takeFault()
+	if faulty && fault.Kind == Redirect {
+		status := fault.Status
+		if status == 0 {
+			status = http.StatusTemporaryRedirect
+		}
+		s.record(r, body, answer{status: status})
+		w.Header().Set("Location", "/redirected"+r.URL.Path)
+		w.Header().Set("Request-ID", s.newRequestID())
+		w.WriteHeader(status)
+		return
+	}
 	if faulty && fault.Kind == Drop {
 		s.record(r, body, answer{})
 		hangUp(w)
