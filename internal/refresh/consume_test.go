@@ -270,7 +270,7 @@ func TestConsumerLeavesWhatItHasNoTimeFor(t *testing.T) {
 	}
 }
 
-// On SQS (moto_server and the fakes), through the event source: a
+// On SQS (moto_server), through the event source: a
 // malformed message is delivered once and deleted; brands an invocation
 // had no time for come back as new messages, their receive count afresh,
 // so that only failures count toward the dead-letter limit.
