@@ -648,7 +648,7 @@ func withLocalCode(base, openid string, body []byte) ([]byte, error) {
 	defer resp.Body.Close()
 	var got struct{ Code string }
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got.Code == "" {
-		return nil, fmt.Errorf("%s answered %d without a code: %v", localapi.LoginRoute, resp.StatusCode, err)
+		return nil, fmt.Errorf("%s answered %d without a code: %w", localapi.LoginRoute, resp.StatusCode, err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
