@@ -647,8 +647,11 @@ func withLocalCode(base, openid string, body []byte) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	var got struct{ Code string }
-	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got.Code == "" {
-		return nil, fmt.Errorf("%s answered %d without a code: %w", localapi.LoginRoute, resp.StatusCode, err)
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		return nil, fmt.Errorf("%s answered %d, not JSON: %w", localapi.LoginRoute, resp.StatusCode, err)
+	}
+	if got.Code == "" {
+		return nil, fmt.Errorf("%s answered %d without a code", localapi.LoginRoute, resp.StatusCode)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
