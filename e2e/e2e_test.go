@@ -382,8 +382,8 @@ func TestSampleEvents(t *testing.T) {
 				// The sample's code is no code the login stand-in issued:
 				// as it is, WeChat refuses it; with a fresh code, a token.
 				ss := newSignInStack(t)
-				ss.secret(t, "wxcard/miniprogram", `{"appid":"`+miniAppID+`","app_secret":"`+miniAppSecret+`"}`)
-				f := StartFunction(t, fn, ss.Env("wxcard/miniprogram"))
+				id := ss.secret(t, "wxcard/miniprogram", `{"appid":"`+miniAppID+`","app_secret":"`+miniAppSecret+`"}`)
+				f := StartFunction(t, fn, ss.Env(id))
 				var ev events.APIGatewayV2HTTPRequest
 				require.NoError(t, json.Unmarshal(raw, &ev))
 				resp := f.HTTP(t, ev)

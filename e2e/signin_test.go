@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -53,7 +54,7 @@ type signInStack struct {
 	dir      string
 }
 
-func newSignInStack(t *testing.T) *signInStack {
+func newSignInStack(t testing.TB) *signInStack {
 	t.Helper()
 	ep := awstest.StartMoto(t)
 	ctx := context.Background()
@@ -73,7 +74,7 @@ func newSignInStack(t *testing.T) *signInStack {
 
 // standInCA is the PEM of the CA that signed the stand-in's certificate:
 // the root of the chain a client trusting RootCAs verifies.
-func standInCA(t *testing.T, login *wxlogintest.Server) []byte {
+func standInCA(t testing.TB, login *wxlogintest.Server) []byte {
 	t.Helper()
 	conn, err := tls.Dial("tcp", strings.TrimPrefix(login.URL, "https://"), &tls.Config{RootCAs: login.RootCAs(), MinVersion: tls.VersionTLS12})
 	require.NoError(t, err)
@@ -84,14 +85,17 @@ func standInCA(t *testing.T, login *wxlogintest.Server) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
 }
 
-// secret stores the mini-program secret value under name in moto.
-func (s *signInStack) secret(t *testing.T, name, value string) {
+// secret stores a mini-program secret value in moto, under name made
+// unique (tests share one moto_server), and returns its ID.
+func (s *signInStack) secret(t testing.TB, name, value string) string {
 	t.Helper()
+	name += "-" + rand.Text()
 	env, err := awsenv.FromEnv(awstest.Getenv(awstest.Env(s.Endpoint, nil)))
 	require.NoError(t, err)
 	sm := secretsmanager.New(secretsmanager.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: aws.String(s.Endpoint)})
 	_, err = sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
 	require.NoError(t, err)
+	return name
 }
 
 // Env is the environment of session or sessionkeys on this stack.
@@ -116,7 +120,7 @@ func (s *signInStack) Env(secretID string, extra ...string) []string {
 }
 
 // sampleEvent reads events/<name>.json.
-func sampleEvent(t *testing.T, name string) events.APIGatewayV2HTTPRequest {
+func sampleEvent(t testing.TB, name string) events.APIGatewayV2HTTPRequest {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "events", name+".json"))
 	require.NoError(t, err)
@@ -173,8 +177,8 @@ func verifyAsAuthorizer(tok string, keys map[string]*rsa.PublicKey) (jwt.MapClai
 func TestSignInThroughTheBinaries(t *testing.T) {
 	t.Parallel()
 	s := newSignInStack(t)
-	s.secret(t, "wxcard/miniprogram", `{"appid":"`+miniAppID+`","app_secret":"`+miniAppSecret+`"}`)
-	signIn := StartFunction(t, "session", s.Env("wxcard/miniprogram"))
+	id := s.secret(t, "wxcard/miniprogram", `{"appid":"`+miniAppID+`","app_secret":"`+miniAppSecret+`"}`)
+	signIn := StartFunction(t, "session", s.Env(id))
 	keysFn := StartFunction(t, "sessionkeys", s.Env(""))
 
 	disc := keysFn.HTTP(t, sampleEvent(t, "sessionkeys-openid-configuration"))
@@ -306,8 +310,7 @@ func TestSignInBadSecretRefusesToServe(t *testing.T) {
 		{"no app_secret", `{"appid":"` + miniAppID + `"}`, "app_secret"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id := "wxcard/mp-" + strings.ReplaceAll(tc.name, " ", "-")
-			s.secret(t, id, tc.value)
+			id := s.secret(t, "wxcard/mp-"+strings.ReplaceAll(tc.name, " ", "-"), tc.value)
 			out := requireInitError(t, "session", s.Env(id))
 			assert.Contains(t, out, `\"`+tc.field+`\"`, "names the field")
 			assert.Contains(t, out, id)
