@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/assert"
@@ -83,4 +84,45 @@ func publicPEM(t *testing.T, pub *rsa.PublicKey) []byte {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	require.NoError(t, err)
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// Whatever arrives as an Authorization header, no claims come out of it
+// without the issuer's signature: the seeds are near misses.
+func FuzzVerify(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(f, err)
+	kid, err := session.KeyID(&key.PublicKey)
+	require.NoError(f, err)
+	si := &localSignIn{issuer: "http://127.0.0.1:3000", audience: SandboxAudience, kid: kid, pub: &key.PublicKey}
+	head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"` + kid + `"}`))
+	body := base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"http://127.0.0.1:3000","aud":"wxcard","sub":"o1","exp":9999999999}`))
+	for _, seed := range []string{"", "Bearer", "Bearer ", "bearer x.y.z", head + "." + body + ".", "Bearer " + head + "." + body + ".AAAA", head + "." + body} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		claims, err := si.verify(header, time.Unix(1_800_000_000, 0))
+		if err == nil || claims != nil {
+			t.Fatalf("accepted %q", header)
+		}
+	})
+}
+
+// The local wx.login's body: an openid comes out only as the rule says.
+func FuzzLoginOpenID(f *testing.F) {
+	for _, seed := range []string{"", `{"openid":"o1"}`, `{"openid":""}`, `{"openid":null}`, `{"openid":"a b"}`, `{"openid":"x"}{}`, `{"openid":"\u00e9"}`} {
+		f.Add(seed, false)
+	}
+	f.Fuzz(func(t *testing.T, body string, b64 bool) {
+		ev := events.APIGatewayV2HTTPRequest{Body: body, IsBase64Encoded: b64}
+		openid, aerr := loginOpenID(ev)
+		if aerr != nil {
+			if aerr.Status != 400 || !strings.Contains(aerr.Message+aerr.Code, "openid") && !strings.Contains(aerr.Error(), "openid") {
+				t.Fatalf("refusal %v does not name openid", aerr)
+			}
+			return
+		}
+		if !printableASCII(openid, 128) {
+			t.Fatalf("accepted openid %q", openid)
+		}
+	})
 }
