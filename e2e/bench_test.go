@@ -39,6 +39,18 @@ func benchSetup(b *testing.B, s *Stack, fn string) ([]string, events.APIGatewayV
 			b.Fatal(err)
 		}
 		return s.Env("wxcard/notify", stateEnv(awstest.Stacks(b)[0])...), notificationEvent(h, body)
+	case "session":
+		// The secret from the same Secrets Manager stand-in as the token
+		// functions'; the public key from moto_server's KMS, read while
+		// the secret is.
+		ss := newSignInStack(b)
+		s.Secrets.Set("wxcard/miniprogram", `{"appid":"`+miniAppID+`","app_secret":"`+miniAppSecret+`"}`)
+		ev := sampleEvent(b, "session")
+		ev.Body = `{"code":"` + ss.Login.IssueCode(miniAppID, openid) + `"}`
+		return ss.Env("wxcard/miniprogram", "AWS_ENDPOINT_URL_SECRETS_MANAGER="+s.Secrets.URL), ev
+	case "sessionkeys":
+		ss := newSignInStack(b)
+		return ss.Env(""), sampleEvent(b, "sessionkeys-jwks")
 	default:
 		return s.envFor(b, fn, "wxcard/partner"), httpEvent("GET", membercard.ProductAuthoritiesRoute, membercard.ProductAuthoritiesPath(brandID), "", map[string]string{"brand_id": brandID})
 	}
@@ -93,6 +105,9 @@ func BenchmarkWarmInvocation(b *testing.B) {
 		b.Run(fn, func(b *testing.B) {
 			if fn == "authoritiesschedule" || fn == "authoritiesrefresh" {
 				b.Skip("the refresh's functions serve no request: see TestRefreshThroughTheQueue and internal/refresh's tests")
+			}
+			if fn == "session" {
+				b.Skip("each sign-in spends its code: see BenchmarkSignInWarm")
 			}
 			s := NewStack(b, wxpaytest.Options{})
 			// For authorities this includes recording each answer in the

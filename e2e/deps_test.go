@@ -15,10 +15,11 @@ import (
 )
 
 // Test-only modules: the official SDK of the differential tests, testify
-// and what they bring.
+// and what they bring, and golang-jwt, the JWT library the sign-in tests
+// verify tokens with, independent of the go-jose that issues them.
 var testOnlyModules = []string{
 	"github.com/wechatpay-apiv3/wechatpay-go", "github.com/stretchr/testify", "github.com/davecgh/go-spew",
-	"github.com/pmezard/go-difflib", "gopkg.in/yaml.v3",
+	"github.com/pmezard/go-difflib", "gopkg.in/yaml.v3", "github.com/golang-jwt/jwt",
 }
 
 // The shipped binaries carry no test-only module: `go version -m` lists
@@ -89,6 +90,10 @@ func TestFunctionsLinkOnlyTheAWSClientsTheyCall(t *testing.T) {
 		// The scheduler reads no secret: its Secrets Manager client comes
 		// with internal/lambdaapp, which every main boots with.
 		"authoritiesschedule": {"dynamodb", "secretsmanager", "sqs"},
+		"session":             {"kms", "secretsmanager"},
+		// The keys function reads no secret: its Secrets Manager client
+		// comes with internal/session, which both sign-in mains boot with.
+		"sessionkeys": {"kms", "secretsmanager"},
 	}
 	root, err := lambdatest.ModuleRoot()
 	require.NoError(t, err)

@@ -335,7 +335,7 @@ func requireInitError(t *testing.T, fn string, env []string) string {
 
 // Every sample event in events/ (the ones for sam local invoke -e) is
 // served by its function: a token, an authority, a refresh summary, a
-// removal, or an accepted card event. (TestSampleEventsCoverEveryRoute
+// removal, an accepted card event, a sign-in or the issuer's keys. (TestSampleEventsCoverEveryRoute
 // checks that there is one for every route and command.)
 func TestSampleEvents(t *testing.T) {
 	t.Parallel()
@@ -377,6 +377,38 @@ func TestSampleEvents(t *testing.T) {
 				}
 				require.False(t, res.IsError, string(res.Payload))
 				assert.Contains(t, string(res.Payload), `"enqueued":3`)
+				return
+			case "session":
+				// The sample's code is no code the login stand-in issued:
+				// as it is, WeChat refuses it; with a fresh code, a token.
+				ss := newSignInStack(t)
+				id := ss.secret(t, "wxcard/miniprogram", `{"appid":"`+miniAppID+`","app_secret":"`+miniAppSecret+`"}`)
+				f := StartFunction(t, fn, ss.Env(id))
+				var ev events.APIGatewayV2HTTPRequest
+				require.NoError(t, json.Unmarshal(raw, &ev))
+				resp := f.HTTP(t, ev)
+				assert.Equal(t, 401, resp.StatusCode, resp.Body)
+				assert.Contains(t, resp.Body, "INVALID_CODE")
+				ev.Body = `{"code":"` + ss.Login.IssueCode(miniAppID, openid) + `"}`
+				resp = f.HTTP(t, ev)
+				assert.Equal(t, 200, resp.StatusCode, resp.Body)
+				assert.Contains(t, resp.Body, `"token_type":"Bearer"`)
+				return
+			case "sessionkeys":
+				ss := newSignInStack(t)
+				f := StartFunction(t, fn, ss.Env(""))
+				resp := f.HTTP(t, func() events.APIGatewayV2HTTPRequest {
+					var ev events.APIGatewayV2HTTPRequest
+					require.NoError(t, json.Unmarshal(raw, &ev))
+					return ev
+				}())
+				assert.Equal(t, 200, resp.StatusCode, resp.Body)
+				assert.Equal(t, "public, max-age=300", resp.Headers["Cache-Control"])
+				if strings.HasSuffix(name, "jwks") {
+					assert.Len(t, jwks(t, resp.Body), 1)
+				} else {
+					assert.Contains(t, resp.Body, `"issuer":"`+signInIssuer+`"`)
+				}
 				return
 			case "cardevents":
 				// The sample is encrypted with notifyAPIv3Key and signed by a

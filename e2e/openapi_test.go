@@ -34,12 +34,7 @@ import (
 // and why. Its examples are still sent: while they do not answer as
 // documented the test logs them as pending; once they do, it fails until
 // the entry is removed here. Empty this list as the local API learns them.
-var pendingLocally = map[string]string{
-	"POST /session":                         "the local API serves sign-in once functions/session lands",
-	"GET /.well-known/openid-configuration": "the local API serves the issuer once functions/sessionkeys lands",
-	"GET /.well-known/jwks.json":            "the local API serves the issuer once functions/sessionkeys lands",
-	"POST /session#signed-in":               "needs a code from the local login stand-in for x-local-login-openid: wire it in openAPICase.check",
-}
+var pendingLocally = map[string]string{}
 
 // issuerRoutes are served at the issuer (SessionKeysFunction's function
 // URL), not by the HTTP API of template.yaml.
@@ -373,6 +368,7 @@ type openAPICase struct {
 	body        []byte
 	headers     map[string]string
 	claims      map[string]any // non-nil: send to the JWT local API with these claims
+	loginOpenID string         // x-local-login-openid: the body's code is a fresh one for this openid
 	status      int
 	schema      map[string]any
 	want        any // the answer's example value
@@ -405,6 +401,9 @@ func (d *openAPIDoc) openAPICase(o operation, name string) (openAPICase, error) 
 		}
 		if cl, ok := ex["x-local-claims"]; ok {
 			c.claims = asMap(cl)
+		}
+		if id, ok := ex["x-local-login-openid"].(string); ok {
+			c.loginOpenID = id
 		}
 	}
 	for _, p := range asSlice(o.op["parameters"]) {
@@ -456,7 +455,14 @@ func (d *openAPIDoc) openAPICase(o operation, name string) (openAPICase, error) 
 
 // check sends c to base and returns what differs from the document.
 func (c openAPICase) check(d *openAPIDoc, base string) ([]string, error) {
-	req, err := http.NewRequestWithContext(context.Background(), c.method, base+c.path, bytes.NewReader(c.body))
+	body := c.body
+	if c.loginOpenID != "" {
+		var err error
+		if body, err = withLocalCode(base, c.loginOpenID, body); err != nil {
+			return nil, err
+		}
+	}
+	req, err := http.NewRequestWithContext(context.Background(), c.method, base+c.path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -613,9 +619,46 @@ func localAPI(t *testing.T, mode string) string {
 	stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	srv := httptest.NewServer(localapi.Handler(stack.Routes))
+	return serveLocal(t, stack).URL
+}
+
+// serveLocal starts the stack as make run does: its own address is the
+// sign-in's issuer.
+func serveLocal(t *testing.T, stack *localapi.Stack) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	require.NoError(t, stack.EnableSignIn(context.Background(), "http://"+srv.Listener.Addr().String()))
+	srv.Config.Handler = localapi.Handler(stack.Routes)
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv.URL
+	return srv
+}
+
+// withLocalCode puts in body's "code" a fresh code the local login
+// stand-in issued for openid, as wx.login would give the mini-program.
+func withLocalCode(base, openid string, body []byte) ([]byte, error) {
+	in, err := json.Marshal(map[string]string{"openid": openid})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.Post(base+localapi.LoginRoute, "application/json", bytes.NewReader(in)) //nolint:noctx // a local test server
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var got struct{ Code string }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		return nil, fmt.Errorf("%s answered %d, not JSON: %w", localapi.LoginRoute, resp.StatusCode, err)
+	}
+	if got.Code == "" {
+		return nil, fmt.Errorf("%s answered %d without a code", localapi.LoginRoute, resp.StatusCode)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("x-local-login-openid on a body that is not a JSON object: %w", err)
+	}
+	m["code"] = got.Code
+	return json.Marshal(m)
 }
 
 // Every example of openapi.yaml, sent to the local API (make run), gets

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,9 +132,7 @@ func startReadmeShell(t *testing.T, makeRun string) *readmeShell {
 	t.Cleanup(stack.Close)
 	sh := &readmeShell{printed: &lambdatest.Buffer{}, stdout: make(chan string, 1000), stderr: make(chan string, 1000)}
 	stack.Events.Out = sh.printed
-	srv := httptest.NewServer(localapi.Handler(stack.Routes))
-	t.Cleanup(srv.Close)
-	sh.url = srv.URL
+	sh.url = serveLocal(t, stack).URL
 
 	cmd := exec.Command("bash", "--noprofile", "--norc")
 	sh.stdin, err = cmd.StdinPipe()

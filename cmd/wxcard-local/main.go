@@ -3,7 +3,9 @@
 // Pay itself (an embedded sandbox with generated keys), so it needs neither
 // AWS nor WeChat Pay credentials; with WXPAY_SECRET_ID (service provider)
 // and/or WXPAY_BRAND_SECRET_ID (brand) and AWS credentials set, it reads
-// those secrets and calls the real WeChat Pay.
+// those secrets and calls the real WeChat Pay. Sign-in (POST /session and
+// the issuer's keys) always runs against an embedded login stand-in, with
+// the local API's own address as the issuer.
 package main
 
 import (
@@ -42,6 +44,13 @@ func run(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
+	// The address comes first: it is the sign-in's issuer.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base := "http://" + ln.Addr().String()
 	var stack *localapi.Stack
 	if env.SecretID == "" && brandSecret == "" {
 		stack, err = localapi.NewSandboxStack(ctx, env, logger)
@@ -52,13 +61,10 @@ func run(ctx context.Context, addr string) error {
 		return err
 	}
 	defer stack.Close()
-
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	if err := stack.EnableSignIn(ctx, base); err != nil {
 		return err
 	}
 	srv := localapi.NewServer(localapi.Handler(stack.Routes), 10*time.Second)
-	base := "http://" + ln.Addr().String()
 	localapi.PrintBanner(os.Stdout, base, stack, env)
 	stack.Events.Out = os.Stdout
 	fmt.Println("Ctrl-C stops it.")

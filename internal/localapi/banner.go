@@ -16,8 +16,14 @@ func PrintBanner(w io.Writer, base string, stack *Stack, env lambdaapp.Env) {
 	} else {
 		fmt.Fprintf(w, "wxcard local API on %s, against %s with your secrets\n", base, env.BaseURL)
 	}
+	if stack.Login != nil {
+		fmt.Fprintf(w, "Sign in as a mini-program does (wx.login's code from %s, then POST /session; the issuer is %s, its keys at %s):\n", LoginRoute, base, base+"/.well-known/jwks.json")
+		for _, line := range SignInLines(base) {
+			fmt.Fprintln(w, "  "+line)
+		}
+	}
 	if env.TokenRoutesAuthorization == lambdaapp.TokenAuthJWT {
-		fmt.Fprintf(w, "The token routes require a JWT (TOKEN_ROUTES_AUTHORIZATION=JWT): their lines carry the caller's claims in the %s header, as API Gateway passes them on from a valid token; without it they answer 403.\n", "X-Wxcard-Jwt-Claims")
+		fmt.Fprintln(w, "The token routes require a JWT (TOKEN_ROUTES_AUTHORIZATION=JWT): their lines carry the token signed in above as \"Authorization: Bearer $TOKEN\"; without a valid one they answer 401, with another user's openid 403.")
 	}
 	fmt.Fprintln(w, "Try:")
 	for _, line := range CurlLines(base, env) {

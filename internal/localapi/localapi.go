@@ -36,6 +36,7 @@ import (
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
+	"github.com/wxcard/wxcard/pkg/wxlogin/wxlogintest"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 	"github.com/wxcard/wxcard/pkg/wxsign"
@@ -200,6 +201,11 @@ type Stack struct {
 	// Events are what the authorities functions would publish to the bus;
 	// set its Out before serving to print them.
 	Events *eventbus.Memory
+	// Login is the embedded login stand-in once EnableSignIn ran.
+	Login *wxlogintest.Server
+
+	env    lambdaapp.Env
+	logger *slog.Logger
 	close  func()
 }
 
@@ -250,7 +256,7 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 		return nil, err
 	}
 	routes = append(routes, notify, sandboxNotificationRoute(srv.Server))
-	return &Stack{Routes: routes, Sandbox: srv, Events: events, close: srv.Close}, nil
+	return &Stack{Routes: routes, Sandbox: srv, Events: events, env: env, logger: logger, close: srv.Close}, nil
 }
 
 // NewRealStack builds the handlers against real WeChat Pay with the
@@ -292,7 +298,7 @@ func NewRealStack(ctx context.Context, env lambdaapp.Env, brandSecretID string, 
 			routes = append(routes, notify)
 		}
 	}
-	return &Stack{Routes: routes, Events: events}, nil
+	return &Stack{Routes: routes, Events: events, env: env, logger: logger}, nil
 }
 
 // notConfigured answers for routes whose secret was not given.
@@ -344,25 +350,35 @@ func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(wxsign.Scheme)
 
 // CurlLines are ready-to-paste requests against base, one per route, that
 // succeed under env: when the token routes require a JWT, their lines
-// carry the sandbox user's claims in ClaimsHeader, as API Gateway would
-// pass them on from a valid token, since without them the answer is 403.
+// carry the bearer token that SignInLines leave in $TOKEN, since without
+// it the answer is 401.
 func CurlLines(base string, env lambdaapp.Env) []string {
 	post := func(path, body string, headers ...string) string {
 		h := ""
 		for _, v := range headers {
-			h += " -H '" + v + "'"
+			h += " -H " + v
 		}
 		return fmt.Sprintf("curl -s -X POST %s%s -H 'Content-Type: application/json'%s -d '%s'", base, path, h, body)
 	}
-	var claims []string
+	var bearer []string
 	if env.TokenRoutesAuthorization == lambdaapp.TokenAuthJWT {
-		claims = append(claims, fmt.Sprintf("X-Wxcard-Jwt-Claims: {%q:%q}", env.OpenIDClaim, SandboxOpenID))
+		bearer = append(bearer, `"Authorization: Bearer $TOKEN"`)
 	}
 	return []string{
-		post(membercard.BrandPreAuthTokensPath, `{"card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`, claims...),
-		post(membercard.PartnerPreAuthTokensPath, `{"brand_id":"`+SandboxBrandID+`","card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`, claims...),
+		post(membercard.BrandPreAuthTokensPath, `{"card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`, bearer...),
+		post(membercard.PartnerPreAuthTokensPath, `{"brand_id":"`+SandboxBrandID+`","card_id":"`+SandboxCardID+`","openid":"`+SandboxOpenID+`"}`, bearer...),
 		post(membercard.PermissionTokensPath(SandboxCardID), `{"activate_type":"JUMP_ACTIVATE","activate_url":"https://example.com/activate","outer_str":"门店A"}`),
 		fmt.Sprintf("curl -s %s%s", base, membercard.ProductAuthoritiesPath(SandboxBrandID)),
+	}
+}
+
+// SignInLines sign the sandbox user in as a mini-program does: a login
+// code from LoginRoute (wx.login's part), exchanged at POST /session for a
+// token, left in the shell variables CODE and TOKEN.
+func SignInLines(base string) []string {
+	return []string{
+		fmt.Sprintf(`CODE=$(curl -s -X POST %s%s -d '{"openid":"%s"}' | sed -E 's/.*"code":"([^"]+)".*/\1/')`, base, LoginRoute, SandboxOpenID),
+		fmt.Sprintf(`TOKEN=$(curl -s -X POST %s/session -H 'Content-Type: application/json' -d "{\"code\":\"$CODE\"}" | sed -E 's/.*"token":"([^"]+)".*/\1/')`, base),
 	}
 }
 
@@ -385,7 +401,8 @@ func Env(getenv func(string) string) (lambdaapp.Env, string, error) {
 	}
 	env.SecretID = partnerSecret
 	// Locally the token routes are open unless asked otherwise
-	// (TOKEN_ROUTES_AUTHORIZATION=JWT, claims in ClaimsHeader).
+	// (TOKEN_ROUTES_AUTHORIZATION=JWT: a bearer token from the local
+	// sign-in, or claims in ClaimsHeader).
 	if env.TokenRoutesAuthorization == "" {
 		env.TokenRoutesAuthorization = lambdaapp.TokenAuthNone
 	}

@@ -46,14 +46,25 @@ func printingSandbox(t *testing.T, vars map[string]string) (*httptest.Server, *l
 	t.Cleanup(stack.Close)
 	printed := &lambdatest.Buffer{}
 	stack.Events.Out = printed
-	srv := httptest.NewServer(localapi.Handler(stack.Routes))
+	return serve(t, stack), printed
+}
+
+// serve starts the stack as make run does: its own address is the
+// sign-in's issuer.
+func serve(t *testing.T, stack *localapi.Stack) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	require.NoError(t, stack.EnableSignIn(context.Background(), "http://"+srv.Listener.Addr().String()))
+	srv.Config.Handler = localapi.Handler(stack.Routes)
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, printed
+	return srv
 }
 
 // Every curl line the banner prints, run as a user pastes it, succeeds:
 // with the token routes open and behind the JWT authorizer (whose lines
-// must carry the claims, or they answer 403), whatever OPENID_CLAIM names.
+// must carry the bearer token of the banner's sign-in, or they answer
+// 401), whatever OPENID_CLAIM names.
 func TestBannerCurlLinesSucceed(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
@@ -69,20 +80,25 @@ func TestBannerCurlLinesSucceed(t *testing.T) {
 			stack, err := localapi.NewSandboxStack(context.Background(), env, slog.New(slog.DiscardHandler))
 			require.NoError(t, err)
 			t.Cleanup(stack.Close)
-			srv := httptest.NewServer(localapi.Handler(stack.Routes))
-			t.Cleanup(srv.Close)
+			srv := serve(t, stack)
 			var banner strings.Builder
 			localapi.PrintBanner(&banner, srv.URL, stack, env)
-			var lines []string
+			var lines, signIn []string
 			for _, l := range strings.Split(banner.String(), "\n") {
-				if strings.HasPrefix(l, "  curl ") {
+				switch {
+				case strings.HasPrefix(l, "  curl "):
 					lines = append(lines, strings.TrimSpace(l))
+				case strings.HasPrefix(l, "  CODE=$(curl "), strings.HasPrefix(l, "  TOKEN=$(curl "):
+					signIn = append(signIn, strings.TrimSpace(l))
 				}
 			}
 			require.Len(t, lines, 9, banner.String())
+			require.Len(t, signIn, 2, banner.String())
 			want := map[int]string{0: "token", 1: "token", 2: "permission_token", 3: "authorization_type"}
 			for i, line := range lines {
-				out, err := exec.Command("sh", "-c", line+" -w '\n%{http_code}'").Output()
+				// Each line after a fresh sign-in, as a user pastes the banner.
+				script := strings.Join(signIn, "\n") + "\n" + line + " -w '\n%{http_code}'"
+				out, err := exec.Command("bash", "-c", script).Output()
 				require.NoError(t, err, line)
 				body, code, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 				assert.Equal(t, "200", code, "%s\n%s", line, body)
@@ -170,13 +186,13 @@ func TestLocalTokenRoutesAuthorization(t *testing.T) {
 		name, path, body, claims string
 		status                   int
 	}{
-		{"no token", "/brand/card-member/pre-auth-tokens", pre, "", 403},
+		{"no token", "/brand/card-member/pre-auth-tokens", pre, "", 401},
 		{"token without openid", "/brand/card-member/pre-auth-tokens", pre, `{"sub":"u1"}`, 403},
 		{"array claim", "/brand/card-member/pre-auth-tokens", pre, `{"openid":["` + localapi.SandboxOpenID + `"]}`, 403},
 		{"another user's openid", "/brand/card-member/pre-auth-tokens", pre, `{"openid":"obLatSomeoneElse"}`, 403},
 		{"the caller's own openid", "/brand/card-member/pre-auth-tokens", pre, `{"openid":"` + localapi.SandboxOpenID + `"}`, 200},
 		{"partner: openid taken from the token", "/v3/brand/partner/card-member/pre-auth-tokens", partner, `{"openid":"` + localapi.SandboxOpenID + `"}`, 200},
-		{"partner, older route: no token", "/v3/brand/partner/card-member/open-user-card-tokens", partner, "", 403},
+		{"partner, older route: no token", "/v3/brand/partner/card-member/open-user-card-tokens", partner, "", 401},
 		{"claims that are not JSON", "/brand/card-member/pre-auth-tokens", pre, `openid=x`, 401},
 	} {
 		assert.Equal(t, tc.status, post(jwt, tc.path, tc.body, tc.claims), tc.name)
