@@ -1,4 +1,4 @@
-// Package e2e runs the four compiled bootstrap binaries as Lambda does: a
+// Package e2e runs the compiled bootstrap binaries as Lambda does: a
 // local Runtime API hands them events, the real AWS SDK reads their secret
 // from a local Secrets Manager (AWS_ENDPOINT_URL_SECRETS_MANAGER), and
 // wxpaytest plays WeChat Pay over TLS trusted through SSL_CERT_FILE.
