@@ -371,6 +371,26 @@ func TestTemplateOperations(t *testing.T) {
 		"CardEventsSignatureAlarm", "CardEventsErrorsAlarm", "AuthorityStateFailuresAlarm"} {
 		assert.True(t, alarms[id], "alarm %s", id)
 	}
+	// Every card-event outcome that loses or delays an event has an alarm
+	// of its own, on the first occurrence.
+	for id, outcome := range map[string]string{
+		"CardEventsErrorsAlarm":           "failed_publish",
+		"CardEventsStoreFailuresAlarm":    "failed_store",
+		"CardEventsResourceRejectedAlarm": "rejected_resource",
+		"CardEventsEnvelopeRejectedAlarm": "rejected_envelope",
+		"CardEventsSignatureAlarm":        "rejected_signature",
+	} {
+		props := node(resources, id, "Properties")
+		require.NotNil(t, props, "alarm %s", id)
+		assert.Equal(t, "wxcard", node(props, "Namespace").Value, id)
+		dims := map[string]string{}
+		for _, d := range node(props, "Dimensions").Content {
+			dims[node(d, "Name").Value] = node(d, "Value").Value
+		}
+		assert.Equal(t, map[string]string{"function": "cardevents", "route": "/notify/card-events", "outcome": outcome}, dims, id)
+		assert.Equal(t, "1", node(props, "Threshold").Value, id)
+		assert.Contains(t, node(props, "AlarmDescription").Value, outcome, "%s names its outcome, as the log does", id)
+	}
 
 	body := node(resources, "Dashboard", "Properties", "DashboardBody")
 	require.NotNil(t, body)
@@ -759,4 +779,34 @@ func TestTemplateTransform(t *testing.T) {
 		}
 	}
 	assert.Len(t, grants, 1, "one grant invokes the sign-in function")
+}
+
+// README's "Operations: metrics, alarms, logs, tracing" names every alarm
+// of the template, and no other.
+func TestReadmeAlarmsMatchTemplate(t *testing.T) {
+	t.Parallel()
+	doc, root := loadTemplate(t)
+	resources := node(doc, "Resources")
+	var inTemplate []string
+	for _, id := range mapKeys(resources) {
+		if node(resources, id, "Type").Value == "AWS::CloudWatch::Alarm" {
+			inTemplate = append(inTemplate, id)
+		}
+	}
+	require.NotEmpty(t, inTemplate)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	const heading = "### Operations: metrics, alarms, logs, tracing\n"
+	_, section, ok := strings.Cut(string(readme), heading)
+	require.True(t, ok, "README has the section %q", heading)
+	section, _, _ = strings.Cut(section, "\n#")
+	seen := map[string]bool{}
+	var inReadme []string
+	for _, m := range regexp.MustCompile("`([A-Za-z0-9]+Alarm)`").FindAllStringSubmatch(section, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			inReadme = append(inReadme, m[1])
+		}
+	}
+	assert.ElementsMatch(t, inTemplate, inReadme, "the alarms README lists (in backquotes) are the template's")
 }
