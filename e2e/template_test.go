@@ -18,6 +18,7 @@ import (
 
 	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/statetable"
 )
 
 // node walks a YAML mapping by keys; nil when a key is absent.
@@ -447,12 +448,24 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	require.Len(t, policies.Content, 1, "the scheduler: its statements alone")
 	stmts := node(policies.Content[0], "Statement").Content
 	require.Len(t, stmts, 4)
-	assert.Equal(t, "dynamodb:Scan", node(stmts[0], "Action").Value)
-	var attrs []string
-	for _, a := range node(stmts[0], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content {
-		attrs = append(attrs, a.Value)
+	// The brands are listed by a Query of the state table's sparse index, never a Scan.
+	assert.Equal(t, "dynamodb:Query", node(stmts[0], "Action").Value)
+	assert.Equal(t, "!Sub", node(stmts[0], "Resource").Tag)
+	assert.Equal(t, "${StateTable.Arn}/index/"+statetable.KindIndex, node(stmts[0], "Resource").Value)
+	assert.Equal(t, []string{"pk", "state", "kind"}, values(node(stmts[0], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes")),
+		"the Query reads the key and the state alone")
+	table := node(resources, "StateTable", "Properties")
+	require.Len(t, node(table, "KeySchema").Content, 1, "design.md: one partition key, no sort key")
+	gsis := node(table, "GlobalSecondaryIndexes").Content
+	require.Len(t, gsis, 1)
+	assert.Equal(t, statetable.KindIndex, node(gsis[0], "IndexName").Value)
+	var keys []string
+	for _, k := range node(gsis[0], "KeySchema").Content {
+		keys = append(keys, node(k, "AttributeName").Value+" "+node(k, "KeyType").Value)
 	}
-	assert.Equal(t, []string{"pk", "state"}, attrs, "the Scan reads the key and the state alone")
+	assert.Equal(t, []string{statetable.KindAttr + " HASH", statetable.KeyAttr + " RANGE"}, keys)
+	assert.Equal(t, "INCLUDE", node(gsis[0], "Projection", "ProjectionType").Value)
+	assert.Equal(t, []string{"state"}, values(node(gsis[0], "Projection", "NonKeyAttributes")))
 	assert.Equal(t, "SPECIFIC_ATTRIBUTES", node(stmts[0], "Condition", "StringEquals", "dynamodb:Select").Value)
 	var actions []string
 	for _, a := range node(stmts[1], "Action").Content {
@@ -467,6 +480,7 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	for _, a := range node(stmts[2], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content {
 		writable = append(writable, a.Value)
 	}
+	assert.Contains(t, writable, statetable.KindAttr, "a removed brand stays in the index")
 	assert.NotContains(t, writable, "pending")
 	assert.NotContains(t, writable, "pending_since")
 	actions = nil
