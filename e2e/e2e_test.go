@@ -305,6 +305,29 @@ func TestBadSecretRefusesToServe(t *testing.T) {
 	}
 }
 
+// Each function that publishes refuses to start on a bus that does not
+// exist, naming it: AWS would answer its PutEvents as a success and drop
+// the events.
+func TestPublishersRefuseAMissingBus(t *testing.T) {
+	t.Parallel()
+	st := awstest.Stacks(t)[0]
+	for _, tc := range []struct{ fn, secretID string }{
+		{"cardevents", "wxcard/notify"},
+		{"authorities", "wxcard/partner"},
+		{"authoritiesrefresh", "wxcard/partner"},
+	} {
+		t.Run(tc.fn, func(t *testing.T) {
+			t.Parallel()
+			s := NewStack(t, wxpaytest.Options{})
+			notifySecret(t, s)
+			missing := st.Bus + "-typo"
+			env := append(stateEnv(st), "EVENT_BUS_NAME="+missing) // the last EVENT_BUS_NAME counts
+			out := requireInitError(t, tc.fn, s.Env(tc.secretID, env...))
+			assert.Contains(t, out, `bus \"`+missing+`\" (EVENT_BUS_NAME) does not exist`)
+		})
+	}
+}
+
 // requireInitError starts function fn with env and requires that it
 // report an init error, say it refuses to serve and exit; it returns the
 // function's output.

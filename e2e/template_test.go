@@ -18,6 +18,7 @@ import (
 
 	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/refresh"
+	"github.com/wxcard/wxcard/internal/statetable"
 )
 
 // node walks a YAML mapping by keys; nil when a key is absent.
@@ -233,7 +234,7 @@ func TestTemplate(t *testing.T) {
 			assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, actions, id)
 			assert.Equal(t, "StateTable.Arn", node(stmts.Content[0], "Resource").Value, id)
 			assert.Equal(t, "notification#*", node(stmts.Content[0], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys").Content[0].Value, id)
-			assert.Equal(t, "events:PutEvents", node(stmts.Content[1], "Action").Value, id)
+			assert.Equal(t, []string{"events:PutEvents", "events:DescribeEventBus"}, values(node(stmts.Content[1], "Action")), id)
 			vars := node(fn, "Properties", "Environment", "Variables")
 			assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value, id)
 			assert.Equal(t, "DecryptSensitiveFields", node(vars, "DECRYPT_SENSITIVE_FIELDS").Value, id)
@@ -269,7 +270,7 @@ func TestTemplate(t *testing.T) {
 		assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, actions, id)
 		assert.Equal(t, "StateTable.Arn", node(stmts.Content[0], "Resource").Value, id)
 		assert.Equal(t, "authority#*", node(stmts.Content[0], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys").Content[0].Value, id)
-		assert.Equal(t, "events:PutEvents", node(stmts.Content[1], "Action").Value, id)
+		assert.Equal(t, []string{"events:PutEvents", "events:DescribeEventBus"}, values(node(stmts.Content[1], "Action")), id)
 	}
 	assert.Equal(t, "AWS::DynamoDB::Table", node(resources, "StateTable", "Type").Value)
 	assert.Equal(t, "AWS::Events::EventBus", node(resources, "EventBus", "Type").Value)
@@ -371,6 +372,26 @@ func TestTemplateOperations(t *testing.T) {
 		"CardEventsSignatureAlarm", "CardEventsErrorsAlarm", "AuthorityStateFailuresAlarm"} {
 		assert.True(t, alarms[id], "alarm %s", id)
 	}
+	// Every card-event outcome that loses or delays an event has an alarm
+	// of its own, on the first occurrence.
+	for id, outcome := range map[string]string{
+		"CardEventsErrorsAlarm":           "failed_publish",
+		"CardEventsStoreFailuresAlarm":    "failed_store",
+		"CardEventsResourceRejectedAlarm": "rejected_resource",
+		"CardEventsEnvelopeRejectedAlarm": "rejected_envelope",
+		"CardEventsSignatureAlarm":        "rejected_signature",
+	} {
+		props := node(resources, id, "Properties")
+		require.NotNil(t, props, "alarm %s", id)
+		assert.Equal(t, "wxcard", node(props, "Namespace").Value, id)
+		dims := map[string]string{}
+		for _, d := range node(props, "Dimensions").Content {
+			dims[node(d, "Name").Value] = node(d, "Value").Value
+		}
+		assert.Equal(t, map[string]string{"function": "cardevents", "route": "/notify/card-events", "outcome": outcome}, dims, id)
+		assert.Equal(t, "1", node(props, "Threshold").Value, id)
+		assert.Contains(t, node(props, "AlarmDescription").Value, outcome, "%s names its outcome, as the log does", id)
+	}
 
 	body := node(resources, "Dashboard", "Properties", "DashboardBody")
 	require.NotNil(t, body)
@@ -427,12 +448,24 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	require.Len(t, policies.Content, 1, "the scheduler: its statements alone")
 	stmts := node(policies.Content[0], "Statement").Content
 	require.Len(t, stmts, 4)
-	assert.Equal(t, "dynamodb:Scan", node(stmts[0], "Action").Value)
-	var attrs []string
-	for _, a := range node(stmts[0], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content {
-		attrs = append(attrs, a.Value)
+	// The brands are listed by a Query of the state table's sparse index, never a Scan.
+	assert.Equal(t, "dynamodb:Query", node(stmts[0], "Action").Value)
+	assert.Equal(t, "!Sub", node(stmts[0], "Resource").Tag)
+	assert.Equal(t, "${StateTable.Arn}/index/"+statetable.KindIndex, node(stmts[0], "Resource").Value)
+	assert.Equal(t, []string{"pk", "state", "kind"}, values(node(stmts[0], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes")),
+		"the Query reads the key and the state alone")
+	table := node(resources, "StateTable", "Properties")
+	require.Len(t, node(table, "KeySchema").Content, 1, "design.md: one partition key, no sort key")
+	gsis := node(table, "GlobalSecondaryIndexes").Content
+	require.Len(t, gsis, 1)
+	assert.Equal(t, statetable.KindIndex, node(gsis[0], "IndexName").Value)
+	var keys []string
+	for _, k := range node(gsis[0], "KeySchema").Content {
+		keys = append(keys, node(k, "AttributeName").Value+" "+node(k, "KeyType").Value)
 	}
-	assert.Equal(t, []string{"pk", "state"}, attrs, "the Scan reads the key and the state alone")
+	assert.Equal(t, []string{statetable.KindAttr + " HASH", statetable.KeyAttr + " RANGE"}, keys)
+	assert.Equal(t, "INCLUDE", node(gsis[0], "Projection", "ProjectionType").Value)
+	assert.Equal(t, []string{"state"}, values(node(gsis[0], "Projection", "NonKeyAttributes")))
 	assert.Equal(t, "SPECIFIC_ATTRIBUTES", node(stmts[0], "Condition", "StringEquals", "dynamodb:Select").Value)
 	var actions []string
 	for _, a := range node(stmts[1], "Action").Content {
@@ -447,6 +480,7 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	for _, a := range node(stmts[2], "Condition", "ForAllValues:StringEquals", "dynamodb:Attributes").Content {
 		writable = append(writable, a.Value)
 	}
+	assert.Contains(t, writable, statetable.KindAttr, "a removed brand stays in the index")
 	assert.NotContains(t, writable, "pending")
 	assert.NotContains(t, writable, "pending_since")
 	actions = nil
@@ -759,4 +793,34 @@ func TestTemplateTransform(t *testing.T) {
 		}
 	}
 	assert.Len(t, grants, 1, "one grant invokes the sign-in function")
+}
+
+// README's "Operations: metrics, alarms, logs, tracing" names every alarm
+// of the template, and no other.
+func TestReadmeAlarmsMatchTemplate(t *testing.T) {
+	t.Parallel()
+	doc, root := loadTemplate(t)
+	resources := node(doc, "Resources")
+	var inTemplate []string
+	for _, id := range mapKeys(resources) {
+		if node(resources, id, "Type").Value == "AWS::CloudWatch::Alarm" {
+			inTemplate = append(inTemplate, id)
+		}
+	}
+	require.NotEmpty(t, inTemplate)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	const heading = "### Operations: metrics, alarms, logs, tracing\n"
+	_, section, ok := strings.Cut(string(readme), heading)
+	require.True(t, ok, "README has the section %q", heading)
+	section, _, _ = strings.Cut(section, "\n#")
+	seen := map[string]bool{}
+	var inReadme []string
+	for _, m := range regexp.MustCompile("`([A-Za-z0-9]+Alarm)`").FindAllStringSubmatch(section, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			inReadme = append(inReadme, m[1])
+		}
+	}
+	assert.ElementsMatch(t, inTemplate, inReadme, "the alarms README lists (in backquotes) are the template's")
 }

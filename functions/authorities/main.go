@@ -7,6 +7,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -27,7 +28,7 @@ func main() {
 	if err != nil {
 		app.Refuse(fmt.Errorf("state table: %w", err))
 	}
-	bus, err := bridge.FromEnv(os.Getenv)
+	bus, err := bridge.FromEnvChecked(context.Background(), os.Getenv)
 	if err != nil {
 		app.Refuse(fmt.Errorf("event bus: %w", err))
 	}

@@ -2,10 +2,12 @@
 // which WeChat Pay calls with membership-card notifications: it verifies
 // them with the keys of the service-provider secret, decrypts them with its
 // API v3 key, deduplicates them in the state table (STATE_TABLE_NAME) and
-// publishes each once to the bus (EVENT_BUS_NAME).
+// publishes each once to the bus (EVENT_BUS_NAME), which must exist at
+// cold start.
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -24,7 +26,7 @@ func main() {
 	if err != nil {
 		app.Refuse(err)
 	}
-	bus, err := bridge.FromEnv(os.Getenv)
+	bus, err := bridge.FromEnvChecked(context.Background(), os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}

@@ -66,16 +66,29 @@ func SQS(endpoint string) *sqs.Client {
 }
 
 // CreateStateTable creates the state table of design.md: string partition
-// key pk, on-demand, TTL on expires_at.
+// key pk, on-demand, TTL on expires_at, and the template's sparse index
+// kind-pk.
 func CreateStateTable(t testing.TB, endpoint, name string) {
 	t.Helper()
 	ctx := context.Background()
 	db := DynamoDB(endpoint)
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
-		BillingMode:          dbtypes.BillingModePayPerRequest,
+		TableName: aws.String(name),
+		AttributeDefinitions: []dbtypes.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("kind"), AttributeType: dbtypes.ScalarAttributeTypeS},
+		},
+		KeySchema:   []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
+		BillingMode: dbtypes.BillingModePayPerRequest,
+		// The template's sparse index of the brands (statetable.KindIndex).
+		GlobalSecondaryIndexes: []dbtypes.GlobalSecondaryIndex{{
+			IndexName: aws.String("kind-pk"),
+			KeySchema: []dbtypes.KeySchemaElement{
+				{AttributeName: aws.String("kind"), KeyType: dbtypes.KeyTypeHash},
+				{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeRange},
+			},
+			Projection: &dbtypes.Projection{ProjectionType: dbtypes.ProjectionTypeInclude, NonKeyAttributes: []string{"state"}},
+		}},
 	})
 	if err != nil {
 		t.Fatalf("creating table %q: %v", name, err)

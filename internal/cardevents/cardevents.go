@@ -40,10 +40,13 @@ const (
 
 // Credentials is where the handler gets the identity from: the
 // service-provider secret, refreshed when a notification names a key ID
-// the secret does not hold (*lambdaapp.Credentials).
+// the secret does not hold (MarkStaleUnverified: anyone can send one) or
+// when a signed notification does not decrypt (MarkStale: WeChat Pay's own
+// word that the keys changed) (*lambdaapp.Credentials).
 type Credentials interface {
 	Current(ctx context.Context) *secret.Identity
 	MarkStale(reason string)
+	MarkStaleUnverified(reason string)
 }
 
 // Handler serves WeChat Pay's notifications.
@@ -152,8 +155,9 @@ func (h *Handler) handle(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 	err = id.Verifier().Verify(hdr, body)
 	if errors.Is(err, wxsign.ErrUnknownKey) {
 		// A key the secret does not hold yet: reread the secret (rate
-		// limited) and try once more with what it holds now.
-		h.Credentials.MarkStale("unknown key ID")
+		// limited, in a window of its own: this is not yet verified) and
+		// try once more with what it holds now.
+		h.Credentials.MarkStaleUnverified("unknown key ID")
 		if fresh := h.Credentials.Current(ctx); fresh != id {
 			id = fresh
 			err = id.Verifier().Verify(hdr, body)
@@ -177,6 +181,16 @@ func (h *Handler) handle(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 	}
 	out.id, out.eventType = n.ID, n.EventType
 	resource, err := h.resource(id, n)
+	if err != nil {
+		// Signed by WeChat Pay yet not decryptable: the API v3 key (or the
+		// private key) was rotated. Reread the secret (rate limited) and
+		// try once more with what it holds now.
+		h.Credentials.MarkStale("notification does not decrypt")
+		if fresh := h.Credentials.Current(ctx); fresh != id {
+			id = fresh
+			resource, err = h.resource(id, n)
+		}
+	}
 	if err != nil {
 		out.result = "rejected_resource"
 		return fail(http.StatusBadRequest, "resource cannot be decrypted"), slog.LevelError, err

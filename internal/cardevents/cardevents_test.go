@@ -494,6 +494,86 @@ func TestUnknownKeyRefreshesTheSecret(t *testing.T) {
 	assert.Equal(t, 2, loads, "rate limited")
 }
 
+// rotatingSecret is a secret whose value a test changes, counting reads.
+type rotatingSecret struct {
+	mu      sync.Mutex
+	current *secret.Identity
+	reads   int
+}
+
+func (r *rotatingSecret) load(context.Context) (*secret.Identity, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reads++
+	return r.current, nil
+}
+
+func (r *rotatingSecret) set(id *secret.Identity) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.current = id
+}
+
+func (r *rotatingSecret) readCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reads
+}
+
+// The operator rotates the API v3 key in the merchant platform and in the
+// secret: the next notification, signed by WeChat Pay and encrypted with
+// the new key, rereads the secret once and is delivered, not refused for
+// up to MaxAge. Before it, an unknown-serial probe (anyone can send one)
+// may have reread the secret: that does not make the key change wait.
+func TestRotatedAPIv3KeyIsPickedUpAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, probeFirst := range []bool{false, true} {
+		t.Run(map[bool]string{false: "alone", true: "right after an unknown-serial probe"}[probeFirst], func(t *testing.T) {
+			t.Parallel()
+			srv := wxpaytest.NewServer(wxpaytest.Options{})
+			defer srv.Close()
+			id := secretstest.IdentityOf(srv, srv.AddMerchant(mchid))
+			id.APIv3Key = apiV3Key
+			sec := &rotatingSecret{current: id}
+			logger := slog.New(slog.DiscardHandler)
+			creds, err := lambdaapp.NewCredentials(context.Background(), sec.load, logger)
+			require.NoError(t, err)
+			mem := &eventbus.Memory{}
+			h := &cardevents.Handler{Credentials: creds, Store: &idempotency.Memory{}, Bus: mem, Logger: logger}
+			handle := func(n *wxpaytest.Notifier, eventID string) events.APIGatewayV2HTTPResponse {
+				hdr, body, err := n.Build(wxpaytest.Notification{ID: eventID, EventType: "MEMBERCARD.ACCEPT_CARD", Resource: map[string]any{"card_id": cardID}}, wxpaytest.Genuine)
+				require.NoError(t, err)
+				resp, err := h.Handle(context.Background(), event(hdr, body))
+				require.NoError(t, err)
+				return resp
+			}
+			reads := 1 // the cold start's
+			if probeFirst {
+				probe := &wxpaytest.Notifier{KeyID: "PROBE0001", Key: wxpaytest.PooledKey(4), APIv3Key: apiV3Key}
+				assert.Equal(t, 401, handle(probe, "EV-probe").StatusCode)
+				reads++
+				require.Equal(t, reads, sec.readCount(), "the probe reread the secret")
+			}
+
+			rotated := []byte("fedcba9876543210fedcba9876543210")
+			next := *id
+			next.APIv3Key = rotated
+			sec.set(&next)
+			resp := handle(srv.Notifier(rotated), "EV-rotated")
+			assert.Equal(t, 200, resp.StatusCode, resp.Body)
+			assert.Equal(t, reads+1, sec.readCount(), "one secret read")
+			require.Len(t, mem.Events(), 1)
+			assert.Equal(t, "MEMBERCARD.ACCEPT_CARD", mem.Events()[0].DetailType)
+
+			// The old key no longer decrypts, and a second failure within the
+			// minute rereads nothing.
+			resp = handle(srv.Notifier(apiV3Key), "EV-old-key")
+			assert.Equal(t, 400, resp.StatusCode)
+			assert.Equal(t, reads+1, sec.readCount(), "rate limited")
+		})
+	}
+}
+
 // API Gateway may hand the body over base64-encoded: it is decoded before
 // verification.
 func TestBase64Body(t *testing.T) {

@@ -11,9 +11,14 @@ import (
 )
 
 // Credentials refresh policy: a key rotation is picked up within MaxAge, or
-// right after WeChat Pay says the keys are wrong (SIGN_ERROR, or an answer
-// or notification signed by a key ID the secret does not hold), at most
-// once per RetryAfterFailure, so a wrong key cannot hammer Secrets Manager.
+// right after WeChat Pay says the keys are wrong (SIGN_ERROR, an answer
+// signed by a key ID the secret does not hold, a signed notification the
+// API v3 key cannot decrypt), at most once per RetryAfterFailure, so a
+// wrong key cannot hammer Secrets Manager. A notification naming a key ID
+// the secret does not hold proves nothing (anyone can send one): its
+// rereads (MarkStaleUnverified) have a window of their own, so that
+// unauthenticated traffic cannot spend the window a genuine key change
+// needs.
 const (
 	MaxAge            = time.Hour
 	RetryAfterFailure = time.Minute
@@ -39,6 +44,9 @@ type Credentials struct {
 	loadedAt    time.Time
 	stale       string // why a refresh is due before MaxAge, or ""
 	lastAttempt time.Time
+	// The same for unverified reasons, with a window of their own.
+	staleUnverified       string
+	lastUnverifiedAttempt time.Time
 }
 
 // NewCredentials loads the identity once, failing if it cannot.
@@ -53,11 +61,22 @@ func NewCredentials(ctx context.Context, load LoadFunc, logger *slog.Logger) (*C
 }
 
 // MarkStale asks for a refresh at the next Current, for reason (e.g.
-// "SIGN_ERROR" or "unknown key ID").
+// "SIGN_ERROR" or "API v3 key cannot decrypt"): what WeChat Pay itself
+// said, over TLS or under its signature.
 func (c *Credentials) MarkStale(reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stale = reason
+}
+
+// MarkStaleUnverified is MarkStale for a reason anyone could cause (a
+// notification naming a key ID the secret does not hold, before its
+// signature can be checked): its rereads spend only their own window of
+// RetryAfterFailure, never the one MarkStale's use.
+func (c *Credentials) MarkStaleUnverified(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.staleUnverified = reason
 }
 
 // Current returns the identity, refreshing it first when due.
@@ -65,16 +84,17 @@ func (c *Credentials) Current(ctx context.Context) *secret.Identity {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if c.stale == "" && now.Sub(c.loadedAt) < MaxAge {
+	var reason string
+	switch {
+	case (c.stale != "" || now.Sub(c.loadedAt) >= MaxAge) && now.Sub(c.lastAttempt) >= RetryAfterFailure:
+		c.lastAttempt, reason = now, c.stale
+		if reason == "" {
+			reason = "age"
+		}
+	case c.staleUnverified != "" && now.Sub(c.lastUnverifiedAttempt) >= RetryAfterFailure:
+		c.lastUnverifiedAttempt, reason = now, c.staleUnverified
+	default:
 		return c.identity
-	}
-	if now.Sub(c.lastAttempt) < RetryAfterFailure {
-		return c.identity
-	}
-	c.lastAttempt = now
-	reason := c.stale
-	if reason == "" {
-		reason = "age"
 	}
 	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
@@ -87,7 +107,7 @@ func (c *Credentials) Current(ctx context.Context) *secret.Identity {
 		c.logger.WarnContext(ctx, "credentials refresh failed; keeping the ones in use", "reason", reason, "error", err.Error())
 		return c.identity
 	}
-	c.identity, c.loadedAt, c.stale = id, now, ""
+	c.identity, c.loadedAt, c.stale, c.staleUnverified = id, now, "", ""
 	c.logger.InfoContext(ctx, "credentials refreshed", "reason", reason, "public_key_id", id.PublicKeyID)
 	return c.identity
 }

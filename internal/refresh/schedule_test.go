@@ -114,14 +114,15 @@ func TestSendRetriesFailedEntries(t *testing.T) {
 }
 
 // The schedule enqueues AUTHORITY_BRAND_IDS and every brand with a
-// snapshot, once each, across pages of the table's Scan; notification
-// records are not brands.
+// snapshot, once each, across pages of a Query of the table's sparse
+// index: notification records are neither brands nor read, and the table
+// is never Scanned.
 func TestSchedulerEnqueuesEveryCoveredBrand(t *testing.T) {
 	t.Parallel()
 	for _, s := range awstest.Stacks(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			table := tableOf(t, s)
-			store := authtable.Table{Table: table, ScanPageSize: 2}
+			store := authtable.Table{Table: table, PageSize: 2}
 			tr := &authority.Tracker{Store: store, Bus: nopBus{}}
 			for _, b := range []string{"2001", "2002", "1004"} {
 				_, err := tr.Observe(context.Background(), b, &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}})
@@ -156,11 +157,12 @@ func TestSchedulerEnqueuesEveryCoveredBrand(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 4, sum.Enqueued, "forced")
 			assert.Len(t, received(t, s, url), 1+4+10+4)
-			assert.GreaterOrEqual(t, s.Calls("DynamoDB_20120810.Scan"), 2, "pages")
+			assert.GreaterOrEqual(t, s.Calls("DynamoDB_20120810.Query"), 2, "pages")
+			assert.Zero(t, s.Calls("DynamoDB_20120810.Scan"), "no Scan of the table")
 
 			// The table failing: nothing is enqueued, and the error says why.
 			for range 4 {
-				s.Inject("DynamoDB_20120810.Scan", awstest.Fault{Status: 500, Type: "InternalServerError"})
+				s.Inject("DynamoDB_20120810.Query", awstest.Fault{Status: 500, Type: "InternalServerError"})
 			}
 			sum, err = h.Handle(context.Background(), cmd)
 			require.Error(t, err)
@@ -299,5 +301,47 @@ func TestParseMessage(t *testing.T) {
 	for _, body := range []string{``, `{}`, `null`, `[]`, `{"brand_id":1004}`, `{"BRAND_ID":"1004"}`, `{"brand_id":"1004","x":1}`, `{"brand_id":"10/04"}`, `{"brand_id":""}`, `"1004"`} {
 		_, err := refresh.ParseMessage(body)
 		assert.Error(t, err, body)
+	}
+}
+
+// A snapshot written before the index existed (no kind attribute) is not
+// listed; its next check adds it, and a removal keeps it listed, as
+// removed. A notification record never joins the index.
+func TestBrandsJoinTheIndexAtTheirNextCheck(t *testing.T) {
+	t.Parallel()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			ctx := context.Background()
+			table := tableOf(t, s)
+			store := authtable.Table{Table: table}
+			tr := &authority.Tracker{Store: store, Bus: nopBus{}}
+			auth := &authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"BRAND_PRODUCT_AUTHORITY_MERCHANT_CARD"}}
+			for _, b := range []string{"3001", "3002"} {
+				_, err := tr.Observe(ctx, b, auth)
+				require.NoError(t, err)
+			}
+			_, err := table.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table.Name),
+				Key:              map[string]types.AttributeValue{statetable.KeyAttr: statetable.String(statetable.AuthorityPrefix + "3002")},
+				UpdateExpression: aws.String("REMOVE #k"), ExpressionAttributeNames: map[string]string{"#k": statetable.KindAttr}})
+			require.NoError(t, err)
+			_, err = table.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table.Name), Item: map[string]types.AttributeValue{
+				statetable.KeyAttr: statetable.String(statetable.NotificationPrefix + "n-1"), "state": statetable.String("completed"),
+			}})
+			require.NoError(t, err)
+
+			active, removed, err := store.Brands(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"3001"}, active, "the item without a kind is not in the index")
+			assert.Empty(t, removed)
+
+			_, err = tr.Observe(ctx, "3002", auth) // unchanged: a Touch
+			require.NoError(t, err)
+			require.NoError(t, store.Remove(ctx, "3001"))
+			active, removed, err = store.Brands(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"3002"}, active, "joined at its check")
+			assert.Equal(t, []string{"3001"}, removed, "a removed brand stays listed, as removed")
+			assert.Zero(t, s.Calls("DynamoDB_20120810.Scan"))
+		})
 	}
 }

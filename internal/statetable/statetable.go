@@ -23,6 +23,18 @@ import (
 const (
 	KeyAttr = "pk"         // the partition key, a string
 	TTLAttr = "expires_at" // epoch seconds; DynamoDB deletes the item some time after
+	// KindAttr is the partition key of KindIndex, carried only by the
+	// items listed through it: authority# items, whose value is KindAuthority.
+	KindAttr = "kind"
+)
+
+// KindIndex is the table's sparse global secondary index: partition key
+// KindAttr, sort key KeyAttr, projecting the state attribute too. Only
+// items with a KindAttr are in it, so the schedule lists the brands by a
+// Query that reads the brands alone, never the notification records.
+const (
+	KindIndex     = "kind-pk"
+	KindAuthority = "authority"
 )
 
 // Key prefixes of the two kinds of item.
@@ -38,6 +50,7 @@ type API interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
 // Table is the state table and a client to reach it.

@@ -38,9 +38,9 @@ const (
 // Table is the Store in the DynamoDB state table.
 type Table struct {
 	*statetable.Table
-	// ScanPageSize, when not 0, is how many items each page of Brands
-	// reads; DynamoDB otherwise pages at 1 MB.
-	ScanPageSize int32
+	// PageSize, when not 0, is how many items each page of Brands reads;
+	// DynamoDB otherwise pages at 1 MB.
+	PageSize int32
 }
 
 func (t Table) key(brandID string) map[string]types.AttributeValue {
@@ -65,6 +65,7 @@ func (t Table) Get(ctx context.Context, brandID string) (authority.Item, error) 
 func (t Table) Put(ctx context.Context, it authority.Item, expect int64) error {
 	av := t.key(it.BrandID)
 	av[attrBrandID] = statetable.String(it.BrandID)
+	av[statetable.KindAttr] = statetable.String(statetable.KindAuthority)
 	av[attrState] = statetable.String(string(it.State))
 	av[attrCheckedAt] = statetable.String(stamp(it.CheckedAt))
 	av[attrVersion] = statetable.Number(it.Version)
@@ -125,9 +126,12 @@ func ownWrite(old map[string]types.AttributeValue, it authority.Item) bool {
 
 // Touch records a check that changed nothing.
 func (t Table) Touch(ctx context.Context, brandID string, checkedAt time.Time, updateTime string, expiresAt time.Time, expect int64) error {
-	set := "SET #c = :c"
-	names := map[string]string{"#c": attrCheckedAt, "#v": attrVersion}
-	values := map[string]types.AttributeValue{":c": statetable.String(stamp(checkedAt)), ":v": statetable.Number(expect)}
+	// The kind too: a snapshot written before the index existed joins it
+	// at its next check.
+	set := "SET #c = :c, #k = :k"
+	names := map[string]string{"#c": attrCheckedAt, "#v": attrVersion, "#k": statetable.KindAttr}
+	values := map[string]types.AttributeValue{":c": statetable.String(stamp(checkedAt)), ":v": statetable.Number(expect),
+		":k": statetable.String(statetable.KindAuthority)}
 	if updateTime != "" {
 		set += ", #u = :u"
 		names["#u"] = attrUpdateTime
@@ -251,26 +255,26 @@ func decodeItem(brandID string, av map[string]types.AttributeValue) (authority.I
 }
 
 // Brands lists the brands that have a snapshot, and apart those removed:
-// a paginated Scan of the table reading only the key and state of its
-// authority# items. The table holds the
-// notification records too, so a Scan reads (and is billed for) them all;
-// design.md fixes the table's shape, which has no index to read only
-// snapshots.
+// a paginated Query of the table's sparse index (statetable.KindIndex),
+// which holds the authority# items alone, reading their key and state.
+// Its cost grows with the brands, never with the notification records
+// (README, "Scheduled refresh, at scale").
 func (t Table) Brands(ctx context.Context) (active, removed []string, err error) {
-	in := &dynamodb.ScanInput{
-		TableName:        aws.String(t.Name),
-		FilterExpression: aws.String("begins_with(#pk, :p)"),
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(t.Name),
+		IndexName:              aws.String(statetable.KindIndex),
+		KeyConditionExpression: aws.String("#k = :k"),
 		// These attributes alone, said explicitly: the scheduler's role
 		// may read no other (template.yaml, dynamodb:Attributes, Select).
 		Select:                    types.SelectSpecificAttributes,
 		ProjectionExpression:      aws.String("#pk, #s"),
-		ExpressionAttributeNames:  map[string]string{"#pk": statetable.KeyAttr, "#s": attrState},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": statetable.String(statetable.AuthorityPrefix)},
+		ExpressionAttributeNames:  map[string]string{"#pk": statetable.KeyAttr, "#s": attrState, "#k": statetable.KindAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": statetable.String(statetable.KindAuthority)},
 	}
-	if t.ScanPageSize > 0 {
-		in.Limit = aws.Int32(t.ScanPageSize)
+	if t.PageSize > 0 {
+		in.Limit = aws.Int32(t.PageSize)
 	}
-	pages := dynamodb.NewScanPaginator(t.Client, in)
+	pages := dynamodb.NewQueryPaginator(t.Client, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
@@ -278,7 +282,7 @@ func (t Table) Brands(ctx context.Context) (active, removed []string, err error)
 		}
 		for _, it := range page.Items {
 			k, ok := it[statetable.KeyAttr].(*types.AttributeValueMemberS)
-			if !ok {
+			if !ok || !strings.HasPrefix(k.Value, statetable.AuthorityPrefix) {
 				continue
 			}
 			id := strings.TrimPrefix(k.Value, statetable.AuthorityPrefix)
@@ -314,11 +318,12 @@ func (t Table) Remove(ctx context.Context, brandID string) error {
 		}
 		_, err = t.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(t.Name), Key: t.key(brandID),
-			UpdateExpression:    aws.String("SET #s = :removed, #e = :exp, #v = #v + :one REMOVE #t, #ps, #u"),
+			UpdateExpression:    aws.String("SET #s = :removed, #e = :exp, #v = #v + :one, #k = :k REMOVE #t, #ps, #u"),
 			ConditionExpression: aws.String("#v = :v"),
 			ExpressionAttributeNames: map[string]string{"#s": attrState, "#e": statetable.TTLAttr,
-				"#v": attrVersion, "#t": attrType, "#ps": attrProducts, "#u": attrUpdateTime},
+				"#v": attrVersion, "#t": attrType, "#ps": attrProducts, "#u": attrUpdateTime, "#k": statetable.KindAttr},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":removed": statetable.String(string(authority.Removed)),
+				":k":   statetable.String(statetable.KindAuthority),
 				":exp": statetable.Number(time.Now().Add(authority.RemovedFor).Unix()), ":one": statetable.Number(1), ":v": statetable.Number(it.Version)},
 		})
 		if !statetable.ConditionFailed(err) {

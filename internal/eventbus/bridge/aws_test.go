@@ -55,3 +55,43 @@ func TestBusOnMoto(t *testing.T) {
 		require.Error(t, err, "PutEvents created no bus")
 	})
 }
+
+// A function's cold start refuses a bus that does not exist, naming it,
+// and passes one that does; AWS answers PutEvents to a missing bus as a
+// success, so this check is what stops a typo in EVENT_BUS_NAME.
+func TestFromEnvCheckedOnMoto(t *testing.T) {
+	t.Parallel()
+	s := awstest.Stacks(t)[0]
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, bus, want string
+	}{
+		{"an existing bus", s.Bus, ""},
+		{"a missing bus", s.Bus + "-typo", "does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bus, err := bridge.FromEnvChecked(ctx, awstest.Getenv(s.Env(map[string]string{"EVENT_BUS_NAME": tc.bus})))
+			if tc.want == "" {
+				require.NoError(t, err)
+				assert.Equal(t, tc.bus, bus.Name)
+				return
+			}
+			require.Error(t, err)
+			assert.Nil(t, bus)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), `"`+tc.bus+`"`)
+			assert.Contains(t, err.Error(), "EVENT_BUS_NAME")
+		})
+	}
+
+	t.Run("EventBridge unreachable", func(t *testing.T) {
+		t.Parallel()
+		s := awstest.Stacks(t)[0] // its own, so that the fault reaches no other subtest
+		s.Inject("AWSEvents.DescribeEventBus", awstest.Fault{Status: 400, Type: "AccessDeniedException"})
+		_, err := bridge.FromEnvChecked(ctx, awstest.Getenv(s.Env(nil)))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "checking that the bus")
+		assert.Contains(t, err.Error(), "AccessDenied")
+	})
+}

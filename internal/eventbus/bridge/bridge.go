@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -19,15 +20,51 @@ import (
 // MaxEntries is how many events one PutEvents call takes.
 const MaxEntries = 10
 
-// PutEventsAPI is the part of the EventBridge client a Bus uses.
-type PutEventsAPI interface {
+// CheckTimeout bounds a cold start's check that the bus exists.
+const CheckTimeout = 5 * time.Second
+
+// API is the part of the EventBridge client a Bus uses.
+type API interface {
 	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
+	DescribeEventBus(ctx context.Context, in *eventbridge.DescribeEventBusInput, optFns ...func(*eventbridge.Options)) (*eventbridge.DescribeEventBusOutput, error)
 }
 
 // Bus publishes to an EventBridge event bus.
 type Bus struct {
-	Client PutEventsAPI
+	Client API
 	Name   string // the bus's name or ARN
+}
+
+// CheckExists asks EventBridge for the bus (DescribeEventBus), so that a
+// function refuses to start on a bus that is not there: AWS answers a
+// PutEvents to a missing bus as a success and drops the event
+// (aws/aws-cli#9186), so Publish alone cannot tell. The error names the
+// bus and EVENT_BUS_NAME.
+func (b *Bus) CheckExists(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	_, err := b.Client.DescribeEventBus(ctx, &eventbridge.DescribeEventBusInput{Name: aws.String(b.Name)})
+	var nf *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		return fmt.Errorf("eventbus: the bus %q (EVENT_BUS_NAME) does not exist: events published to it would be lost", b.Name)
+	case err != nil:
+		return fmt.Errorf("eventbus: checking that the bus %q (EVENT_BUS_NAME) exists: %w", b.Name, err)
+	}
+	return nil
+}
+
+// FromEnvChecked is FromEnv, then CheckExists: the bus of a function that
+// publishes, at its cold start.
+func FromEnvChecked(ctx context.Context, getenv func(string) string) (*Bus, error) {
+	b, err := FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.CheckExists(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // FromEnv builds a Bus from the function's environment: EVENT_BUS_NAME,
