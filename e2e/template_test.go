@@ -589,6 +589,19 @@ func TestTemplateSignIn(t *testing.T) {
 	keys := res("SessionKeysFunction")
 	assert.Nil(t, node(keys, "Properties", "Environment", "Variables", "SESSION_ISSUER"),
 		"the keys function derives the issuer from its request: naming its own URL would be a circular dependency")
+	// Its URL is public and unthrottled: a reservation (a parameter, 0 for
+	// none) bounds what a flood of GETs can take from the token functions.
+	reserved := node(keys, "Properties", "ReservedConcurrentExecutions")
+	require.NotNil(t, reserved, "the keys function reserves its concurrency")
+	assert.Equal(t, "ReserveSessionKeysConcurrency", reserved.Content[0].Value)
+	assert.Equal(t, "SessionKeysConcurrency", reserved.Content[1].Value)
+	assert.Equal(t, "5", node(doc, "Parameters", "SessionKeysConcurrency", "Default").Value)
+	// An openid claim the token sets itself would make the sign-in function
+	// refuse every cold start: the deploy is refused instead.
+	claimRule := yamlText(t, node(doc, "Rules", "SignInOpenIdClaimNotRegistered"))
+	for _, c := range []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "unionid", "OpenIdClaim", "MiniProgramSecretId"} {
+		assert.Contains(t, claimRule, c)
+	}
 
 	// The authorizer is created once the URL answers the public: after both grants.
 	authz := res("SessionAuthorizer")
