@@ -30,6 +30,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -272,7 +273,10 @@ func (c *Client) exchange(ctx context.Context, code string, st *stats) (*Session
 		}
 		var retry bool
 		switch {
-		case errors.Is(err, ErrBusy), errors.Is(err, ErrUnavailable) && info.answered:
+		case errors.Is(err, ErrBusy), info.status >= 500:
+			// WeChat said busy, or its gateway failed before an answer:
+			// retried. An answer cut short after a 200 is final: WeChat
+			// may have exchanged the code, and a retry would spend it.
 			retry = true
 		case info.answered || info.local:
 			return nil, err
@@ -323,6 +327,7 @@ type attemptInfo struct {
 	connecting bool // a connect or TLS handshake began and no connection came of it
 	reused     bool // the request went out on a pooled connection
 	answered   bool // WeChat sent at least a status line
+	status     int  // the HTTP status WeChat answered, when answered
 	local      bool // failed before anything was sent
 	waited     time.Duration
 }
@@ -336,11 +341,35 @@ func (c *Client) requestURL(code string) string {
 
 func (c *Client) once(ctx context.Context, code string) (*Session, attemptInfo, error) {
 	info := attemptInfo{local: true}
+	// net/http may go on dialling for this request in its own goroutine
+	// after the request took a pooled connection: the trace is written
+	// under a lock, and a connect that starts after GotConn is not this
+	// request's.
+	var (
+		mu                      sync.Mutex
+		got, connecting, reused bool
+	)
+	connect := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !got {
+			connecting = true
+		}
+	}
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		ConnectStart:      func(string, string) { info.connecting = true },
-		TLSHandshakeStart: func() { info.connecting = true },
-		GotConn:           func(ci httptrace.GotConnInfo) { info.connecting, info.reused = false, ci.Reused },
+		ConnectStart:      func(string, string) { connect() },
+		TLSHandshakeStart: connect,
+		GotConn: func(ci httptrace.GotConnInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			got, connecting, reused = true, false, ci.Reused
+		},
 	})
+	traced := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		info.connecting, info.reused = connecting, reused
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.requestURL(code), nil)
 	if err != nil {
 		return nil, info, c.scrub(code, "building the request", err)
@@ -350,12 +379,13 @@ func (c *Client) once(ctx context.Context, code string) (*Session, attemptInfo, 
 	info.local = false
 	sent := time.Now()
 	resp, err := c.cfg.HTTPClient.Do(req)
+	traced()
 	if err != nil {
 		info.waited = time.Since(sent)
 		return nil, info, c.scrub(code, "sending", err)
 	}
 	defer resp.Body.Close()
-	info.answered = true
+	info.answered, info.status = true, resp.StatusCode
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
 	info.waited = time.Since(sent)
 	switch {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -478,4 +479,48 @@ func FuzzParseAnswer(f *testing.F) {
 		require.LessOrEqual(t, len(s.OpenID), 128)
 		require.NotContains(t, fmt.Sprint(s), s.SessionKey.Reveal()+"\x00")
 	})
+}
+
+// An answer cut short after a 200 is final: WeChat may have exchanged the
+// code already, and a retry would spend it (40163) instead of telling the
+// caller WeChat failed.
+func TestExchangeDoesNotRetryAnAnswerCutShort(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"openid":"o`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := wxlogin.New(wxlogin.Config{BaseURL: srv.URL, AppID: appID, AppSecret: secret, HTTPClient: srv.Client(), BaseBackoff: time.Millisecond})
+	require.NoError(t, err)
+	_, err = c.Exchange(context.Background(), "a-code")
+	require.ErrorIs(t, err, wxlogin.ErrUnavailable)
+	assert.Equal(t, int32(1), calls.Load(), "sent once")
+	assertNoSecret(t, err, "a-code")
+}
+
+// Exchanges in parallel share one client and its pooled connections; the
+// race detector watches the connection trace that decides what may be
+// retried (net/http may dial for a request in another goroutine).
+func TestExchangeConcurrently(t *testing.T) {
+	t.Parallel()
+	srv := newStandIn(t, wxlogintest.Options{})
+	c := newClient(t, srv, appID, secret)
+	codes := make([]string, 32)
+	for i := range codes {
+		codes[i] = srv.IssueCode(appID, openID)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(codes))
+	for i, code := range codes {
+		wg.Go(func() { _, errs[i] = c.Exchange(context.Background(), code) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		assert.NoError(t, err)
+	}
+	assert.Len(t, srv.Requests(), len(codes), "each code sent once")
 }
