@@ -198,7 +198,10 @@ func (h *SignIn) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest, 
 		out.cause = err
 		aerr := FromLogin(err)
 		if remembered(err) {
-			h.spent.add(code, aerr)
+			// A copy: Handle stamps aerr with this request's ID while
+			// another request may read the remembered one.
+			c := *aerr
+			h.spent.add(code, &c)
 		}
 		return nil, aerr
 	}

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -507,4 +508,40 @@ func FuzzDecodeCode(f *testing.F) {
 		require.NoError(t, json.Unmarshal(body, &m))
 		require.Equal(t, map[string]any{"code": code}, m)
 	})
+}
+
+// Requests repeating a refused code in parallel each get the refusal
+// with their own request ID; the race detector watches the remembered
+// answer, which Handle stamps per request while others read it.
+func TestSpentCodeRepeatedConcurrently(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	// "abc" was never issued: WeChat refuses it (40029) to whichever
+	// requests reach it before the refusal is remembered.
+	const workers, each = 8, 10
+	var wg sync.WaitGroup
+	ids := make([][]string, workers)
+	for w := range workers {
+		ids[w] = make([]string, each)
+		wg.Go(func() {
+			for i := range each {
+				ev := post(codeBody("abc"))
+				ev.RequestContext.RequestID = fmt.Sprintf("req-%d-%d", w, i)
+				resp, err := f.h.Handle(context.Background(), ev)
+				var m map[string]any
+				if err == nil && resp.StatusCode == 401 && json.Unmarshal([]byte(resp.Body), &m) == nil {
+					ids[w][i], _ = m["request_id"].(string)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for w := range workers {
+		for i := range each {
+			assert.Equal(t, fmt.Sprintf("req-%d-%d", w, i), ids[w][i])
+		}
+	}
+	sent := len(f.srv.Requests())
+	f.signIn(t, codeBody("abc"))
+	assert.Len(t, f.srv.Requests(), sent, "once remembered, the refused code is not sent again")
 }
