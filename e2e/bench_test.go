@@ -105,7 +105,9 @@ func cannedKMS(b *testing.B, delay time.Duration) string {
 
 // BenchmarkColdStart measures each compiled bootstrap from process start
 // to its first poll of the Runtime API: environment, AWS configuration,
-// the secret from Secrets Manager on loopback, key parsing, client set-up.
+// the secret from Secrets Manager on loopback (and for session and
+// sessionkeys KMS's GetPublicKey from cannedKMS), key parsing, client
+// set-up.
 // It reports the median and the stripped binary's size.
 func BenchmarkColdStart(b *testing.B) {
 	for _, fn := range lambdatest.Functions {
