@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -22,6 +23,17 @@ func (m MiniProgram) String() string { return "mini-program " + m.AppID }
 
 // GoString names the AppID only.
 func (m MiniProgram) GoString() string { return m.String() }
+
+// LogValue names the AppID only: slog's JSON handler would otherwise
+// marshal the struct, AppSecret included.
+func (m MiniProgram) LogValue() slog.Value { return slog.GroupValue(slog.String("appid", m.AppID)) }
+
+// MarshalJSON names the AppID only, for the same reason.
+func (m MiniProgram) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		AppID string `json:"appid"`
+	}{m.AppID})
+}
 
 // ParseMiniProgram checks the value of the secret {"appid","app_secret"}:
 // both required, non-empty strings without spaces or control characters.

@@ -1,9 +1,12 @@
 package secret_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -88,4 +91,24 @@ func FuzzParseMiniProgram(f *testing.F) {
 			t.Fatalf("error quotes the secret: %v", err)
 		}
 	})
+}
+
+// No way of printing a MiniProgram shows its AppSecret: fmt, slog's JSON
+// and text handlers (which would marshal the struct), and encoding/json.
+func TestMiniProgramNeverPrintsTheSecret(t *testing.T) {
+	t.Parallel()
+	const appSecret = "0123456789abcdef0123456789abcdef"
+	mp := secret.MiniProgram{AppID: "wx0123456789abcdef", AppSecret: appSecret}
+	var jsonLog, textLog bytes.Buffer
+	slog.New(slog.NewJSONHandler(&jsonLog, nil)).Info("boot", "mp", mp, "ptr", &mp)
+	slog.New(slog.NewTextHandler(&textLog, nil)).Info("boot", "mp", mp)
+	marshalled, err := json.Marshal(mp)
+	require.NoError(t, err)
+	for name, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", mp), "%+v": fmt.Sprintf("%+v", mp), "%#v": fmt.Sprintf("%#v", mp), "%v of a pointer": fmt.Sprintf("%v", &mp),
+		"slog JSON": jsonLog.String(), "slog text": textLog.String(), "json": string(marshalled),
+	} {
+		assert.NotContains(t, out, appSecret, name)
+		assert.Contains(t, out, mp.AppID, name)
+	}
 }
