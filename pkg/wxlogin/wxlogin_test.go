@@ -200,6 +200,7 @@ func TestRetries(t *testing.T) {
 			}
 		}, wxlogin.ErrBusy, 3},
 		{"5xx then fine", func(s *wxlogintest.Server) { s.FailNextStatus(http.StatusBadGateway) }, nil, 2},
+		{"500 then fine", func(s *wxlogintest.Server) { s.FailNextStatus(http.StatusInternalServerError) }, nil, 2},
 		{"5xx three times", func(s *wxlogintest.Server) {
 			for range 3 {
 				s.FailNextStatus(http.StatusServiceUnavailable)
