@@ -525,3 +525,36 @@ func TestExchangeConcurrently(t *testing.T) {
 	}
 	assert.Len(t, srv.Requests(), len(codes), "each code sent once")
 }
+
+// A connection whose TLS handshake never completes never carried the code:
+// it is retried as unreachable, not ended as a timeout that may have spent it.
+func TestExchangeRetriesAHandshakeThatTimesOut(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var accepted atomic.Int32
+	var held sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); _ = ln.Close(); held.Wait() })
+	held.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			held.Go(func() { <-done; _ = conn.Close() }) // never answers the handshake
+		}
+	})
+	hc := &http.Client{Transport: &http.Transport{TLSHandshakeTimeout: 50 * time.Millisecond}}
+	c, err := wxlogin.New(wxlogin.Config{BaseURL: "https://" + ln.Addr().String(), AppID: appID, AppSecret: secret, HTTPClient: hc, BaseBackoff: time.Millisecond})
+	require.NoError(t, err)
+	_, err = c.Exchange(context.Background(), "a-code")
+	require.ErrorIs(t, err, wxlogin.ErrUnavailable)
+	require.NotErrorIs(t, err, wxlogin.ErrTimeout)
+	var ce *wxlogin.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 3, ce.Attempts)
+	assert.Equal(t, int32(3), accepted.Load(), "a fresh connection each attempt")
+	assertNoSecret(t, err, "a-code")
+}
