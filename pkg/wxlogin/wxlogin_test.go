@@ -123,11 +123,12 @@ func TestErrcodes(t *testing.T) {
 	srv := newStandIn(t, wxlogintest.Options{Now: now.Now})
 	srv.AddApp("wxother", "other")
 	srv.BlockUser(appID, "risky")
+	expired := srv.IssueCode(appID, openID)
+	now.Add(wxlogintest.CodeLifetime)
+	// Used within its life (a code past it answers as an unknown one).
 	used := srv.IssueCode(appID, openID)
 	_, err := newClient(t, srv, appID, secret).Exchange(context.Background(), used)
 	require.NoError(t, err)
-	expired := srv.IssueCode(appID, openID)
-	now.Add(wxlogintest.CodeLifetime)
 	cases := []struct {
 		name      string
 		appID     string

@@ -143,7 +143,15 @@ func (s *Server) IssueCode(appID, openID string) string {
 	c := base64.RawURLEncoding.EncodeToString(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.codes[c] = &code{appID: appID, openID: openID, issued: s.opts.Now()}
+	now := s.opts.Now()
+	// Codes past their life answer as unknown ones do: forget them, so a
+	// long-running sandbox does not grow with every wx.login.
+	for k, old := range s.codes {
+		if !now.Before(old.issued.Add(CodeLifetime)) {
+			delete(s.codes, k)
+		}
+	}
+	s.codes[c] = &code{appID: appID, openID: openID, issued: now}
 	return c
 }
 
@@ -185,7 +193,20 @@ func (s *Server) HangNext() {
 	s.faults = append(s.faults, fault{hang: true})
 }
 
-// Requests returns what the server received, oldest first.
+// MaxRecords is how many requests Requests keeps: the newest, so that a
+// long-running sandbox does not grow with every exchange.
+const MaxRecords = 10000
+
+// record keeps rec, dropping the oldest beyond MaxRecords; s.mu is held.
+func (s *Server) record(rec Record) {
+	if len(s.records) == MaxRecords {
+		s.records = append(s.records[:0], s.records[1:]...)
+	}
+	s.records = append(s.records, rec)
+}
+
+// Requests returns what the server received (at most MaxRecords, the
+// newest), oldest first.
 func (s *Server) Requests() []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,7 +245,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	var body any
 	switch {
 	case f != nil && f.hang:
-		s.records = append(s.records, rec)
+		s.record(rec)
 		s.mu.Unlock()
 		<-r.Context().Done()
 		return
@@ -241,7 +262,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK
 	}
-	s.records = append(s.records, rec)
+	s.record(rec)
 	s.mu.Unlock()
 	if body == nil {
 		w.WriteHeader(rec.Status)
