@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/wxcard/wxcard/internal/apigw"
 	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/eventbus"
@@ -65,9 +66,24 @@ func NewServer(h http.Handler, readTimeout time.Duration) *http.Server {
 	}
 }
 
-// Handler serves routes as API Gateway would invoke the functions.
+// Handler serves routes as API Gateway would invoke the functions. It
+// answers only requests whose Host is a loopback address or localhost: a
+// web page whose name an attacker points at 127.0.0.1 (DNS rebinding)
+// gets 403, not the local sign-in and the token routes.
 func Handler(routes []Route) http.Handler {
 	mux := http.NewServeMux()
+	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			resp := apigw.Forbidden("Host", "is not a loopback address of this local API").Respond()
+			for k, v := range resp.Headers {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(resp.StatusCode)
+			_, _ = io.WriteString(w, resp.Body)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	for _, rt := range routes {
 		mux.HandleFunc(rt.Key, func(w http.ResponseWriter, r *http.Request) {
 			serve(w, r, rt)
@@ -78,7 +94,16 @@ func Handler(routes []Route) http.Handler {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"message":"Not Found"}`)
 	})
-	return mux
+	return guarded
+}
+
+// loopbackHost: host, with or without a port, is localhost or a loopback IP.
+func loopbackHost(host string) bool {
+	if name, _, err := net.SplitHostPort(host); err == nil {
+		host = name
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host).IsLoopback()
 }
 
 func serve(w http.ResponseWriter, r *http.Request, rt Route) {
@@ -161,7 +186,9 @@ func serve(w http.ResponseWriter, r *http.Request, rt Route) {
 // ClaimsHeader stands in for the caller's JWT in the local API: a JSON
 // object of claims, handed to the functions as API Gateway's JWT
 // authorizer would after validating a token. Only the local runner reads
-// it; a deployed API has no such header.
+// it, and only while EnableSignIn has not put the token routes behind
+// bearer tokens (TOKEN_ROUTES_AUTHORIZATION=JWT); a deployed API has no
+// such header.
 const ClaimsHeader = "x-wxcard-jwt-claims"
 
 // parseClaims reads ClaimsHeader's JSON object into claims the way API
@@ -402,7 +429,7 @@ func Env(getenv func(string) string) (lambdaapp.Env, string, error) {
 	env.SecretID = partnerSecret
 	// Locally the token routes are open unless asked otherwise
 	// (TOKEN_ROUTES_AUTHORIZATION=JWT: a bearer token from the local
-	// sign-in, or claims in ClaimsHeader).
+	// sign-in; ClaimsHeader counts only while sign-in is not enabled).
 	if env.TokenRoutesAuthorization == "" {
 		env.TokenRoutesAuthorization = lambdaapp.TokenAuthNone
 	}

@@ -3,6 +3,7 @@ package localapi_test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -103,6 +104,47 @@ func TestLocalSignInFlow(t *testing.T) {
 	st, m = call(t, srv.URL, "POST", "/session", body, nil)
 	assert.Equal(t, 401, st)
 	assert.Equal(t, "INVALID_CODE", m["code"])
+}
+
+// Under JWT with sign-in enabled, ClaimsHeader opens nothing: only a
+// bearer token of the local issuer does, as behind API Gateway.
+func TestLocalClaimsHeaderIgnoredUnderJWT(t *testing.T) {
+	t.Parallel()
+	srv := sandboxWith(t, map[string]string{"TOKEN_ROUTES_AUTHORIZATION": "JWT"})
+	pre := `{"card_id":"` + localapi.SandboxCardID + `","openid":"` + localapi.SandboxOpenID + `"}`
+	claims := map[string]string{localapi.ClaimsHeader: `{"openid":"` + localapi.SandboxOpenID + `"}`}
+	st, m := call(t, srv.URL, "POST", "/brand/card-member/pre-auth-tokens", pre, claims)
+	assert.Equal(t, 401, st, m)
+	claims["Authorization"] = "Bearer " + signIn(t, srv.URL, localapi.SandboxOpenID)
+	st, m = call(t, srv.URL, "POST", "/brand/card-member/pre-auth-tokens", pre, claims)
+	assert.Equal(t, 200, st, m)
+}
+
+// A request whose Host is not this machine (a page whose name was
+// rebound to 127.0.0.1) is refused on every route; loopback names pass.
+func TestLocalRefusesForeignHost(t *testing.T) {
+	t.Parallel()
+	srv := sandbox(t)
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	require.NoError(t, err)
+	for host, want := range map[string]int{
+		"evil.example:" + port: 403, "evil.example": 403, "127.0.0.1.nip.io:" + port: 403, "10.0.0.1:" + port: 403,
+		"127.0.0.1:" + port: 200, "localhost:" + port: 200, "LOCALHOST": 200, "[::1]:" + port: 200, "127.0.0.2": 200,
+	} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+localapi.LoginRoute, strings.NewReader(`{"openid":"`+localapi.SandboxOpenID+`"}`))
+		require.NoError(t, err)
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, "%s: %s", host, raw)
+		if want == 403 {
+			assert.Contains(t, string(raw), `"FORBIDDEN"`, host)
+			assert.Contains(t, string(raw), "Host", host)
+		}
+	}
 }
 
 // tamper changes the token's payload (its sub) and keeps the signature.
