@@ -87,13 +87,11 @@ func TestFunctionsLinkOnlyTheAWSClientsTheyCall(t *testing.T) {
 		"authorities":        {"dynamodb", "eventbridge", "secretsmanager"},
 		"authoritiesrefresh": {"dynamodb", "eventbridge", "secretsmanager", "sqs"}, // sends a brand it had no time for back
 		"cardevents":         {"dynamodb", "eventbridge", "secretsmanager"},
-		// The scheduler reads no secret: its Secrets Manager client comes
-		// with internal/lambdaapp, which every main boots with.
-		"authoritiesschedule": {"dynamodb", "secretsmanager", "sqs"},
+		// The scheduler and the keys function hold no secret, so they link
+		// no Secrets Manager client: they boot with internal/lambdainit.
+		"authoritiesschedule": {"dynamodb", "sqs"},
 		"session":             {"kms", "secretsmanager"},
-		// The keys function reads no secret: its Secrets Manager client
-		// comes with internal/session, which both sign-in mains boot with.
-		"sessionkeys": {"kms", "secretsmanager"},
+		"sessionkeys":         {"kms"},
 	}
 	root, err := lambdatest.ModuleRoot()
 	require.NoError(t, err)

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/lambdainit"
 	"github.com/wxcard/wxcard/internal/localapi"
 )
 
@@ -39,7 +39,7 @@ func main() {
 }
 
 func run(ctx context.Context, addr string) error {
-	logger := lambdaapp.NewLogger(os.Stderr, lambdaapp.LogLevel(os.Getenv))
+	logger := lambdainit.NewLogger(os.Stderr, lambdainit.LogLevel(os.Getenv))
 	env, brandSecret, err := localapi.Env(os.Getenv)
 	if err != nil {
 		return err

@@ -14,22 +14,28 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wxcard/wxcard/internal/authority/authtable"
-	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/lambdainit"
 	"github.com/wxcard/wxcard/internal/refresh"
 	"github.com/wxcard/wxcard/internal/refresh/queue"
 	"github.com/wxcard/wxcard/internal/statetable"
 )
 
 func main() {
-	app := lambdaapp.MustBootWithoutSecret("authoritiesschedule")
+	// It holds no WeChat Pay credentials, so it boots with the common cold
+	// start alone and links no Secrets Manager client.
+	fn := lambdainit.New("authoritiesschedule")
+	listed, err := lambdainit.IDList("AUTHORITY_BRAND_IDS", os.Getenv("AUTHORITY_BRAND_IDS"), 32)
+	if err != nil {
+		fn.Refuse(err)
+	}
 	table, err := statetable.FromEnv(os.Getenv)
 	if err != nil {
-		app.Refuse(err)
+		fn.Refuse(err)
 	}
 	queue, err := queue.FromEnv(os.Getenv)
 	if err != nil {
-		app.Refuse(err)
+		fn.Refuse(err)
 	}
-	h := &refresh.Scheduler{Queue: queue, Snapshots: authtable.Table{Table: table}, Listed: app.Env.AuthorityBrandIDs, Logger: app.Logger, Metrics: app.Metrics}
+	h := &refresh.Scheduler{Queue: queue, Snapshots: authtable.Table{Table: table}, Listed: listed, Logger: fn.Logger, Metrics: fn.Metrics}
 	lambda.Start(h.Handle)
 }

@@ -5,18 +5,25 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/wxcard/wxcard/internal/lambdainit"
+	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/session"
 )
 
 func main() {
-	logger := session.NewLogger(os.Stderr, os.Getenv)
-	h, err := session.SignInFromEnv(context.Background(), os.Getenv, session.Deps{Logger: logger, Metrics: session.NewMetrics(os.Stdout, "session", os.Getenv)})
+	fn := lambdainit.New("session")
+	sm, err := secret.ClientFromEnv(os.Getenv)
 	if err != nil {
-		session.Refuse(logger, os.Getenv, err)
+		fn.Refuse(fmt.Errorf("AWS environment: %w", err))
+	}
+	h, err := session.SignInFromEnv(context.Background(), os.Getenv, session.Deps{ReadMiniProgram: secret.MiniProgramReader(sm), Logger: fn.Logger, Metrics: fn.Metrics})
+	if err != nil {
+		fn.Refuse(err)
 	}
 	lambda.Start(h.Handle)
 }

@@ -1,7 +1,7 @@
 // Command sessionkeys is the Lambda function behind the sign-in issuer's
 // GET /.well-known/openid-configuration and /.well-known/jwks.json: the
 // public keys of SESSION_KMS_KEY_ID and SESSION_PREVIOUS_KMS_KEY_IDS, read
-// once from KMS. It holds no secret.
+// once from KMS. It holds no secret and links no Secrets Manager client.
 package main
 
 import (
@@ -10,14 +10,15 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/wxcard/wxcard/internal/lambdainit"
 	"github.com/wxcard/wxcard/internal/session"
 )
 
 func main() {
-	logger := session.NewLogger(os.Stderr, os.Getenv)
-	h, err := session.KeysFromEnv(context.Background(), os.Getenv, session.Deps{Logger: logger, Metrics: session.NewMetrics(os.Stdout, "sessionkeys", os.Getenv)})
+	fn := lambdainit.New("sessionkeys")
+	h, err := session.KeysFromEnv(context.Background(), os.Getenv, session.Deps{Logger: fn.Logger, Metrics: fn.Metrics})
 	if err != nil {
-		session.Refuse(logger, os.Getenv, err)
+		fn.Refuse(err)
 	}
 	lambda.Start(h.Handle)
 }

@@ -1,6 +1,7 @@
-// Package lambdaapp is the plumbing every wxcard function shares: its
-// environment, its JSON logger, the cold start that reads the credentials
-// from Secrets Manager, and the WeChat Pay client that follows them.
+// Package lambdaapp is the cold start of the wxcard functions that hold
+// WeChat Pay credentials: their environment, the read of the credentials
+// from Secrets Manager, and the WeChat Pay client that follows them. What
+// every function shares, whatever it links, is internal/lambdainit.
 package lambdaapp
 
 import (
@@ -9,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/wxcard/wxcard/internal/cardapi"
-	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/internal/lambdainit"
 	"github.com/wxcard/wxcard/pkg/wxpay"
 )
 
@@ -61,11 +62,7 @@ func (e Env) Policy() cardapi.Policy {
 }
 
 // EnvFrom reads the environment through getenv (os.Getenv in production).
-func EnvFrom(getenv func(string) string) (Env, error) { return envFrom(getenv, true) }
-
-// envFrom reads the environment; needSecret says WXPAY_SECRET_ID is
-// required.
-func envFrom(getenv func(string) string, needSecret bool) (Env, error) {
+func EnvFrom(getenv func(string) string) (Env, error) {
 	e := Env{
 		SecretID:    strings.TrimSpace(getenv("WXPAY_SECRET_ID")),
 		BaseURL:     orDefault(getenv("WXPAY_BASE_URL"), wxpay.DefaultBaseURL),
@@ -92,17 +89,17 @@ func envFrom(getenv func(string) string, needSecret bool) (Env, error) {
 	default:
 		return e, fmt.Errorf("WXPAY_PRECONNECT is %.20q: want on or off", v)
 	}
-	if e.SecretID == "" && needSecret {
+	if e.SecretID == "" {
 		return e, fmt.Errorf("WXPAY_SECRET_ID is not set: name the Secrets Manager secret with the WeChat Pay credentials")
 	}
 	var err error
-	if e.AuthorityBrandIDs, err = idList("AUTHORITY_BRAND_IDS", getenv("AUTHORITY_BRAND_IDS"), 32); err != nil {
+	if e.AuthorityBrandIDs, err = lambdainit.IDList("AUTHORITY_BRAND_IDS", getenv("AUTHORITY_BRAND_IDS"), 32); err != nil {
 		return e, err
 	}
-	if e.AllowedCardIDs, err = idList("ALLOWED_CARD_IDS", getenv("ALLOWED_CARD_IDS"), 32); err != nil {
+	if e.AllowedCardIDs, err = lambdainit.IDList("ALLOWED_CARD_IDS", getenv("ALLOWED_CARD_IDS"), 32); err != nil {
 		return e, err
 	}
-	if e.AllowedBrandIDs, err = idList("ALLOWED_BRAND_IDS", getenv("ALLOWED_BRAND_IDS"), 32); err != nil {
+	if e.AllowedBrandIDs, err = lambdainit.IDList("ALLOWED_BRAND_IDS", getenv("ALLOWED_BRAND_IDS"), 32); err != nil {
 		return e, err
 	}
 	return e, nil
@@ -116,20 +113,4 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// idList parses a comma-separated list of IDs, refusing a malformed one at
-// start rather than silently never matching it.
-func idList(name, v string, max int) ([]string, error) {
-	var out []string
-	for _, id := range strings.Split(v, ",") {
-		if id = strings.TrimSpace(id); id == "" {
-			continue
-		}
-		if err := membercard.CheckID(name, id, max); err != nil {
-			return nil, fmt.Errorf("%s: entry %q: %w", name, id, err)
-		}
-		out = append(out, id)
-	}
-	return out, nil
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -45,30 +44,6 @@ func TestEnvFrom(t *testing.T) {
 	require.ErrorContains(t, err, "AUTHORITY_BRAND_IDS")
 	_, err = EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": "s", "ALLOWED_BRAND_IDS": "a b"}))
 	require.ErrorContains(t, err, "ALLOWED_BRAND_IDS")
-}
-
-func TestLogLevel(t *testing.T) {
-	for v, want := range map[string]slog.Level{
-		"": slog.LevelInfo, "INFO": slog.LevelInfo, "debug": slog.LevelDebug, "TRACE": slog.LevelDebug,
-		"WARN": slog.LevelWarn, "ERROR": slog.LevelError, "FATAL": slog.LevelError, "loud": slog.LevelInfo,
-	} {
-		assert.Equal(t, want, LogLevel(func(string) string { return v }), "AWS_LAMBDA_LOG_LEVEL=%q", v)
-	}
-	var buf bytes.Buffer
-	l := NewLogger(&buf, slog.LevelWarn)
-	l.Info("quiet")
-	l.Warn("loud")
-	assert.NotContains(t, buf.String(), "quiet")
-	assert.Contains(t, buf.String(), "loud")
-}
-
-func TestLoggerAddsLambdaRequestID(t *testing.T) {
-	var buf bytes.Buffer
-	l := NewLogger(&buf, slog.LevelInfo).With("fn", "pretoken")
-	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
-	l.InfoContext(ctx, "hello")
-	assert.Contains(t, buf.String(), `"lambda_request_id":"8476a536-e9f4-11e8-9739-2dfe598c3fcd"`)
-	assert.Contains(t, buf.String(), `"fn":"pretoken"`)
 }
 
 // Warm calls never read the secret; a refresh happens after an hour, and
@@ -149,33 +124,6 @@ func TestNewUpstreamFailsWithoutCredentials(t *testing.T) {
 		return nil, &secret.Error{SecretID: "wxcard/x", Field: "private_key", Reason: "does not parse"}
 	}, http.DefaultClient, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, `"wxcard/x": field "private_key"`)
-}
-
-func TestSecretsManagerFromEnv(t *testing.T) {
-	sm := secretstest.NewServer(map[string]string{"wxcard/x": `{"mchid":"1"}`})
-	defer sm.Close()
-	env := map[string]string{"AWS_REGION": "ap-shanghai", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET", "AWS_SESSION_TOKEN": "TOKEN", "AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL}
-	get := func(k string) string { return env[k] }
-	c, err := SecretsManagerFromEnv(get)
-	require.NoError(t, err)
-	_, err = secret.Load(context.Background(), c, "wxcard/x", wxsign.Merchant)
-	require.ErrorContains(t, err, `field "cert_serial_no"`, "the real client read the secret from the endpoint")
-	assert.Equal(t, 1, sm.Calls())
-
-	delete(env, "AWS_ENDPOINT_URL_SECRETS_MANAGER")
-	env["AWS_ENDPOINT_URL"] = sm.URL
-	c, err = SecretsManagerFromEnv(get)
-	require.NoError(t, err)
-	_, _ = secret.Load(context.Background(), c, "wxcard/x", wxsign.Merchant)
-	assert.Equal(t, 2, sm.Calls(), "AWS_ENDPOINT_URL applies too")
-
-	delete(env, "AWS_REGION")
-	_, err = SecretsManagerFromEnv(get)
-	require.ErrorContains(t, err, "AWS_REGION")
-	env["AWS_DEFAULT_REGION"] = "ap-shanghai"
-	delete(env, "AWS_SECRET_ACCESS_KEY")
-	_, err = SecretsManagerFromEnv(get)
-	require.ErrorContains(t, err, "AWS_SECRET_ACCESS_KEY")
 }
 
 // An answer signed by a key ID the secret does not hold (a WeChat Pay key

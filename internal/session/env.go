@@ -11,12 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"github.com/wxcard/wxcard/internal/awsenv"
 	"github.com/wxcard/wxcard/internal/kmssign"
 	"github.com/wxcard/wxcard/internal/metrics"
-	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/pkg/wxlogin"
 )
 
@@ -113,12 +109,16 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 // BootTimeout bounds a cold start's reads of the secret and the public keys.
 const BootTimeout = 5 * time.Second
 
-// Deps are what a cold start is given besides the environment: the AWS
-// clients (nil: built from the environment, AWS_ENDPOINT_URL_* applying)
-// and where to log and count.
+// Deps are what a cold start is given besides the environment: how to read
+// the mini-program secret, the KMS client (nil: built from the
+// environment, AWS_ENDPOINT_URL_KMS applying) and where to log and count.
 type Deps struct {
-	Secrets secret.GetSecretValueAPI
-	KMS     kmssign.API
+	// ReadMiniProgram reads the secret MINIPROGRAM_SECRET_ID names
+	// (internal/secret.MiniProgramReader over Secrets Manager); the sign-in
+	// needs it, the keys function holds no secret. It is a function, not a
+	// client, so that the keys function links no Secrets Manager client.
+	ReadMiniProgram func(ctx context.Context, secretID string) (appID, appSecret string, err error)
+	KMS             kmssign.API
 	// LoginHTTPClient calls WeChat; nil is wxlogin.NewHTTPClient(nil).
 	LoginHTTPClient *http.Client
 	Logger          *slog.Logger
@@ -147,13 +147,8 @@ func SignInFromEnv(ctx context.Context, getenv func(string) string, deps Deps) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
-	sm := deps.Secrets
-	if sm == nil {
-		env, err := awsenv.FromEnv(getenv)
-		if err != nil {
-			return nil, fmt.Errorf("AWS environment: %w", err)
-		}
-		sm = secretsmanager.New(secretsmanager.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("SECRETS_MANAGER")})
+	if deps.ReadMiniProgram == nil {
+		return nil, errors.New("the sign-in has no reader of MINIPROGRAM_SECRET_ID")
 	}
 	api, err := deps.kms(getenv)
 	if err != nil {
@@ -170,7 +165,7 @@ func SignInFromEnv(ctx context.Context, getenv func(string) string, deps Deps) (
 		s, err := kmssign.New(ctx, api, cfg.KeyID)
 		kc <- keyResult{s, err}
 	}()
-	mp, err := secret.LoadMiniProgram(ctx, sm, cfg.SecretID)
+	appID, appSecret, err := deps.ReadMiniProgram(ctx, cfg.SecretID)
 	kr := <-kc
 	if err != nil {
 		return nil, err
@@ -186,7 +181,7 @@ func SignInFromEnv(ctx context.Context, getenv func(string) string, deps Deps) (
 	if hc == nil {
 		hc = wxlogin.NewHTTPClient(nil)
 	}
-	login, err := wxlogin.New(wxlogin.Config{BaseURL: cfg.LoginBaseURL, AppID: mp.AppID, AppSecret: mp.AppSecret, HTTPClient: hc})
+	login, err := wxlogin.New(wxlogin.Config{BaseURL: cfg.LoginBaseURL, AppID: appID, AppSecret: appSecret, HTTPClient: hc})
 	if err != nil {
 		return nil, fmt.Errorf("WXLOGIN_BASE_URL: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wxcard/wxcard/internal/kmssign/kmssigntest"
 	"github.com/wxcard/wxcard/internal/metrics"
+	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/internal/session"
 	"github.com/wxcard/wxcard/pkg/wxlogin/wxlogintest"
@@ -214,7 +215,7 @@ func TestSignInFromEnv(t *testing.T) {
 	login := wxlogintest.NewServer(wxlogintest.Options{})
 	defer login.Close()
 	login.AddApp(appID, appSecret)
-	deps := session.Deps{Secrets: secretstest.Client(sm.URL), KMS: kms, LoginHTTPClient: login.Client()}
+	deps := session.Deps{ReadMiniProgram: secret.MiniProgramReader(secretstest.Client(sm.URL)), KMS: kms, LoginHTTPClient: login.Client()}
 	h, err := session.SignInFromEnv(context.Background(), env(signInEnv(map[string]string{"WXLOGIN_BASE_URL": login.URL})), deps)
 	require.NoError(t, err)
 	resp, err := h.Handle(context.Background(), post(codeBody(login.IssueCode(appID, openID))))
@@ -247,10 +248,11 @@ func TestSignInFromEnv(t *testing.T) {
 			assert.NotContains(t, err.Error(), appSecret, name)
 		}
 	}
-	// Without clients, the AWS environment is required.
-	_, err = session.SignInFromEnv(context.Background(), env(signInEnv(nil)), session.Deps{})
-	require.ErrorContains(t, err, "AWS environment")
-	_, err = session.SignInFromEnv(context.Background(), env(signInEnv(nil)), session.Deps{Secrets: deps.Secrets})
+	// Without a secret reader there is no sign-in; without a KMS client,
+	// the AWS environment is required.
+	_, err = session.SignInFromEnv(context.Background(), env(signInEnv(nil)), session.Deps{KMS: kms})
+	require.ErrorContains(t, err, "MINIPROGRAM_SECRET_ID")
+	_, err = session.SignInFromEnv(context.Background(), env(signInEnv(nil)), session.Deps{ReadMiniProgram: deps.ReadMiniProgram})
 	require.ErrorContains(t, err, "AWS environment")
 }
 
