@@ -25,7 +25,7 @@ func TestHTTPClientBoundsEachPhase(t *testing.T) {
 	assert.Equal(t, wxlogin.AttemptTimeout, hc.Timeout)
 	assert.Equal(t, 3*time.Second, tr.TLSHandshakeTimeout)
 	assert.Equal(t, 4*time.Second, tr.ResponseHeaderTimeout)
-	assert.Equal(t, 30*time.Second, tr.IdleConnTimeout)
+	assert.Equal(t, 5*time.Second, tr.IdleConnTimeout)
 	assert.Less(t, tr.ResponseHeaderTimeout, wxlogin.AttemptTimeout)
 	assert.Equal(t, uint16(0x0303), tr.TLSClientConfig.MinVersion)
 	req, _ := http.NewRequest(http.MethodGet, "https://example.com", nil)

@@ -64,8 +64,11 @@ func NewHTTPClient(rootCAs *x509.CertPool) *http.Client {
 			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: rootCAs},
 			TLSHandshakeTimeout:   3 * time.Second,
 			ResponseHeaderTimeout: 4 * time.Second,
-			IdleConnTimeout:       30 * time.Second,
-			MaxIdleConnsPerHost:   4,
+			// Well under a server's keep-alive timeout, so a pooled
+			// connection is seldom closed by WeChat just as a code goes
+			// out on it (such a request is not resent: see exchange).
+			IdleConnTimeout:     5 * time.Second,
+			MaxIdleConnsPerHost: 4,
 		},
 		Timeout:       AttemptTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -284,9 +287,15 @@ func (c *Client) exchange(ctx context.Context, code string, st *stats) (*Session
 			// The caller's time is up, or the request may have been sent
 			// (and the code spent) and WeChat be slow: final.
 			return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+		case info.written:
+			// The request went out and the connection died without an
+			// answer: WeChat may have exchanged the code, and a resend
+			// would spend it (40163). Final, as a cut-short answer is.
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		case info.reused && !reusedRetry:
-			// A pooled connection died while idle: WeChat never saw the
-			// request, so a fresh connection is safe and is no retry.
+			// A pooled connection died while idle, before the request
+			// was written: WeChat never saw it, so a fresh connection is
+			// safe and is no retry.
 			reusedRetry = true
 			attempt--
 			continue
@@ -326,6 +335,7 @@ func (c *Client) backoff(ctx context.Context, attempt int) bool {
 type attemptInfo struct {
 	connecting bool // a connect or TLS handshake began and no connection came of it
 	reused     bool // the request went out on a pooled connection
+	written    bool // the whole request was written to the connection
 	answered   bool // WeChat sent at least a status line
 	status     int  // the HTTP status WeChat answered, when answered
 	local      bool // failed before anything was sent
@@ -346,8 +356,8 @@ func (c *Client) once(ctx context.Context, code string) (*Session, attemptInfo, 
 	// under a lock, and a connect that starts after GotConn is not this
 	// request's.
 	var (
-		mu                      sync.Mutex
-		got, connecting, reused bool
+		mu                             sync.Mutex
+		got, connecting, reused, wrote bool
 	)
 	connect := func() {
 		mu.Lock()
@@ -364,16 +374,27 @@ func (c *Client) once(ctx context.Context, code string) (*Session, attemptInfo, 
 			defer mu.Unlock()
 			got, connecting, reused = true, false, ci.Reused
 		},
+		WroteRequest: func(w httptrace.WroteRequestInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			wrote = w.Err == nil
+		},
 	})
 	traced := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		info.connecting, info.reused = connecting, reused
+		info.connecting, info.reused, info.written = connecting, reused, wrote
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.requestURL(code), nil)
 	if err != nil {
 		return nil, info, c.scrub(code, "building the request", err)
 	}
+	// An empty body net/http cannot rewind (no GetBody): it sends nothing
+	// on the wire, but net/http then never resends the GET by itself when
+	// a pooled connection breaks after the request went out, which could
+	// spend the code twice unseen. Whether to resend is decided in
+	// exchange, once, from the trace.
+	req.Body = io.NopCloser(strings.NewReader(""))
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
 	info.local = false

@@ -559,3 +559,46 @@ func TestExchangeRetriesAHandshakeThatTimesOut(t *testing.T) {
 	assert.Equal(t, int32(3), accepted.Load(), "a fresh connection each attempt")
 	assertNoSecret(t, err, "a-code")
 }
+
+// A pooled connection that WeChat closes after reading the request, with
+// no answer, may have spent the code: the exchange fails rather than send
+// the code again, and net/http does not resend it either (it would, for a
+// bodiless GET). Each code reaches WeChat once.
+func TestExchangeDoesNotResendAfterAPooledConnectionDies(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen := map[string]int{}    // code -> times WeChat received it
+	perConn := map[string]int{} // remote address -> requests on that connection
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Query().Get("js_code")]++
+		perConn[r.RemoteAddr]++
+		n := perConn[r.RemoteAddr]
+		mu.Unlock()
+		if n > 1 {
+			// The second request on a connection: read, then the
+			// connection dies without an answer.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		_, _ = w.Write([]byte(`{"openid":"` + openID + `","session_key":"k"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := wxlogin.New(wxlogin.Config{BaseURL: srv.URL, AppID: appID, AppSecret: secret, HTTPClient: srv.Client(), BaseBackoff: time.Millisecond})
+	require.NoError(t, err)
+	_, err = c.Exchange(context.Background(), "first-code")
+	require.NoError(t, err)
+	_, err = c.Exchange(context.Background(), "second-code")
+	require.ErrorIs(t, err, wxlogin.ErrUnavailable)
+	require.NotErrorIs(t, err, wxlogin.ErrTimeout)
+	var ce *wxlogin.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 1, ce.Attempts)
+	assertNoSecret(t, err, "second-code")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, map[string]int{"first-code": 1, "second-code": 1}, seen, "each code reached WeChat once")
+}
