@@ -130,13 +130,19 @@ func BenchmarkColdStart(b *testing.B) {
 // start to its first poll of the Runtime API.
 func toFirstPoll(b *testing.B, fn string, env []string) time.Duration {
 	b.Helper()
+	return binaryToFirstPoll(b, fn, binaries[fn], env)
+}
+
+// binaryToFirstPoll is toFirstPoll for the bootstrap at path.
+func binaryToFirstPoll(b *testing.B, fn, path string, env []string) time.Duration {
+	b.Helper()
 	rt, err := lambdatest.NewRuntime()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer rt.Close()
 	start := time.Now()
-	p, err := lambdatest.Start(binaries[fn], rt, env...)
+	p, err := lambdatest.Start(path, rt, env...)
 	if err != nil {
 		b.Fatal(err)
 	}

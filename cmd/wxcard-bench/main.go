@@ -33,6 +33,7 @@ var runs = []run{
 	{"./e2e", "^BenchmarkColdStart$", []string{"-benchtime", "21x", "-count", "1"}},
 	{"./e2e", "^BenchmarkWarmInvocation$", []string{"-benchtime", "1000x", "-count", "1"}},
 	{"./e2e", "^BenchmarkColdRequest$", []string{"-benchtime", "9x", "-count", "3"}},
+	{"./e2e", "^BenchmarkColdStartBaseline$", []string{"-benchtime", "21x", "-count", "3"}},
 	{"./e2e", "^BenchmarkColdStartSignIn$", []string{"-benchtime", "15x", "-count", "3"}},
 }
 
@@ -176,6 +177,7 @@ func report(samples map[string]map[string][]float64) {
 	fmt.Printf("| no per-call allocations that grow with calls | live heap %+.0f B per 1,000 calls after GC | %s |\n", heap, verdict(heap < 64<<10))
 
 	coldRequestTable(samples["ColdRequest"])
+	baselineTable(samples)
 	signInTable(samples)
 	mo := samples["MetricsOverhead"]
 	fmt.Printf("\n### Metrics on and off (pretoken, warm, interleaved)\nwithout %.3f ms · with %.3f ms · ratio %.3f× (median of %d runs; the signature alone varies ±1.5 %%)\n",
@@ -195,11 +197,42 @@ func coldRequestTable(s map[string][]float64) {
 		fmt.Printf("| %s | %.1f ms | %.1f ms | %.2f ms |\n", m, get("ms-init-"+m), get("ms-cold-"+m), get("ms-warm-"+m))
 	}
 	ratio := get("cold-ratio")
+	// Issue 14 asked for 0.85x; issue 25 for 0.80x, kept while init came
+	// back down (baselineTable).
 	verdict := "met"
-	if ratio > 0.85 {
+	if ratio > 0.80 {
 		verdict = "MISSED"
 	}
-	fmt.Printf("\ncold request with the pre-opened connection / sequential: **%.3f×** (target ≤ 0.85×: %s; %d runs of 9)\n", ratio, verdict, len(s["cold-ratio"]))
+	fmt.Printf("\ncold request with the pre-opened connection / sequential: **%.3f×** (target ≤ 0.80×: %s; %d runs of 9)\n", ratio, verdict, len(s["cold-ratio"]))
+}
+
+// baselineTable is the token functions' cold start to first poll next to
+// the same functions built from the baseline revision (82bee52 unless
+// WXCARD_BENCH_BASELINE names another), started alternately in one run.
+// Issue 25 measured 82bee52's init at 0.84x the reference function's, so
+// the target, init at most 0.90x the reference's, is a ratio to the
+// baseline of at most 0.90/0.84.
+func baselineTable(samples map[string]map[string][]float64) {
+	const target = 0.90 / 0.84
+	fmt.Println("\n### Cold start against the baseline revision (to first poll, Secrets Manager on loopback answering at once; alternating starts)")
+	fmt.Println("| function | this tree | baseline | ratio (median of runs) | runs | |\n|---|---|---|---|---|---|")
+	for _, fn := range []string{"pretoken", "partnertoken"} {
+		s := samples["ColdStartBaseline/"+fn]
+		if len(s["ratio-current/baseline"]) == 0 {
+			fmt.Printf("| %s | not measured (see the benchmark's skip) | | | | |\n", fn)
+			continue
+		}
+		r := s["ratio-current/baseline"]
+		lo, hi := r[0], r[0]
+		for _, v := range r {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		verdict := "met"
+		if median(r) > target {
+			verdict = "MISSED"
+		}
+		fmt.Printf("| %s | %.2f ms | %.2f ms | **%.3f×** (%.3f–%.3f) | %d | target ≤ %.3f×: %s |\n", fn, median(s["ms-current"]), median(s["ms-baseline"]), median(r), lo, hi, len(r), target, verdict)
+	}
 }
 
 // signInTable is the sign-in functions' cold starts next to pretoken's,
