@@ -65,8 +65,10 @@ func signedOver(w http.ResponseWriter, status int, body, over []byte) {
 // Every 2xx answer is verified, not only 200: an unsigned or forged 201
 // or 204 is refused, and a signed one accepted.
 func TestEvery2xxIsVerified(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{200, 201, 202, 204} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
 			body := []byte(`{"token":"forged"}`)
 			if status == http.StatusNoContent {
 				body = nil
@@ -96,8 +98,10 @@ func TestEvery2xxIsVerified(t *testing.T) {
 // A redirect is never followed: following it would send a signed request
 // elsewhere. The target would answer a genuine signed 200.
 func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{301, 302, 303, 307, 308} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
 			target, hits := rawServer(t, func(w http.ResponseWriter, _ *http.Request) {
 				signed(w, http.StatusOK, []byte(`{"token":"t"}`))
 			})

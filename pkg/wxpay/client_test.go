@@ -84,6 +84,7 @@ func ctxWithin(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestPartnerCallIsSignedSentAndVerified(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	c := f.client(t, nil)
 	req := partnerRequest()
@@ -109,6 +110,7 @@ func TestPartnerCallIsSignedSentAndVerified(t *testing.T) {
 }
 
 func TestBrandCallAndGet(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	brand := f.client(t, func(c *wxpay.Config) { c.Signer = f.brand.Signer() })
 	body, _ := json.Marshal(membercard.BrandPreAuthTokenRequest{CardID: cardID, OpenID: openid})
@@ -124,6 +126,7 @@ func TestBrandCallAndGet(t *testing.T) {
 }
 
 func TestAnswerThatFailsVerificationIsNeverReturned(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		fault  wxpaytest.FaultKind
 		reason error
@@ -153,6 +156,7 @@ func TestAnswerThatFailsVerificationIsNeverReturned(t *testing.T) {
 }
 
 func TestRateLimitedOnceThenSuccess(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: 429})
 	resp, err := f.client(t, nil).Do(ctxWithin(t, 5*time.Second), partnerRequest())
@@ -164,6 +168,7 @@ func TestRateLimitedOnceThenSuccess(t *testing.T) {
 }
 
 func TestPersistent5xxEndsAfterThreeAttemptsWithinDeadline(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	for range 5 {
 		f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: 500})
@@ -179,6 +184,7 @@ func TestPersistent5xxEndsAfterThreeAttemptsWithinDeadline(t *testing.T) {
 }
 
 func TestBackoffNeverWaitsPastTheDeadline(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	for range 3 {
 		f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: 503})
@@ -192,6 +198,7 @@ func TestBackoffNeverWaitsPastTheDeadline(t *testing.T) {
 }
 
 func TestSlowAnswerEndsInTimeout(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Slow, Delay: 5 * time.Second})
 	_, err := f.client(t, nil).Do(ctxWithin(t, 200*time.Millisecond), partnerRequest())
@@ -211,6 +218,7 @@ func closedPort(t *testing.T) string {
 }
 
 func TestFailsOverWhenPrimaryRefusesConnections(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.BackupURL = closedPort(t), f.srv.URL })
 	resp, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
@@ -221,6 +229,7 @@ func TestFailsOverWhenPrimaryRefusesConnections(t *testing.T) {
 }
 
 func TestUnreachableOnBothHosts(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	c := f.client(t, func(c *wxpay.Config) { c.BaseURL, c.BackupURL = closedPort(t), closedPort(t) })
 	_, err := c.Do(ctxWithin(t, 5*time.Second), partnerRequest())
@@ -235,6 +244,7 @@ func TestUnreachableOnBothHosts(t *testing.T) {
 // backup host. The client trusts the backup and the backup knows the
 // merchant and its key, so a fail-over would succeed: the test can fail.
 func TestNoFailOverAfterAnHTTPAnswer(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	backup := newFixture(t, wxpaytest.Options{})
 	for range 3 {
@@ -268,6 +278,7 @@ func TestNoFailOverAfterAnHTTPAnswer(t *testing.T) {
 }
 
 func TestDroppedConnectionFailsOver(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	backup := newFixture(t, wxpaytest.Options{})
 	f.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Drop})
@@ -289,6 +300,7 @@ func TestDroppedConnectionFailsOver(t *testing.T) {
 }
 
 func TestAPIErrorIsTypedAndNotRetried(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	req := partnerRequest()
 	req.Body = []byte(`{"brand_id":"9999","card_id":"` + cardID + `","openid":"` + openid + `"}`)
@@ -305,6 +317,7 @@ func TestAPIErrorIsTypedAndNotRetried(t *testing.T) {
 // After WeChat Pay has closed an idle connection (here: all of them, at
 // once), the next call does not fail on the dead pooled connection.
 func TestCallAfterServerClosedPooledConnection(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	c := f.client(t, nil)
 	for i := 0; i < 5; i++ {
@@ -342,6 +355,7 @@ func TestConnectionReuseAndIdleDrop(t *testing.T) {
 }
 
 func TestLogLineHasNoSecrets(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	resp, err := f.client(t, nil).Do(ctxWithin(t, 5*time.Second), partnerRequest())
 	require.NoError(t, err)
@@ -362,6 +376,7 @@ func TestLogLineHasNoSecrets(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	_, err := wxpay.New(wxpay.Config{})
 	require.Error(t, err)
@@ -370,6 +385,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestErrorsMatch(t *testing.T) {
+	t.Parallel()
 	err := &wxpay.CallError{Route: "/r", Attempts: 3, Err: errors.Join(wxpay.ErrUnreachable)}
 	assert.ErrorIs(t, err, wxpay.ErrUnreachable)
 	assert.Contains(t, err.Error(), "after 3 attempt(s)")
@@ -379,6 +395,7 @@ func TestErrorsMatch(t *testing.T) {
 // letter); the signature must cover what goes on the wire, which the
 // stand-in checks against the request target it received.
 func TestSignsThePathAsSentNotAsGiven(t *testing.T) {
+	t.Parallel()
 	for _, brand := range []string{"10 04", "品牌"} {
 		t.Run(brand, func(t *testing.T) {
 			f := newFixture(t, wxpaytest.Options{})
@@ -397,6 +414,7 @@ func TestSignsThePathAsSentNotAsGiven(t *testing.T) {
 // WeChat Pay's error body is unverified: fields in it named like the
 // status or the request ID must not override what the HTTP answer says.
 func TestErrorBodyCannotForgeStatusOrRequestID(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Request-ID", "08REAL")
@@ -423,6 +441,7 @@ func TestErrorBodyCannotForgeStatusOrRequestID(t *testing.T) {
 // In a synctest bubble WeChat Pay's 40 ms and the backoff pass on the
 // bubble's clock: the sums are exact and the test takes no real time.
 func TestLatencySumsTheWaitsOfEveryAttempt(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	synctest.Test(t, func(t *testing.T) {
 		slow := roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -446,6 +465,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestProductLeadsTheUserAgent(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, wxpaytest.Options{})
 	c := f.client(t, func(c *wxpay.Config) { c.Product = "shop/1.4.2 edge" })
 	assert.Regexp(t, `^shop/1\.4\.2 edge wxcard-wxpay/\S+ \(\w+/\w+\) Go/go\S+$`, c.UserAgent())
@@ -464,6 +484,7 @@ func TestProductLeadsTheUserAgent(t *testing.T) {
 
 // Without a Logger the client writes nothing, not even to slog's default.
 func TestSilentWithoutALogger(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))

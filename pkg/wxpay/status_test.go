@@ -18,8 +18,10 @@ import (
 // ErrInvalidAnswer: not followed (even through an http.Client of the
 // caller's that would follow), not retried, its Request-ID kept.
 func TestStatusNeither2xx4xxNor5xxIsInvalid(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{300, 301, 302, 303, 304, 307, 308, 600, 999} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
 			srv, n := rawServer(t, func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/elsewhere" {
 					signed(w, http.StatusOK, []byte(`{"token":"followed"}`))
@@ -49,6 +51,7 @@ func TestStatusNeither2xx4xxNor5xxIsInvalid(t *testing.T) {
 
 // The sandbox's redirect fault, through the stand-in's own client.
 func TestSandboxRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
 	srv := wxpaytest.NewServer(wxpaytest.Options{})
 	t.Cleanup(srv.Close)
 	id := srv.AddMerchant(mchid)
@@ -64,6 +67,7 @@ func TestSandboxRedirectIsNotFollowed(t *testing.T) {
 // A 429's Retry-After is kept, in seconds or as a date; a malformed one
 // is none.
 func TestRetryAfterIsKept(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		header string
 		want   time.Duration
@@ -72,6 +76,7 @@ func TestRetryAfterIsKept(t *testing.T) {
 		{time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), time.Hour}, {time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0},
 	} {
 		t.Run(tc.header, func(t *testing.T) {
+			t.Parallel()
 			srv, _ := rawServer(t, func(w http.ResponseWriter, _ *http.Request) {
 				if tc.header != "" {
 					w.Header().Set("Retry-After", tc.header)
