@@ -27,13 +27,18 @@ type coldSample struct{ init, cold, warm time.Duration }
 // measures process start to first poll (init), to the first answer (the
 // cold request), and one warm invocation after it.
 func coldRequest(b *testing.B, s *Stack, env []string, payload []byte) coldSample {
+	return coldRequestOf(b, s, binaries["partnertoken"], env, payload)
+}
+
+// coldRequestOf is coldRequest for the partnertoken bootstrap at path.
+func coldRequestOf(b *testing.B, s *Stack, path string, env []string, payload []byte) coldSample {
 	rt, err := lambdatest.NewRuntime()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer rt.Close()
 	start := time.Now()
-	p, err := lambdatest.Start(binaries["partnertoken"], rt, env...)
+	p, err := lambdatest.Start(path, rt, env...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,12 +82,18 @@ func BenchmarkColdRequest(b *testing.B) {
 	far := "https://" + proxy.Addr
 	_, ev := benchSetup(b, s, "partnertoken")
 	payload, _ := json.Marshal(ev)
-	modes := []struct{ name, value string }{{"sequential", "off"}, {"preconnect", "on"}}
+	modes := []struct{ name, value, path string }{{"sequential", "off", binaries["partnertoken"]}, {"preconnect", "on", binaries["partnertoken"]}}
+	// The baseline revision's partnertoken (BenchmarkColdStartBaseline),
+	// under the same distances, when the repository has it: init as issue
+	// 25 compared it, beside the cold request, in one run.
+	if base := baselineBuild(b, []string{"partnertoken"}); base != nil {
+		modes = append(modes, struct{ name, value, path string }{"baseline", "", base["partnertoken"]})
+	}
 	samples := map[string][]coldSample{}
 	for b.Loop() {
 		for _, m := range modes {
 			env := s.Env("wxcard/partner", "WXPAY_BASE_URL="+far, "WXPAY_BACKUP_BASE_URL="+far, "WXPAY_PRECONNECT="+m.value)
-			samples[m.name] = append(samples[m.name], coldRequest(b, s, env, payload))
+			samples[m.name] = append(samples[m.name], coldRequestOf(b, s, m.path, env, payload))
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -98,4 +109,8 @@ func BenchmarkColdRequest(b *testing.B) {
 		b.ReportMetric(ms(med[m.name].warm), fmt.Sprintf("ms-warm-%s", m.name))
 	}
 	b.ReportMetric(float64(med["preconnect"].cold)/float64(med["sequential"].cold), "cold-ratio")
+	if _, ok := med["baseline"]; ok {
+		b.ReportMetric(float64(med["preconnect"].init)/float64(med["baseline"].init), "init-ratio-to-baseline")
+		b.ReportMetric(float64(med["preconnect"].cold)/float64(med["baseline"].cold), "cold-ratio-to-baseline")
+	}
 }
