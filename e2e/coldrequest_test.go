@@ -23,15 +23,10 @@ const (
 
 type coldSample struct{ init, cold, warm time.Duration }
 
-// coldRequest starts the partnertoken binary, invokes it at once, and
+// coldRequest starts the partnertoken bootstrap at path, invokes it at once, and
 // measures process start to first poll (init), to the first answer (the
 // cold request), and one warm invocation after it.
-func coldRequest(b *testing.B, s *Stack, env []string, payload []byte) coldSample {
-	return coldRequestOf(b, s, binaries["partnertoken"], env, payload)
-}
-
-// coldRequestOf is coldRequest for the partnertoken bootstrap at path.
-func coldRequestOf(b *testing.B, s *Stack, path string, env []string, payload []byte) coldSample {
+func coldRequest(b *testing.B, s *Stack, path string, env []string, payload []byte) coldSample {
 	rt, err := lambdatest.NewRuntime()
 	if err != nil {
 		b.Fatal(err)
@@ -93,7 +88,7 @@ func BenchmarkColdRequest(b *testing.B) {
 	for b.Loop() {
 		for _, m := range modes {
 			env := s.Env("wxcard/partner", "WXPAY_BASE_URL="+far, "WXPAY_BACKUP_BASE_URL="+far, "WXPAY_PRECONNECT="+m.value)
-			samples[m.name] = append(samples[m.name], coldRequestOf(b, s, m.path, env, payload))
+			samples[m.name] = append(samples[m.name], coldRequest(b, s, m.path, env, payload))
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
