@@ -110,12 +110,13 @@ func main() {
 			continue
 		}
 		pkgStart := time.Now()
+		key := "./" + filepath.Clean(pkg)
 		moto := "off"
-		if onMoto["./"+filepath.Clean(pkg)] {
+		if onMoto[key] {
 			moto = endpoint
 		}
 		w := *workers
-		if fewerWorkers["./"+filepath.Clean(pkg)] {
+		if fewerWorkers[key] {
 			w = min(w, 2)
 		}
 		r, err := unleash(pkg, w, moto)
