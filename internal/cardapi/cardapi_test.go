@@ -107,6 +107,7 @@ const partnerBody = `{"brand_id":"1004","card_id":"` + cardID + `","openid":"` +
 // Every documented field rule, and the input hardening, through the brand
 // and partner handlers: a clear 4xx naming the field, and no upstream call.
 func TestTokenHandlersRefuseBadInput(t *testing.T) {
+	t.Parallel()
 	huge := `{"card_id":"` + strings.Repeat("a", 17<<10) + `"}`
 	tests := []struct {
 		name, body string
@@ -171,6 +172,7 @@ func TestTokenHandlersRefuseBadInput(t *testing.T) {
 }
 
 func TestPreTokenServesAndForwardsExactlyTheDocumentedFields(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	h := &cardapi.PreToken{Upstream: e.brand, Policy: e.policy, Logger: e.logger}
 	// Key order and spacing of the caller's body do not matter: the upstream body is canonical.
@@ -193,6 +195,7 @@ func TestPreTokenServesAndForwardsExactlyTheDocumentedFields(t *testing.T) {
 }
 
 func TestBase64BodyIsAccepted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ev := event("POST", membercard.BrandPreAuthTokensPath, base64.StdEncoding.EncodeToString([]byte(preBody)), nil)
 	ev.IsBase64Encoded = true
@@ -202,6 +205,7 @@ func TestBase64BodyIsAccepted(t *testing.T) {
 }
 
 func TestPartnerTokenBothRouteNamesCallTheCurrentPath(t *testing.T) {
+	t.Parallel()
 	for _, route := range []string{membercard.PartnerPreAuthTokensPath, membercard.PartnerOpenUserCardTokensPath} {
 		t.Run(route, func(t *testing.T) {
 			e := newEnv(t)
@@ -226,6 +230,7 @@ func TestPartnerTokenBothRouteNamesCallTheCurrentPath(t *testing.T) {
 
 // Each row of the design's answer table.
 func TestAnswerTable(t *testing.T) {
+	t.Parallel()
 	closed := func(t *testing.T) string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
@@ -295,6 +300,7 @@ func TestAnswerTable(t *testing.T) {
 // of partnertoken. Under JWT it fails closed: no claims, or a claim that
 // names no openid, is 403 with no call; under NONE the body stands.
 func TestOpenIDBinding(t *testing.T) {
+	t.Parallel()
 	noClaims := map[string]string{}
 	tests := []struct {
 		name   string
@@ -371,6 +377,7 @@ func TestOpenIDBinding(t *testing.T) {
 }
 
 func TestAllowLists(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := cardapi.Policy{AllowedCardIDs: []string{"othercard"}, AllowedBrandIDs: []string{"1005"}}
 	resp, _ := (&cardapi.PreToken{Upstream: e.brand, Policy: p, Logger: e.logger}).Handle(ctx(t), event("POST", "/", preBody, nil))
@@ -403,6 +410,7 @@ func TestAllowLists(t *testing.T) {
 }
 
 func TestPermissionToken(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, cardID, body string
 		status             int
@@ -454,6 +462,7 @@ func TestPermissionToken(t *testing.T) {
 }
 
 func TestAuthoritiesHTTP(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	h := &cardapi.Authorities{Upstream: e.partner, Policy: e.policy, Logger: e.logger}
 	ev := event("GET", membercard.ProductAuthoritiesRoute, "", map[string]string{})
@@ -479,6 +488,7 @@ func TestAuthoritiesHTTP(t *testing.T) {
 // failure), and a malformed ID that never reaches WeChat Pay; one
 // structured log line each.
 func TestBrandChecker(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		brandID, outcome, code string
 		ok, called             bool
@@ -523,6 +533,7 @@ func TestBrandChecker(t *testing.T) {
 
 // A check out of time calls nobody and fails, so SQS delivers it again.
 func TestBrandCheckerOutOfTime(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c, cancel := context.WithCancel(ctx(t))
 	cancel()
@@ -535,6 +546,7 @@ func TestBrandCheckerOutOfTime(t *testing.T) {
 // The HTTP function, given {} (what the schedule sends), answers as to any
 // malformed HTTP event and calls nobody: it never runs a refresh.
 func TestAuthoritiesHTTPNeverRefreshes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	h := &cardapi.Authorities{Upstream: e.partner, Policy: e.policy, Logger: e.logger}
 	resp, err := h.Handle(ctx(t), events.APIGatewayV2HTTPRequest{})
@@ -544,6 +556,7 @@ func TestAuthoritiesHTTPNeverRefreshes(t *testing.T) {
 }
 
 func TestLogLinesCarryTheLambdaRequestID(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var buf bytes.Buffer
 	logger := slog.New(lambdaHandler{slog.NewJSONHandler(&buf, nil)})
@@ -565,6 +578,7 @@ func (h lambdaHandler) Handle(ctx context.Context, r slog.Record) error {
 // A slow WeChat Pay still leaves the handler time to answer 504 before the
 // invocation's own deadline: the upstream call ends DeadlineMargin early.
 func TestTimeoutAnswersBeforeTheInvocationDeadline(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Slow, Delay: 5 * time.Second})
 	c, cancel := context.WithTimeout(context.Background(), cardapi.DeadlineMargin+400*time.Millisecond)
@@ -590,6 +604,7 @@ func (u upstreamStub) Do(context.Context, wxpay.Request) (*wxpay.Response, error
 // Outcome by our code (OK, or the error's), with the upstream's latency,
 // attempts and fail-over when WeChat Pay was called.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var buf bytes.Buffer
 	em := &metrics.Emitter{Out: &buf, Function: "pretoken"}

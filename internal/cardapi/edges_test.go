@@ -27,6 +27,7 @@ func TestTokenPrefix(t *testing.T) {
 // A refusal of ours (4xx) is logged at INFO, WeChat Pay failing (5xx) at
 // ERROR: alarms follow errors, not callers' mistakes.
 func TestRefusalLogLevel(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		err    error

@@ -17,6 +17,7 @@ import (
 )
 
 func TestFromUpstream(t *testing.T) {
+	t.Parallel()
 	wrap := func(err error) error { return &wxpay.CallError{Route: "/r", Attempts: 3, Err: err} }
 	tests := []struct {
 		name   string
@@ -50,6 +51,7 @@ func TestFromUpstream(t *testing.T) {
 }
 
 func TestFieldErrorsNameTheField(t *testing.T) {
+	t.Parallel()
 	e := cardapi.FromFieldError(&membercard.FieldError{Field: "card_id", Reason: "is required"})
 	assert.Equal(t, 400, e.Status)
 	assert.Equal(t, "PARAM_ERROR", e.Code)
@@ -59,12 +61,14 @@ func TestFieldErrorsNameTheField(t *testing.T) {
 
 // The API Gateway limit and the field rules' limit are one number.
 func TestBodyLimitsAgree(t *testing.T) {
+	t.Parallel()
 	assert.Equal(t, membercard.MaxBodyBytes, apigw.MaxBodyBytes)
 }
 
 // A 429 still limited after retries carries Retry-After: WeChat Pay's,
 // rounded up and bounded, or 1 s; no other answer has one.
 func TestRetryAfter(t *testing.T) {
+	t.Parallel()
 	limited := func(d time.Duration) error {
 		return &wxpay.CallError{Attempts: 3, Err: &wxpay.APIError{Status: 429, Code: "FREQUENCY_LIMITED", RetryAfter: d}}
 	}

@@ -15,6 +15,7 @@ import (
 // a 429 still limited after retries is 429 FREQUENCY_LIMITED with
 // Retry-After.
 func TestRedirectAndRateLimitAnswers(t *testing.T) {
+	t.Parallel()
 	limited := wxpaytest.Fault{Kind: wxpaytest.Status, Status: 429}
 	for _, tc := range []struct {
 		name       string
