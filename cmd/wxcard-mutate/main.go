@@ -37,12 +37,11 @@ var Packages = []string{
 var onMoto = map[string]bool{"./internal/cardapi": true, "./internal/cardevents": true}
 
 // fewerWorkers are the packages whose mutants run with two workers, not
-// -workers: their tests keep both cores busy (wxsign generates RSA keys;
-// cardevents' tests wait on the one moto_server, whose answers then slow
-// down past gremlins' timeout), so a third worker only queues. Measured,
-// 2 vs 3 workers: wxsign 1m32s vs 1m52s, cardevents 1m31s vs 1m41s with 9
-// mutants timed out.
-var fewerWorkers = map[string]bool{"./pkg/wxsign": true, "./internal/cardevents": true}
+// -workers: their tests keep both cores busy (wxsign generates RSA keys),
+// so a third worker only queues. Measured, 2 vs 3 workers: wxsign 1m32s vs
+// 1m52s. cardevents, once moto's own CPU per test run was cut (see
+// awstest.CreateBusWithQueue), went the other way: 59s vs 51s.
+var fewerWorkers = map[string]bool{"./pkg/wxsign": true}
 
 // stopMoto stops the run's moto_server, if one was started.
 var stopMoto = func() {}
@@ -245,7 +244,7 @@ func keys(m map[string]bool) []string {
 
 // mutantGoFlags are the go command's flags for every gremlins run (see
 // unleash).
-const mutantGoFlags = "-count=1 -short -trimpath -vet=off"
+const mutantGoFlags = "-count=1 -short -trimpath -vet=off -ldflags=-s"
 
 // unleash runs gremlins on one package and reads its JSON report; its
 // tests use the moto_server at motoEndpoint, or none ("off").
