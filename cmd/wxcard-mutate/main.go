@@ -43,6 +43,10 @@ var onMoto = map[string]bool{"./internal/cardapi": true, "./internal/cardevents"
 // awstest.CreateBusWithQueue), went the other way: 59s vs 51s.
 var fewerWorkers = map[string]bool{"./pkg/wxsign": true}
 
+// packageKey is how onMoto and fewerWorkers name a package given on the
+// command line ("pkg/wxsign", "./pkg/wxsign/").
+func packageKey(pkg string) string { return "./" + filepath.Clean(pkg) }
+
 // stopMoto stops the run's moto_server, if one was started.
 var stopMoto = func() {}
 
@@ -89,7 +93,7 @@ func main() {
 	// binary, it would cost seconds per mutant.
 	endpoint := "off"
 	for _, p := range pkgs {
-		if onMoto["./"+filepath.Clean(p)] {
+		if onMoto[packageKey(p)] {
 			if endpoint, err = startMoto(); err != nil {
 				fail(err)
 			}
@@ -109,7 +113,7 @@ func main() {
 			continue
 		}
 		pkgStart := time.Now()
-		key := "./" + filepath.Clean(pkg)
+		key := packageKey(pkg)
 		moto := "off"
 		if onMoto[key] {
 			moto = endpoint
