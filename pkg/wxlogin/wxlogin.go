@@ -206,7 +206,7 @@ const (
 // APIError is an errcode WeChat answered.
 type APIError struct {
 	Code    int    // errcode
-	Message string // errmsg, shortened, with the secret and code cut out
+	Message string // errmsg with the secret and code cut out, then shortened to MaxErrMsg
 }
 
 func (e *APIError) Error() string {
@@ -421,12 +421,8 @@ func (c *Client) once(ctx context.Context, code string) (*Session, attemptInfo, 
 	case len(raw) > MaxAnswerBytes:
 		return nil, info, fmt.Errorf("%w: answer over %d bytes", ErrInvalidAnswer, MaxAnswerBytes)
 	}
-	s, err := ParseAnswer(raw)
+	s, err := parseAnswer(raw, func(msg string) string { return c.clean(code, msg) })
 	if err != nil {
-		var ae *APIError
-		if errors.As(err, &ae) {
-			ae.Message = c.clean(code, ae.Message)
-		}
 		return nil, info, err
 	}
 	return s, info, nil
@@ -448,7 +444,12 @@ const MaxErrMsg = 200
 // an *APIError (a non-zero errcode) or wraps ErrInvalidAnswer (not one JSON
 // object, an errcode that is not an integer, no openid, or an openid or
 // unionid that is not 1 to 128 of [A-Za-z0-9_-]).
-func ParseAnswer(raw []byte) (*Session, error) {
+func ParseAnswer(raw []byte) (*Session, error) { return parseAnswer(raw, nil) }
+
+// parseAnswer is ParseAnswer with clean, when not nil, applied to the
+// whole errmsg before it is cut to MaxErrMsg: cut first, a secret or code
+// straddling the cut would keep its head, which no scrub matches.
+func parseAnswer(raw []byte, clean func(string) string) (*Session, error) {
 	var a answer
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&a); err != nil {
@@ -466,6 +467,9 @@ func ParseAnswer(raw []byte) (*Session, error) {
 			msg := ""
 			if a.ErrMsg != nil {
 				msg = *a.ErrMsg
+			}
+			if clean != nil {
+				msg = clean(msg)
 			}
 			return nil, &APIError{Code: code, Message: printable(msg, MaxErrMsg)}
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,6 +305,31 @@ func TestSecretEchoedIsScrubbed(t *testing.T) {
 	require.ErrorIs(t, err, wxlogin.ErrInvalidAnswer)
 	assertNoSecret(t, err, "the-code")
 	assert.Contains(t, err.Error(), "bad [REDACTED] for [REDACTED]")
+}
+
+// An errmsg is scrubbed whole before it is cut to MaxErrMsg: cut first,
+// a secret or code straddling the cut would keep its head, which no
+// longer matches the scrub.
+func TestSecretStraddlingTheCutIsScrubbed(t *testing.T) {
+	t.Parallel()
+	const code = "the-code-0123456789"
+	head := strings.Repeat("x", wxlogin.MaxErrMsg-5)
+	for name, echoed := range map[string]string{
+		"secret":         secret,
+		"escaped secret": url.QueryEscape(secret),
+		"code":           code,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := newStandIn(t, wxlogintest.Options{})
+			srv.FailNext(40001, head+echoed+" tail")
+			_, err := newClient(t, srv, appID, secret).Exchange(context.Background(), code)
+			var ae *wxlogin.APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, (head + "[REDACTED] tail")[:wxlogin.MaxErrMsg], ae.Message)
+			assertNoSecret(t, err, code)
+		})
+	}
 }
 
 func TestEmptyCode(t *testing.T) {
