@@ -12,8 +12,16 @@ type SpentCodes struct{ s *spentCodes }
 func NewSpentCodes(now func() time.Time, maxEntries int) SpentCodes {
 	return SpentCodes{newSpentCodes(now, maxEntries)}
 }
-func (c SpentCodes) Lookup(code string) *apigw.Error      { return c.s.lookup(code) }
-func (c SpentCodes) Add(code string, answer *apigw.Error) { c.s.add(code, answer) }
+func (c SpentCodes) Lookup(code string) *apigw.Error {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.s.lookup(codeKey(code))
+}
+func (c SpentCodes) Add(code string, answer *apigw.Error) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.s.add(codeKey(code), answer)
+}
 func (c SpentCodes) Len() int {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()

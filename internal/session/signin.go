@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -95,10 +96,19 @@ func FromLogin(err error) *apigw.Error {
 	}
 }
 
-// remembered reports whether a refusal ends the code's life: WeChat will
-// refuse the code again, so it is not sent again.
-func remembered(err error) bool {
-	return errors.Is(err, wxlogin.ErrInvalidCode) || errors.Is(err, wxlogin.ErrUserBlocked)
+// repeatAnswer is what a request repeating a code gets once the code's
+// exchange ended with err (aerr its answer), and whether that ends the
+// code's life here, so that it is not sent again: WeChat exchanged it or
+// refused it for good. The other failures leave the code alive: only the
+// requests that waited for this exchange share its answer.
+func repeatAnswer(err error, aerr *apigw.Error) (*apigw.Error, bool) {
+	switch {
+	case err == nil:
+		return FromLogin(wxlogin.ErrInvalidCode), true
+	case errors.Is(err, wxlogin.ErrInvalidCode), errors.Is(err, wxlogin.ErrUserBlocked):
+		return aerr, true
+	}
+	return aerr, false
 }
 
 // signInOutcome is what one invocation logs.
@@ -106,7 +116,8 @@ type signInOutcome struct {
 	openid   string
 	jti      string
 	attempts int
-	cached   bool
+	cached   bool // answered from the spent codes
+	waited   bool // answered as another request's exchange of the code did
 	cause    error
 }
 
@@ -141,6 +152,9 @@ func (h *SignIn) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) 
 		if out.cached {
 			attrs = append(attrs, slog.Bool("code_refused_before", true))
 		}
+		if out.waited {
+			attrs = append(attrs, slog.Bool("code_in_flight", true))
+		}
 		if out.cause != nil {
 			attrs = append(attrs, slog.String("error", out.cause.Error()))
 		}
@@ -173,16 +187,28 @@ func (h *SignIn) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest, 
 	if aerr != nil {
 		return nil, aerr
 	}
-	if prev := h.spent.lookup(code); prev != nil {
+	uctx, cancel := upstreamContext(ctx)
+	defer cancel()
+	prev, f, mine := h.spent.claim(code)
+	switch {
+	case prev != nil:
 		out.cached = true
 		m.Count("SpentCodeRefused", 1)
-		c := *prev
-		return nil, &c
+		return nil, prev
+	case !mine:
+		// Another request is exchanging this code: sent again, it would
+		// reach WeChat twice.
+		out.waited = true
+		m.Count("InFlightCodeWaited", 1)
+		shared, err := f.wait(uctx)
+		if err != nil {
+			out.cause = fmt.Errorf("waiting for another request's exchange of the same code: %w", err)
+			return nil, FromLogin(wxlogin.ErrTimeout)
+		}
+		return nil, shared
 	}
-	uctx, cancel := upstreamContext(ctx)
 	called := time.Now()
 	s, err := h.login.Exchange(uctx, code)
-	cancel()
 	m.Duration("UpstreamLatency", time.Since(called))
 	var ce *wxlogin.CallError
 	switch {
@@ -194,22 +220,19 @@ func (h *SignIn) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest, 
 	if out.attempts > 0 {
 		m.Count("UpstreamAttempts", out.attempts)
 	}
+	var refusal *apigw.Error
+	if err != nil {
+		refusal = FromLogin(err)
+	}
+	repeat, remember := repeatAnswer(err, refusal)
+	h.spent.land(code, f, repeat, remember)
 	if err != nil {
 		out.cause = err
-		aerr := FromLogin(err)
-		if remembered(err) {
-			// A copy: Handle stamps aerr with this request's ID while
-			// another request may read the remembered one.
-			c := *aerr
-			h.spent.add(code, &c)
-		}
-		return nil, aerr
+		return nil, refusal
 	}
 	out.openid = s.OpenID
-	// WeChat spent the code: a second exchange would be refused as used.
-	h.spent.add(code, FromLogin(wxlogin.ErrInvalidCode))
-	sctx, cancel := upstreamContext(ctx)
-	defer cancel()
+	sctx, cancelSign := upstreamContext(ctx)
+	defer cancelSign()
 	signed := time.Now()
 	tok, err := h.tokens.Issue(sctx, s.OpenID, s.UnionID)
 	m.Duration("SigningLatency", time.Since(signed))

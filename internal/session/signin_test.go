@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -516,8 +518,9 @@ func FuzzDecodeCode(f *testing.F) {
 func TestSpentCodeRepeatedConcurrently(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	// "abc" was never issued: WeChat refuses it (40029) to whichever
-	// requests reach it before the refusal is remembered.
+	// "abc" was never issued: WeChat refuses it (40029) to the one
+	// request that reaches it; the others wait for that answer, or find
+	// it remembered.
 	const workers, each = 8, 10
 	var wg sync.WaitGroup
 	ids := make([][]string, workers)
@@ -544,4 +547,129 @@ func TestSpentCodeRepeatedConcurrently(t *testing.T) {
 	sent := len(f.srv.Requests())
 	f.signIn(t, codeBody("abc"))
 	assert.Len(t, f.srv.Requests(), sent, "once remembered, the refused code is not sent again")
+}
+
+// heldExchanger holds every exchange until release is closed, then
+// answers s and err, or until ctx is done, as wxlogin.Client times out;
+// it counts the exchanges.
+type heldExchanger struct {
+	release chan struct{}
+	calls   atomic.Int32
+	s       *wxlogin.Session
+	err     error
+}
+
+func (e *heldExchanger) Exchange(ctx context.Context, _ string) (*wxlogin.Session, error) {
+	e.calls.Add(1)
+	select {
+	case <-e.release:
+		return e.s, e.err
+	case <-ctx.Done():
+		return nil, &wxlogin.CallError{Attempts: 1, Err: fmt.Errorf("%w: %w", wxlogin.ErrTimeout, ctx.Err())}
+	}
+}
+
+func newHeldSignIn(t *testing.T, login session.Exchanger) *session.SignIn {
+	t.Helper()
+	tokens, err := session.NewTokens(keySigner{wxpaytest.PooledKey(0)}, session.TokenConfig{Issuer: issuer, Audience: audience, TTL: time.Hour})
+	require.NoError(t, err)
+	return session.NewSignIn(login, tokens, nil, nil, nil)
+}
+
+// Eight requests with the same code at once: it reaches WeChat once, and
+// the seven others answer as a repeat after that exchange would. In
+// synctest's bubble, synctest.Wait returns once each request is either
+// held in Exchange or waiting for the one that is, so none can arrive
+// after the exchange ended.
+func TestSameCodeInFlightReachesWeChatOnce(t *testing.T) {
+	t.Parallel()
+	callErr := func(err error) error { return &wxlogin.CallError{Attempts: 1, Err: err} }
+	for _, tc := range []struct {
+		name           string
+		s              *wxlogin.Session
+		err            error
+		first, others  int
+		code, otherMsg string
+		remembered     bool // a later repeat is answered without a call
+	}{
+		{"exchanged", &wxlogin.Session{OpenID: openID, Attempts: 1}, nil, 200, 401, "INVALID_CODE", "already used", true},
+		{"refused for good", nil, callErr(&wxlogin.APIError{Code: wxlogin.CodeUserBlocked}), 403, 403, "USER_BLOCKED", "high-risk", true},
+		{"busy", nil, callErr(wxlogin.ErrBusy), 502, 502, "UPSTREAM_UNAVAILABLE", "retry later", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				login := &heldExchanger{release: make(chan struct{}), s: tc.s, err: tc.err}
+				h := newHeldSignIn(t, login)
+				const n = 8
+				resps := make([]events.APIGatewayV2HTTPResponse, n)
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() {
+						ev := post(codeBody("same-code"))
+						ev.RequestContext.RequestID = fmt.Sprint("req-", i)
+						resps[i], _ = h.Handle(context.Background(), ev)
+					})
+				}
+				synctest.Wait()
+				close(login.release)
+				wg.Wait()
+				assert.Equal(t, int32(1), login.calls.Load(), "the code reached WeChat once")
+				statuses := map[int]int{}
+				for i, resp := range resps {
+					statuses[resp.StatusCode]++
+					if resp.StatusCode == 200 {
+						continue
+					}
+					var m map[string]any
+					require.NoError(t, json.Unmarshal([]byte(resp.Body), &m), resp.Body)
+					assert.Equal(t, fmt.Sprint("req-", i), m["request_id"], "each answer is stamped with its own request's ID")
+					if resp.StatusCode == tc.others {
+						assert.Equal(t, tc.code, m["code"])
+						assert.Contains(t, m["message"], tc.otherMsg)
+					}
+				}
+				want := map[int]int{tc.first: 1}
+				want[tc.others] += n - 1
+				assert.Equal(t, want, statuses)
+
+				resp, err := h.Handle(context.Background(), post(codeBody("same-code")))
+				require.NoError(t, err)
+				assert.Equal(t, tc.others, resp.StatusCode, resp.Body)
+				calls := int32(2)
+				if tc.remembered {
+					calls = 1
+				}
+				assert.Equal(t, calls, login.calls.Load())
+			})
+		})
+	}
+}
+
+// A request waiting for another's exchange of its code gives up at its
+// own deadline, with the margin left, and sends nothing; the exchange it
+// waited for goes on.
+func TestWaitForSameCodeEndsAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		login := &heldExchanger{release: make(chan struct{}), s: &wxlogin.Session{OpenID: openID, Attempts: 1}}
+		h := newHeldSignIn(t, login)
+		first := make(chan events.APIGatewayV2HTTPResponse, 1)
+		go func() {
+			resp, _ := h.Handle(context.Background(), post(codeBody("same-code")))
+			first <- resp
+		}()
+		synctest.Wait() // the first is held in Exchange
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		resp, err := h.Handle(ctx, post(codeBody("same-code")))
+		require.NoError(t, err)
+		assert.Equal(t, 504, resp.StatusCode, resp.Body)
+		assert.Contains(t, resp.Body, "UPSTREAM_TIMEOUT")
+		assert.Equal(t, time.Second-session.DeadlineMargin, time.Since(start), "gave up with the margin left")
+		close(login.release)
+		assert.Equal(t, 200, (<-first).StatusCode)
+		assert.Equal(t, int32(1), login.calls.Load())
+	})
 }
