@@ -17,8 +17,9 @@ const MaxSpentCodes = 10000
 
 // spentCodes remembers, for CodeLifetime, the codes this process will not
 // send to WeChat again and the answer each got: those WeChat refused for
-// good (invalid, used, user blocked) and those it exchanged (a second
-// exchange would be refused as used). It also knows the codes
+// good (invalid, used, user blocked), those it exchanged (a second
+// exchange would be refused as used) and those whose exchange ran out of
+// time here (WeChat may have exchanged them). It also knows the codes
 // being exchanged: a request repeating one waits for that exchange to end
 // and answers as it did, so concurrent repeats do not reach WeChat either.
 // It is per process and in memory: a code refused by one Lambda instance

@@ -87,7 +87,7 @@ func FromLogin(err error) *apigw.Error {
 		return &apigw.Error{Status: http.StatusTooManyRequests, Code: CodeFrequencyLimited, Message: "WeChat's code2Session quota was reached; retry later"}
 	case errors.Is(err, wxlogin.ErrBadCredentials):
 		return &apigw.Error{Status: http.StatusInternalServerError, Code: CodeConfigurationError, Message: "WeChat refuses the mini-program's AppID or AppSecret: check the deployment's secret"}
-	case errors.Is(err, wxlogin.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case timedOut(err):
 		return &apigw.Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "WeChat did not answer in time"}
 	case errors.Is(err, wxlogin.ErrBusy), errors.Is(err, wxlogin.ErrUnavailable):
 		return &apigw.Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Message: "WeChat is failing or could not be reached; retry later"}
@@ -96,17 +96,27 @@ func FromLogin(err error) *apigw.Error {
 	}
 }
 
+// timedOut reports whether an exchange ran out of time on our side: the
+// code may have reached WeChat, and been exchanged, all the same.
+func timedOut(err error) bool {
+	return errors.Is(err, wxlogin.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // repeatAnswer is what a request repeating a code gets once the code's
 // exchange ended with err (aerr its answer), and whether that ends the
-// code's life here, so that it is not sent again: WeChat exchanged it or
-// refused it for good. The other failures leave the code alive: only the
-// requests that waited for this exchange share its answer.
+// code's life here, so that it is not sent again: WeChat exchanged it,
+// refused it for good, or may have exchanged it unseen when our side ran
+// out of time (sent again, it would spend the quota on a likely refusal).
+// The other failures leave the code alive: only the requests that waited
+// for this exchange share its answer.
 func repeatAnswer(err error, aerr *apigw.Error) (*apigw.Error, bool) {
 	switch {
 	case err == nil:
 		return FromLogin(wxlogin.ErrInvalidCode), true
 	case errors.Is(err, wxlogin.ErrInvalidCode), errors.Is(err, wxlogin.ErrUserBlocked):
 		return aerr, true
+	case timedOut(err):
+		return &apigw.Error{Status: http.StatusUnauthorized, Code: CodeInvalidCode, Message: "an earlier sign-in with this code ran out of time and may have spent it: call wx.login again"}, true
 	}
 	return aerr, false
 }

@@ -377,18 +377,29 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
+// After our own 504 the code may be spent at WeChat: the client's retry
+// is told to call wx.login again, and the code is not sent again.
 func TestUpstreamTimeout(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	f.srv.HangNext()
+	code := f.srv.IssueCode(appID, openID)
 	ctx, cancel := context.WithTimeout(context.Background(), session.DeadlineMargin+300*time.Millisecond)
 	defer cancel()
-	resp, err := f.h.Handle(ctx, post(codeBody(f.srv.IssueCode(appID, openID))))
+	resp, err := f.h.Handle(ctx, post(codeBody(code)))
 	require.NoError(t, err)
 	assert.Equal(t, 504, resp.StatusCode, resp.Body)
 	assert.Contains(t, resp.Body, "UPSTREAM_TIMEOUT")
 	dl, _ := ctx.Deadline()
 	assert.Greater(t, time.Until(dl), session.DeadlineMargin/2, "answered with the margin left")
+
+	resp, m := f.signIn(t, codeBody(code))
+	assert.Equal(t, 401, resp.StatusCode, resp.Body)
+	assert.Equal(t, "INVALID_CODE", m["code"])
+	assert.Contains(t, m["message"], "ran out of time")
+	assert.Len(t, f.srv.Requests(), 1, "the retry does not send the code again")
+	assert.Equal(t, true, f.logs.lines(t)[1]["code_refused_before"])
+	assert.NotContains(t, f.logs.String(), code)
 }
 
 func TestSigningFailures(t *testing.T) {
@@ -594,6 +605,7 @@ func TestSameCodeInFlightReachesWeChatOnce(t *testing.T) {
 	}{
 		{"exchanged", &wxlogin.Session{OpenID: openID, Attempts: 1}, nil, 200, 401, "INVALID_CODE", "already used", true},
 		{"refused for good", nil, callErr(&wxlogin.APIError{Code: wxlogin.CodeUserBlocked}), 403, 403, "USER_BLOCKED", "high-risk", true},
+		{"timed out", nil, callErr(fmt.Errorf("%w: %w", wxlogin.ErrTimeout, context.DeadlineExceeded)), 504, 401, "INVALID_CODE", "ran out of time", true},
 		{"busy", nil, callErr(wxlogin.ErrBusy), 502, 502, "UPSTREAM_UNAVAILABLE", "retry later", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
