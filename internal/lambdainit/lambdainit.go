@@ -52,6 +52,14 @@ func From(name string, logs, metricsOut io.Writer, getenv func(string) string) *
 	}
 }
 
+// InitPhase is how long Lambda lets a function's init phase (its cold
+// start, before the first invocation) run before it ends it: what a cold
+// start's reads and retries must fit in, with Refuse's report after them.
+const InitPhase = 10 * time.Second
+
+// ReportTimeout bounds ReportInitError's post to the Runtime API.
+const ReportTimeout = 2 * time.Second
+
 // Refuse ends a cold start that cannot serve: it logs why (err must name
 // what is wrong, never a secret), reports an init error to the Runtime API,
 // and exits. The function refuses to serve rather than serve broken.
@@ -79,7 +87,7 @@ func ReportInitError(api string, err error) {
 		return
 	}
 	req.Header.Set("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
-	c := &http.Client{Timeout: 2 * time.Second}
+	c := &http.Client{Timeout: ReportTimeout}
 	if resp, err := c.Do(req); err == nil { //nolint:gosec // the Runtime API, as above
 		_ = resp.Body.Close()
 	}

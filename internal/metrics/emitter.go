@@ -27,6 +27,16 @@ func (e *Emitter) New(route string) *Set {
 	return New(map[string]string{"function": e.Function, "route": route})
 }
 
+// NewColdStart starts metrics of the function as a whole, which no route
+// owns (what its cold start found), under the dimension set of function
+// alone; nil when nothing is written.
+func (e *Emitter) NewColdStart() *Set {
+	if e == nil || e.Out == nil {
+		return nil
+	}
+	return New(map[string]string{"function": e.Function})
+}
+
 // Flush writes s as one line; errors are dropped (a metric is not worth
 // failing an invocation for, and the log stream is the only place to say
 // so).

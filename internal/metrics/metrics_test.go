@@ -113,6 +113,22 @@ func TestEmitterLevel(t *testing.T) {
 
 	var nilEmitter *Emitter
 	nilEmitter.Flush(nilEmitter.New("/r")) // records nothing, panics not
+	nilEmitter.Flush(nilEmitter.NewColdStart())
+}
+
+// A cold start's metrics carry the function dimension alone, so that an
+// alarm names them by function only.
+func TestEmitterColdStart(t *testing.T) {
+	var buf bytes.Buffer
+	e := &Emitter{Out: &buf, Function: "sessionkeys", Now: func() time.Time { return at }}
+	s := e.NewColdStart()
+	s.Count("PreviousKeyUnreadable", 2)
+	e.Flush(s)
+	r, err := Parse(bytes.TrimSpace(buf.Bytes()))
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{{"function"}}, r.Sets)
+	assert.Equal(t, map[string]string{"function": "sessionkeys"}, r.Dimensions)
+	assert.Equal(t, 2.0, r.Sum("PreviousKeyUnreadable"))
 }
 
 // BenchmarkInvocationLine is the metrics work of one invocation: a Set
