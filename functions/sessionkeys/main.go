@@ -1,7 +1,11 @@
 // Command sessionkeys is the Lambda function behind the sign-in issuer's
 // GET /.well-known/openid-configuration and /.well-known/jwks.json: the
 // public keys of SESSION_KMS_KEY_ID and SESSION_PREVIOUS_KMS_KEY_IDS, read
-// once from KMS. It holds no secret and links no Secrets Manager client.
+// once from KMS at cold start, retried for a few seconds while a new role
+// or key propagates. It refuses to start without the current key; a
+// previous key it cannot read is left out, logged and counted
+// (session.KeysFromEnv). It holds no secret and links no Secrets Manager
+// client.
 package main
 
 import (

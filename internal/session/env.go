@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wxcard/wxcard/internal/kmssign"
@@ -106,7 +107,8 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// BootTimeout bounds a cold start's reads of the secret and the public keys.
+// BootTimeout bounds the sign-in's cold start reads of the secret and the
+// public key (the keys function's are KeysReadBudget).
 const BootTimeout = 5 * time.Second
 
 // Deps are what a cold start is given besides the environment: how to read
@@ -124,6 +126,10 @@ type Deps struct {
 	Logger          *slog.Logger
 	Metrics         *metrics.Emitter
 	Now             func() time.Time
+	// Sleep waits d or until ctx ends (its error); nil is a timer. The
+	// keys function waits with it between reads of a key; tests pass one
+	// that moves their Now instead.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 func (d *Deps) kms(getenv func(string) string) (kmssign.API, error) {
@@ -191,6 +197,15 @@ func SignInFromEnv(ctx context.Context, getenv func(string) string, deps Deps) (
 // KeysFromEnv is the keys function's cold start: the public keys of
 // SESSION_KMS_KEY_ID and SESSION_PREVIOUS_KMS_KEY_IDS, read once from KMS
 // (GetPublicKey only; no secret).
+//
+// API Gateway reads the issuer's keys when it creates the JWT authorizer,
+// seconds after the stack made this function's role and, often, its key:
+// a read that may heal (AccessDenied while IAM propagates, throttling,
+// KMS's internal errors, no answer) is retried for up to KeysReadBudget.
+// The current key is required: unread, the function refuses to start. A
+// previous key that cannot be read is left out of the JWKS, logged (the
+// variable, the key and the error's code) and counted as
+// PreviousKeyUnreadable: only its tokens fail, not every token.
 func KeysFromEnv(ctx context.Context, getenv func(string) string, deps Deps) (*Keys, error) {
 	cfg, err := KeysConfigFromEnv(getenv)
 	if err != nil {
@@ -200,32 +215,66 @@ func KeysFromEnv(ctx context.Context, getenv func(string) string, deps Deps) (*K
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, BootTimeout)
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &keyReader{api: api, now: deps.Now, sleep: deps.Sleep}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.sleep == nil {
+		r.sleep = sleepCtx
+	}
+	r.deadline = r.now().Add(KeysReadBudget)
+	ctx, cancel := context.WithTimeout(ctx, KeysReadBudget)
 	defer cancel()
 	ids := append([]string{cfg.KeyID}, cfg.PreviousKeys...)
 	pubs := make([]crypto.PublicKey, len(ids))
-	errs := make([]error, len(ids))
-	done := make(chan struct{})
+	errs := make([]*readError, len(ids))
+	var wg sync.WaitGroup
 	for i, id := range ids {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			s, err := kmssign.New(ctx, api, id)
+		wg.Go(func() {
+			pub, attempts, err := r.read(ctx, id, i > 0)
 			if err != nil {
-				name := "SESSION_KMS_KEY_ID"
+				env := "SESSION_KMS_KEY_ID"
 				if i > 0 {
-					name = "SESSION_PREVIOUS_KMS_KEY_IDS"
+					env = "SESSION_PREVIOUS_KMS_KEY_IDS"
 				}
-				errs[i] = fmt.Errorf("%s: %w", name, err)
+				errs[i] = &readError{env: env, keyID: id, attempts: attempts, err: err}
 				return
 			}
-			pubs[i] = s.Public()
-		}()
+			if attempts > 1 {
+				logger.WarnContext(ctx, "session key read after retries", "key_id", id, "attempts", attempts)
+			}
+			pubs[i] = pub
+		})
 	}
-	for range ids {
-		<-done
+	wg.Wait()
+	unreadable := 0
+	for _, e := range errs[1:] {
+		if e == nil {
+			continue
+		}
+		unreadable++
+		// Key ARNs are not secrets; the error names the key, the operation
+		// and KMS's answer, never a token.
+		logger.ErrorContext(ctx, "previous session key unreadable: left out of the JWKS, its tokens fail",
+			"env", e.env, "key_id", e.keyID, "code", errorCode(e.err), "attempts", e.attempts, "error", e.err.Error())
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	if unreadable > 0 {
+		m := deps.Metrics.NewColdStart()
+		m.Count("PreviousKeyUnreadable", unreadable)
+		deps.Metrics.Flush(m)
 	}
-	return NewKeys(cfg.Issuer, pubs, deps.Logger, deps.Metrics)
+	if errs[0] != nil {
+		return nil, errs[0]
+	}
+	published := pubs[:0:0]
+	for _, p := range pubs {
+		if p != nil {
+			published = append(published, p)
+		}
+	}
+	return NewKeys(cfg.Issuer, published, deps.Logger, deps.Metrics)
 }

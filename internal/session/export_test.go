@@ -6,6 +6,9 @@ import (
 	"github.com/wxcard/wxcard/internal/apigw"
 )
 
+// KeyRetryMax is the longest wait between reads of a key.
+const KeyRetryMax = keyRetryMax
+
 // SpentCodes exposes the spent-code memory to the tests.
 type SpentCodes struct{ s *spentCodes }
 
