@@ -28,7 +28,9 @@ import (
 //     covered: how an operator adds brands;
 //   - {"remove_brand_ids": [...]}: mark these brands' snapshots removed,
 //     so that the refresh no longer covers them and no check records them
-//     (authority.Removed): how an operator removes brands.
+//     (authority.Removed): how an operator removes brands. A brand without
+//     a snapshot is already not covered: answered in not_covered, not
+//     refused.
 //
 // Anything else, an HTTP API event included, does not decode.
 type Command struct {
@@ -144,7 +146,14 @@ type Summary struct {
 	Waiting int `json:"waiting,omitempty"`
 	// Removed are the brands whose snapshots a remove command deleted.
 	Removed []string `json:"removed,omitempty"`
-	// Refused are the brands a remove command kept, with why.
+	// NotCovered are the brands a remove command found nothing to remove
+	// for: no snapshot, never checked or removed already. The command's
+	// aim holds for them (the refresh does not cover them), so they are
+	// not refused: a removal sent twice, or an async invoke's retry, does
+	// not fail.
+	NotCovered []string `json:"not_covered,omitempty"`
+	// Refused are the brands a remove command kept, with why; any makes
+	// the invocation fail.
 	Refused map[string]string `json:"refused,omitempty"`
 }
 
@@ -258,10 +267,16 @@ func covered(listed, stored []string, logger *slog.Logger) []string {
 // remove deletes snapshots. A listed brand is refused (the next refresh
 // would bring it back: remove it from AUTHORITY_BRAND_IDS first), and so
 // is one whose snapshot holds events not yet published (after the next
-// check it can go).
+// check it can go). One without a snapshot is not covered already.
 func (s *Scheduler) remove(ctx context.Context, brandIDs []string) (*Summary, error) {
 	sum := &Summary{Refused: map[string]string{}}
+	seen := make(map[string]bool, len(brandIDs))
 	for _, id := range brandIDs {
+		// Once each: a repeat would find the snapshot it just removed gone.
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
 		if slices.Contains(s.Listed, id) {
 			sum.Refused[id] = "is in AUTHORITY_BRAND_IDS: remove it there first"
 			continue
@@ -271,7 +286,8 @@ func (s *Scheduler) remove(ctx context.Context, brandIDs []string) (*Summary, er
 			sum.Removed = append(sum.Removed, id)
 			s.Logger.InfoContext(ctx, "brand removed from the refresh", "brand_id", id)
 		case errors.Is(err, authority.ErrNoSnapshot):
-			sum.Refused[id] = "has no snapshot: the refresh does not cover it"
+			sum.NotCovered = append(sum.NotCovered, id)
+			s.Logger.InfoContext(ctx, "brand not covered by the refresh: nothing to remove", "brand_id", id)
 		case errors.Is(err, authority.ErrPending):
 			sum.Refused[id] = "its snapshot holds events not yet published: remove it after the next refresh"
 		default:
@@ -288,5 +304,5 @@ func (s *Scheduler) remove(ctx context.Context, brandIDs []string) (*Summary, er
 		s.Logger.WarnContext(ctx, "brand not removed from the refresh", "brand_id", id, "reason", sum.Refused[id])
 		why = append(why, id+" "+sum.Refused[id])
 	}
-	return sum, fmt.Errorf("refresh: %d of %d brands not removed: %s", len(why), len(brandIDs), strings.Join(why, "; "))
+	return sum, fmt.Errorf("refresh: %d of %d brands not removed: %s", len(why), len(seen), strings.Join(why, "; "))
 }

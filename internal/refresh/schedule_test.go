@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -175,9 +176,10 @@ func TestSchedulerEnqueuesEveryCoveredBrand(t *testing.T) {
 
 // Operators add brands by enqueueing them ({"brand_ids"}): checked once,
 // each has a snapshot and stays covered. They remove brands, whose
-// snapshot is marked removed ({"remove_brand_ids"}), except a listed one,
-// one without a snapshot and one holding unpublished events; adding a
-// removed brand again forgets the removal.
+// snapshot is marked removed ({"remove_brand_ids"}), except a listed one
+// and one holding unpublished events (refused); one without a snapshot is
+// answered as not covered. Adding a removed brand again forgets the
+// removal.
 func TestOperatorsAddAndRemoveBrands(t *testing.T) {
 	t.Parallel()
 	for _, s := range awstest.Stacks(t) {
@@ -205,14 +207,15 @@ func TestOperatorsAddAndRemoveBrands(t *testing.T) {
 			require.NoError(t, store.Put(context.Background(), authority.Item{BrandID: "3003", State: authority.Revoked, CheckedAt: now, Version: 1,
 				Pending: []eventbus.Event{{DetailType: authority.RevokedEvent, Time: now, Detail: json.RawMessage(`{}`)}}, PendingID: "p", PendingSince: now}, 0))
 
-			sum, err = run(`{"remove_brand_ids":["3001","1004","3009","3003"]}`)
+			sum, err = run(`{"remove_brand_ids":["3001","1004","3009","3003","3001"]}`)
 			require.Error(t, err)
 			assert.Equal(t, []string{"3001"}, sum.Removed)
-			assert.Equal(t, []string{"1004", "3003", "3009"}, slices.Sorted(maps.Keys(sum.Refused)))
+			assert.Equal(t, []string{"3009"}, sum.NotCovered, "no snapshot: not covered already, not refused")
+			assert.Equal(t, []string{"1004", "3003"}, slices.Sorted(maps.Keys(sum.Refused)))
 			assert.Contains(t, sum.Refused["1004"], "AUTHORITY_BRAND_IDS")
 			assert.Contains(t, sum.Refused["3003"], "not yet published")
-			assert.Contains(t, sum.Refused["3009"], "no snapshot")
-			assert.Contains(t, err.Error(), "3 of 4 brands not removed")
+			assert.Contains(t, err.Error(), "2 of 4 brands not removed")
+			assert.NotContains(t, err.Error(), "3009")
 
 			brands, removed, err := store.Brands(context.Background())
 			require.NoError(t, err)
@@ -248,6 +251,46 @@ func TestOperatorsAddAndRemoveBrands(t *testing.T) {
 			it, err = store.Get(context.Background(), "3001")
 			require.NoError(t, err)
 			assert.Equal(t, int64(0), it.Version, "no snapshot: the next check is a first sight")
+		})
+	}
+}
+
+// The sample event (what README's sam local invoke sends) on a fresh
+// stack: the brand has no snapshot, so the invocation succeeds and the
+// answer names it as not covered, rather than failing the invocation, which
+// an async invoke would retry and alarm on. The same removal again, after
+// the brand was covered and removed, succeeds alike.
+func TestRemovingAnUncoveredBrandSucceeds(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../events/authoritiesschedule-remove-brand-ids.json")
+	require.NoError(t, err)
+	var sample refresh.Command
+	require.NoError(t, json.Unmarshal(raw, &sample))
+	require.Len(t, sample.Remove, 1)
+	brand := sample.Remove[0]
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			store := authtable.Table{Table: tableOf(t, s)}
+			q, _ := queueOf(t, s)
+			h := &refresh.Scheduler{Queue: q, Snapshots: store, Logger: discard}
+			answer := func() string {
+				t.Helper()
+				var cmd refresh.Command
+				require.NoError(t, json.Unmarshal(raw, &cmd))
+				sum, err := h.Handle(context.Background(), cmd)
+				require.NoError(t, err, "a function error: an async invoke retries it and the errors alarm fires")
+				b, err := json.Marshal(sum)
+				require.NoError(t, err)
+				return string(b)
+			}
+
+			assert.JSONEq(t, `{"enqueued":0,"not_covered":["`+brand+`"]}`, answer())
+
+			_, err := (&authority.Tracker{Store: store, Bus: nopBus{}}).Observe(context.Background(), brand,
+				&authority.Authority{AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", AuthorizationProduct: []string{"X"}})
+			require.NoError(t, err)
+			assert.JSONEq(t, `{"enqueued":0,"removed":["`+brand+`"]}`, answer())
+			assert.JSONEq(t, `{"enqueued":0,"not_covered":["`+brand+`"]}`, answer(), "removed already")
 		})
 	}
 }
