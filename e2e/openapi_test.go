@@ -107,24 +107,21 @@ func (d *openAPIDoc) operations() []operation {
 }
 
 // templateHTTPRoutes are the route keys of template.yaml's HTTP API: the
-// functions' HttpApi events and the explicit ApiGatewayV2 routes.
+// paths of its OpenAPI body, the one place routes are declared (a path
+// under !If counts, as it exists under some parameters).
 func templateHTTPRoutes(t *testing.T) []string {
 	t.Helper()
 	doc, _ := loadTemplate(t)
-	resources := node(doc, "Resources")
+	paths := node(doc, "Resources", "Api", "Properties", "Body", "paths")
+	require.NotNil(t, paths, "the API's body has paths")
 	var out []string
-	for _, id := range mapKeys(resources) {
-		r := node(resources, id)
-		switch node(r, "Type").Value {
-		case "AWS::Serverless::Function":
-			for _, ev := range mapKeys(node(r, "Properties", "Events")) {
-				e := node(r, "Properties", "Events", ev)
-				if node(e, "Type").Value == "HttpApi" {
-					out = append(out, node(e, "Properties", "Method").Value+" "+node(e, "Properties", "Path").Value)
-				}
-			}
-		case "AWS::ApiGatewayV2::Route":
-			out = append(out, node(r, "Properties", "RouteKey").Value)
+	for _, p := range mapKeys(paths) {
+		item := node(paths, p)
+		if item.Tag == "!If" {
+			item = item.Content[1]
+		}
+		for _, method := range mapKeys(item) {
+			out = append(out, strings.ToUpper(method)+" "+p)
 		}
 	}
 	return out

@@ -3,7 +3,6 @@ package e2e
 import (
 	"debug/elf"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,64 +123,20 @@ func TestTemplate(t *testing.T) {
 	assert.Equal(t, "bootstrap", node(doc, "Globals", "Function", "Handler").Value)
 	assert.Equal(t, "arm64", node(doc, "Globals", "Function", "Architectures").Content[0].Value)
 
-	// Every route is served by the function the design says.
-	routes := map[string]string{} // route key -> function logical ID
-	auth := map[string]string{}
-	for id, fn := range functions {
-		for _, ev := range mapKeys(node(fn, "Properties", "Events")) {
-			e := node(fn, "Properties", "Events", ev)
-			if node(e, "Type").Value != "HttpApi" {
-				continue
-			}
-			key := node(e, "Properties", "Method").Value + " " + node(e, "Properties", "Path").Value
-			routes[key] = id
-			auth[key] = "NONE"
-			if a := node(e, "Properties", "Auth", "Authorizer"); a != nil {
-				auth[key] = a.Value
-			}
-		}
-	}
-	for _, id := range mapKeys(resources) {
-		r := node(resources, id)
-		if node(r, "Type").Value != "AWS::ApiGatewayV2::Route" {
-			continue
-		}
-		key := node(r, "Properties", "RouteKey").Value
-		target := node(r, "Properties", "Target").Value // integrations/${XIntegration}
-		integ := strings.TrimSuffix(strings.TrimPrefix(target, "integrations/${"), "}")
-		uri := node(resources, integ, "Properties", "IntegrationUri")
-		require.NotNil(t, uri, "route %s targets %s", key, integ)
-		assert.Equal(t, "!GetAtt", uri.Tag)
-		routes[key] = strings.TrimSuffix(uri.Value, ".Arn")
-		at := node(r, "Properties", "AuthorizationType")
-		authorizer := node(r, "Properties", "AuthorizerId")
-		switch {
-		case at == nil:
-			auth[key] = "NONE"
-		case at.Tag == "!If" && len(at.Content) == 3:
-			auth[key] = at.Content[0].Value + ":" + at.Content[1].Value + "|" + at.Content[2].Value
-			require.NotNil(t, authorizer, key)
-			checkTokenRouteAuthorizer(t, key, authorizer)
-		default:
-			auth[key] = at.Value
-			assert.Nil(t, authorizer, "%s: no authorizer beside %s", key, at.Value)
-		}
-	}
-	// Every route has exactly the authorisation the design gives it.
-	for key, got := range auth {
-		want, ok := routeAuth[key]
-		require.True(t, ok, "route %s is not in the design's authorisation table (routeAuth): decide its authorisation there", key)
-		assert.Equal(t, want, got, "route %s", key)
-	}
-	require.Len(t, routes, len(designRoutes))
+	// Every route is served by the function the design says, and the
+	// matrix's table of routes (TestTemplateMatrix) is the design's.
+	require.Len(t, documentedRoutes, len(designRoutes))
 	tokenFunctions := map[string]bool{}
 	for key, dir := range designRoutes {
-		id, ok := routes[key]
-		require.True(t, ok, "route %s is not in the template", key)
-		assert.Equal(t, dir, dirOf[id], "route %s is served by %s", key, id)
-		if routeAuth[key] == authJWTIfConfigured {
-			tokenFunctions[id] = true
+		r, ok := documentedRoutes[key]
+		require.True(t, ok, "route %s is in the matrix's table", key)
+		assert.Equal(t, dir, dirOf[r.function], "route %s is served by %s", key, r.function)
+		want := routeAuth[key]
+		if want == authJWTIfConfigured {
+			want = "TOKEN"
+			tokenFunctions[r.function] = true
 		}
+		assert.Equal(t, want, r.auth, "route %s", key)
 	}
 	// The functions behind token routes know how their callers are
 	// authenticated, from the same parameter as the routes; no other
@@ -218,10 +173,13 @@ func TestTemplate(t *testing.T) {
 		assert.Equal(t, want, secretRef.Value, id)
 		policies := node(fn, "Properties", "Policies")
 		require.NotNil(t, policies, id)
-		arn := node(policies.Content[0], "AWSSecretsManagerGetSecretValuePolicy", "SecretArn")
-		require.NotNil(t, arn, "%s's first policy is the Secrets Manager read of one secret", id)
-		assert.Equal(t, "!Ref", arn.Tag)
-		assert.Equal(t, want, arn.Value, "%s reads only its own secret", id)
+		read := node(policies.Content[0], "Statement").Content[0]
+		require.Equal(t, "secretsmanager:GetSecretValue", node(read, "Action").Value, "%s's first policy is the Secrets Manager read of one secret", id)
+		arns := node(read, "Resource").Content
+		require.Len(t, arns, 2, id)
+		assert.Equal(t, "!Ref", arns[0].Tag)
+		assert.Equal(t, want, arns[0].Value, "%s reads only its own secret", id)
+		assert.Equal(t, "${"+want+"}-??????", arns[1].Value, "%s: and with the suffix Secrets Manager appends", id)
 		if dirOf[id] == "cardevents" {
 			// Its idempotency records in the state table and the bus, nothing more.
 			require.Len(t, policies.Content, 2, "%s: the secret, then the state", id)
@@ -239,7 +197,7 @@ func TestTemplate(t *testing.T) {
 			assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value, id)
 			assert.Equal(t, "DecryptSensitiveFields", node(vars, "DECRYPT_SENSITIVE_FIELDS").Value, id)
 			// Its own throttling, not the token routes' 5/s.
-			rs := node(fn, "Properties", "Events", "CardEvents", "Properties", "RouteSettings")
+			rs := node(resources, "ApiStage", "Properties", "RouteSettings", "POST /notify/card-events")
 			require.NotNil(t, rs, "the card-events route has its own throttling")
 			assert.Equal(t, "CardEventsRateLimit", node(rs, "ThrottlingRateLimit").Value)
 			continue
@@ -282,7 +240,7 @@ func TestTemplate(t *testing.T) {
 	p := node(doc, "Parameters", "TokenRoutesAuthorization")
 	assert.Nil(t, node(p, "Default"))
 	// Throttling no higher than WeChat Pay's 5/s.
-	assert.Equal(t, "5", node(resources, "Api", "Properties", "DefaultRouteSettings", "ThrottlingRateLimit").Value)
+	assert.Equal(t, "5", node(resources, "ApiStage", "Properties", "DefaultRouteSettings", "ThrottlingRateLimit").Value)
 }
 
 // checkTokenRouteAuthorizer: a token route's AuthorizerId is
@@ -520,7 +478,7 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	assert.Equal(t, "2", node(conc, "MinValue").Value, "the least maximum concurrency SQS allows")
 	assert.Equal(t, node(conc, "MinValue").Value, node(rate, "MinValue").Value, "a rate below the concurrency is refused at start")
 	// The GET route gets what the refresh leaves of WeChat Pay's 10/s.
-	get := node(functions["AuthoritiesFunction"], "Properties", "Events", "ProductAuthorities", "Properties", "RouteSettings")
+	get := node(doc, "Resources", "ApiStage", "Properties", "RouteSettings", "GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities")
 	require.NotNil(t, get, "the GET route has its own throttling")
 	assert.Equal(t, "AuthoritiesRateLimit", node(get, "ThrottlingRateLimit").Value)
 	getRate, err := strconv.Atoi(node(doc, "Parameters", "AuthoritiesRateLimit", "Default").Value)
@@ -570,7 +528,15 @@ func TestTemplateSignIn(t *testing.T) {
 
 	// The issuer is https://<host of the keys function's URL>, without the
 	// URL's trailing slash, wherever it appears.
-	issuer := node(res("SessionAuthorizer"), "Properties", "JwtConfiguration", "Issuer")
+	authorizer := node(res("Api"), "Properties", "Body", "components", "securitySchemes", "TokenAuthorizer")
+	require.Equal(t, "!If", authorizer.Tag)
+	assert.Equal(t, "UseJwt", authorizer.Content[0].Value)
+	jwt := node(authorizer.Content[1], "x-amazon-apigateway-authorizer", "jwtConfiguration")
+	ownOrBuiltIn := node(jwt, "issuer")
+	require.Equal(t, "!If", ownOrBuiltIn.Tag)
+	assert.Equal(t, "UseOwnIssuer", ownOrBuiltIn.Content[0].Value)
+	assert.Equal(t, "JwtIssuer", ownOrBuiltIn.Content[1].Value)
+	issuer := ownOrBuiltIn.Content[2]
 	require.Equal(t, "!Sub", issuer.Tag)
 	require.Len(t, issuer.Content, 2)
 	assert.Equal(t, "https://${Host}", issuer.Content[0].Value)
@@ -590,12 +556,12 @@ func TestTemplateSignIn(t *testing.T) {
 	assert.Nil(t, node(keys, "Properties", "Environment", "Variables", "SESSION_ISSUER"),
 		"the keys function derives the issuer from its request: naming its own URL would be a circular dependency")
 	// Its URL is public and unthrottled: a reservation (a parameter, 0 for
-	// none) bounds what a flood of GETs can take from the token functions.
+	// none, the default: TestTemplateDefaultsReserveNothing) bounds what a
+	// flood of GETs can take from the token functions.
 	reserved := node(keys, "Properties", "ReservedConcurrentExecutions")
-	require.NotNil(t, reserved, "the keys function reserves its concurrency")
+	require.NotNil(t, reserved, "the keys function can reserve its concurrency")
 	assert.Equal(t, "ReserveSessionKeysConcurrency", reserved.Content[0].Value)
 	assert.Equal(t, "SessionKeysConcurrency", reserved.Content[1].Value)
-	assert.Equal(t, "5", node(doc, "Parameters", "SessionKeysConcurrency", "Default").Value)
 	// An openid claim the token sets itself would make the sign-in function
 	// refuse every cold start: the deploy is refused instead.
 	claimRule := yamlText(t, node(doc, "Rules", "SignInOpenIdClaimNotRegistered"))
@@ -603,19 +569,14 @@ func TestTemplateSignIn(t *testing.T) {
 		assert.Contains(t, claimRule, c)
 	}
 
-	// The authorizer is created once the URL answers the public: after both grants.
-	authz := res("SessionAuthorizer")
-	assert.Equal(t, "UseBuiltInIssuer", node(authz, "Condition").Value)
-	assert.ElementsMatch(t, []string{"SessionKeysUrlPublicPermission", "SessionKeysUrlInvokePermission"}, values(node(authz, "DependsOn")))
-	assert.Equal(t, "JWT", node(authz, "Properties", "AuthorizerType").Value)
-	assert.Equal(t, []string{"SessionAudience"}, values(node(authz, "Properties", "JwtConfiguration", "Audience")))
+	// The audience: the user's own issuer's, or the sign-in's. (That the
+	// authorizer is created after the URL's grants: TestTemplateMatrix.)
+	aud := node(jwt, "audience").Content[0]
+	assert.Equal(t, "UseOwnIssuer", aud.Content[0].Value)
+	assert.Equal(t, "JwtAudience", aud.Content[1].Value)
+	assert.Equal(t, "SessionAudience", aud.Content[2].Value)
 	assert.Equal(t, "SessionAudience", node(session, "Properties", "Environment", "Variables", "SESSION_AUDIENCE").Value)
 	assert.Equal(t, "wxcard", node(doc, "Parameters", "SessionAudience", "Default").Value)
-	// The user's own issuer keeps its authorizer.
-	own := res("JwtAuthorizer")
-	assert.Equal(t, "UseOwnIssuer", node(own, "Condition").Value)
-	assert.Equal(t, "JwtIssuer", node(own, "Properties", "JwtConfiguration", "Issuer").Value)
-	assert.Equal(t, []string{"JwtAudience"}, values(node(own, "Properties", "JwtConfiguration", "Audience")))
 
 	// Conditions: the built-in issuer only where sign-in exists; JWT without
 	// JwtIssuer is refused without a mini-program secret.
@@ -664,36 +625,16 @@ func TestTemplateSignIn(t *testing.T) {
 	assert.Equal(t, "SessionPreviousKeyArns", node(kvars, "SESSION_PREVIOUS_KMS_KEY_IDS").Content[1].Value)
 	signingKey := yamlText(t, node(session, "Properties", "Environment", "Variables", "SESSION_KMS_KEY_ID"))
 	assert.Equal(t, signingKey, yamlText(t, node(kvars, "SESSION_KMS_KEY_ID")), "both functions name the same signing key")
-	kpolicies := node(keys, "Properties", "Policies")
-	require.Len(t, kpolicies.Content, 1, "the keys function: its KMS statements alone")
-	kstmts := node(kpolicies.Content[0], "Statement").Content
-	require.Len(t, kstmts, 2)
-	assert.Equal(t, []string{"kms:GetPublicKey"}, values(node(kstmts[0], "Action")))
-	assert.Equal(t, signingKey, yamlText(t, node(kstmts[0], "Resource")))
-	require.Equal(t, "!If", kstmts[1].Tag, "previous keys only when there are some")
-	assert.Equal(t, "HasPreviousSessionKeys", kstmts[1].Content[0].Value)
-	assert.Equal(t, []string{"kms:GetPublicKey"}, values(node(kstmts[1].Content[1], "Action")))
-	assert.Equal(t, "SessionPreviousKeyArns", node(kstmts[1].Content[1], "Resource").Value)
-
+	// Its KMS statements and the sign-in function's: TestTemplateMatrix.
 	// The sign-in function: its secret, and Sign on the one key that signs.
 	svars := node(session, "Properties", "Environment", "Variables")
 	assert.Equal(t, "MiniProgramSecretId", node(svars, "MINIPROGRAM_SECRET_ID").Value)
 	assert.Equal(t, "SessionTokenTtl", node(svars, "SESSION_TOKEN_TTL").Value)
 	assert.Equal(t, "https://api.weixin.qq.com", node(svars, "WXLOGIN_BASE_URL").Value)
-	spolicies := node(session, "Properties", "Policies")
-	require.Len(t, spolicies.Content, 2, "the secret, then the key")
-	assert.Contains(t, yamlText(t, node(spolicies.Content[0], "AWSSecretsManagerGetSecretValuePolicy", "SecretArn")), "MiniProgramSecretId")
-	sstmts := node(spolicies.Content[1], "Statement").Content
-	require.Len(t, sstmts, 1)
-	assert.Equal(t, []string{"kms:Sign", "kms:GetPublicKey"}, values(node(sstmts[0], "Action")))
-	assert.Equal(t, signingKey, yamlText(t, node(sstmts[0], "Resource")))
 
-	// POST /session: open, and throttled on its own parameters, defaults
-	// well under the token routes' burst-to-rate shape.
-	ev := node(session, "Properties", "Events", "Session")
-	assert.Equal(t, "HttpApi", node(ev, "Type").Value)
-	assert.Nil(t, node(ev, "Properties", "Auth"), "no authorizer in front of sign-in")
-	rs := node(ev, "Properties", "RouteSettings")
+	// POST /session: open (TestTemplateMatrix), and throttled on its own
+	// parameters, defaults well under the token routes' burst-to-rate shape.
+	rs := node(res("ApiStage"), "Properties", "RouteSettings", "POST /session").Content[1]
 	require.NotNil(t, rs, "POST /session has its own throttling")
 	assert.Equal(t, "SessionRateLimit", node(rs, "ThrottlingRateLimit").Value)
 	assert.Equal(t, "SessionBurstLimit", node(rs, "ThrottlingBurstLimit").Value)
@@ -707,8 +648,8 @@ func TestTemplateSignIn(t *testing.T) {
 	assert.Equal(t, "300", node(ttl, "MinValue").Value, "design.md: 300–86400")
 	assert.Equal(t, "86400", node(ttl, "MaxValue").Value)
 
-	// The key: RSA_2048 for RS256, signing only, retained, administered by
-	// the account through IAM alone.
+	// The key: RSA_2048 for RS256, signing only, retained (its policy:
+	// TestTemplateMatrix).
 	key := res("SessionKey")
 	assert.Equal(t, "AWS::KMS::Key", node(key, "Type").Value)
 	assert.Equal(t, "CreateSessionKey", node(key, "Condition").Value)
@@ -716,96 +657,12 @@ func TestTemplateSignIn(t *testing.T) {
 	assert.Equal(t, "SIGN_VERIFY", node(key, "Properties", "KeyUsage").Value)
 	assert.Equal(t, "Retain", node(key, "DeletionPolicy").Value, "deleting the key would invalidate live tokens")
 	assert.Equal(t, "Retain", node(key, "UpdateReplacePolicy").Value, "replacing the key would invalidate live tokens")
-	kp := node(key, "Properties", "KeyPolicy", "Statement").Content
-	require.Len(t, kp, 1)
-	assert.Equal(t, "Allow", node(kp[0], "Effect").Value)
-	assert.Equal(t, "arn:${AWS::Partition}:iam::${AWS::AccountId}:root", node(kp[0], "Principal", "AWS").Value, "the account, nobody else")
 	assert.Equal(t, "SessionKey", node(res("SessionKeyAlias"), "Properties", "TargetKeyId").Value)
 	assert.Contains(t, signingKey, "SessionKey.Arn")
 	assert.Contains(t, signingKey, "SessionSigningKeyArn", "a rotation names another key")
 
 	assert.NotNil(t, node(doc, "Outputs", "SessionUrl"))
 	assert.Contains(t, node(doc, "Outputs", "SessionUrl", "Value").Value, "/session")
-}
-
-// samTransform is template.yaml as the SAM transform expands it (the
-// transform cfn-lint also runs), through the samtranslator Python package
-// that cfn-lint installs; the test skips, saying so, where it is absent.
-const samTransform = `
-import json, re, sys
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-class Policies:
-    def get_policies(self): return {}
-    def load(self): pass
-src = re.sub(r"(?m)^(\s*CodeUri:) \.$", r"\1 s3://bucket/key", open(sys.argv[1]).read())
-json.dump(transform(yaml_parse(src), {}, Policies()), sys.stdout)
-`
-
-// After the SAM transform: POST /session keeps its throttle on the stage,
-// its invoke grant is for that route alone, and the keys function's two
-// grants are the only public ones: SAM adds none.
-func TestTemplateTransform(t *testing.T) {
-	t.Parallel()
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed: the SAM transform is not run")
-	}
-	if exec.Command(python, "-c", "import samtranslator").Run() != nil {
-		t.Skip("samtranslator (installed with cfn-lint) is missing: the SAM transform is not run")
-	}
-	_, root := loadTemplate(t)
-	cmd := exec.Command(python, "-c", samTransform, filepath.Join(root, "template.yaml"))
-	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=ap-shanghai")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, stderr.String())
-	var tpl struct {
-		Resources map[string]struct {
-			Type       string         `json:"Type"`
-			Condition  string         `json:"Condition"`
-			Properties map[string]any `json:"Properties"`
-		} `json:"Resources"`
-	}
-	require.NoError(t, json.Unmarshal(out, &tpl))
-
-	var stage map[string]any
-	var public, urls []string
-	for id, r := range tpl.Resources {
-		switch r.Type {
-		case "AWS::ApiGatewayV2::Stage":
-			require.Nil(t, stage, "one stage")
-			stage = r.Properties
-		case "AWS::Lambda::Permission":
-			if r.Properties["Principal"] == "*" {
-				public = append(public, id)
-			}
-		case "AWS::Lambda::Url":
-			urls = append(urls, id)
-		}
-	}
-	assert.ElementsMatch(t, []string{"SessionKeysUrlPublicPermission", "SessionKeysUrlInvokePermission"}, public, "only the issuer is public")
-	assert.Equal(t, []string{"SessionKeysUrl"}, urls)
-
-	require.NotNil(t, stage)
-	rs, err := json.Marshal(stage["RouteSettings"].(map[string]any)["POST /session"])
-	require.NoError(t, err)
-	assert.JSONEq(t, `{"Fn::If":["HasSignIn",{"ThrottlingRateLimit":{"Ref":"SessionRateLimit"},"ThrottlingBurstLimit":{"Ref":"SessionBurstLimit"}},{"Ref":"AWS::NoValue"}]}`, string(rs),
-		"POST /session is throttled on the stage, where sign-in is deployed")
-
-	var grants []string
-	for id, r := range tpl.Resources {
-		if r.Type == "AWS::Lambda::Permission" && fmt.Sprint(r.Properties["FunctionName"]) == "map[Ref:SessionFunction]" {
-			grants = append(grants, id)
-			src, err := json.Marshal(r.Properties["SourceArn"])
-			require.NoError(t, err)
-			assert.Contains(t, string(src), "/POST/session", "API Gateway may invoke the sign-in function for POST /session alone")
-			assert.Equal(t, "apigateway.amazonaws.com", r.Properties["Principal"])
-			assert.Equal(t, "HasSignIn", r.Condition)
-		}
-	}
-	assert.Len(t, grants, 1, "one grant invokes the sign-in function")
 }
 
 // README's "Operations: metrics, alarms, logs, tracing" names every alarm

@@ -1,0 +1,604 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The secrets of the sets: a full ARN ends in the six characters Secrets
+// Manager appends to the name; a partial one does not.
+const (
+	brandSecretFull      = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:wxcard/brand-AbC123"
+	brandSecretPartial   = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:wxcard/brand"
+	partnerSecretFull    = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:wxcard/partner-x9Y8z7"
+	partnerSecretPartial = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:wxcard/partner"
+	miniProgramName      = "wxcard/miniprogram"
+	miniProgramPartial   = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:wxcard/miniprogram"
+	ownSigningKey        = "arn:aws:kms:ap-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+	previousKeyA         = "arn:aws:kms:ap-east-1:123456789012:key/aaaaaaaa-2222-3333-4444-555555555555"
+	previousKeyB         = "arn:aws:kms:ap-east-1:123456789012:key/bbbbbbbb-2222-3333-4444-555555555555"
+)
+
+// The secrets as Secrets Manager names them: what a grant must cover.
+var realSecretArn = map[string]string{
+	brandSecretFull:      brandSecretFull,
+	brandSecretPartial:   brandSecretPartial + "-Q1w2E3",
+	partnerSecretFull:    partnerSecretFull,
+	partnerSecretPartial: partnerSecretPartial + "-R4t5Y6",
+}
+
+type templateSet struct {
+	name   string
+	params map[string]string
+}
+
+// templateSets are the parameter sets the template is checked under: JWT
+// and NONE with and without sign-in, an issuer of the user's own, a key
+// rotation, an existing bus, CORS without a reservation, and a
+// reservation; full and partial secret ARNs alternate.
+var templateSets = []templateSet{
+	{"jwt-signin", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretPartial,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName}},
+	{"jwt-own-issuer", map[string]string{"BrandSecretArn": brandSecretPartial, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "JWT", "JwtIssuer": "https://login.example.com", "JwtAudience": "wxcard-api"}},
+	{"jwt-own-issuer-signin", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "JWT", "JwtIssuer": "https://login.example.com", "JwtAudience": "wxcard-api",
+		"MiniProgramSecretId": miniProgramPartial}},
+	{"none", map[string]string{"BrandSecretArn": brandSecretPartial, "PartnerSecretArn": partnerSecretPartial,
+		"TokenRoutesAuthorization": "NONE"}},
+	{"none-signin", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "NONE", "MiniProgramSecretId": miniProgramPartial}},
+	{"rotation", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName,
+		"SessionSigningKeyArn": ownSigningKey, "SessionPreviousKeyArns": previousKeyA + "," + previousKeyB}},
+	{"existing-bus", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "NONE", "ExistingEventBusName": "shared-bus"}},
+	{"cors-no-reservation", map[string]string{"BrandSecretArn": brandSecretPartial, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName, "SessionKeysConcurrency": "0",
+		"CorsAllowOrigins": "https://h5.example.com,https://shop.example.com"}},
+	{"reservation", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName, "SessionKeysConcurrency": "5"}},
+}
+
+// The authorisation of every route, as the design gives it: "TOKEN" is
+// JWT under TokenRoutesAuthorization JWT and NONE otherwise.
+var documentedRoutes = map[string]struct{ function, auth string }{
+	"POST /brand/card-member/pre-auth-tokens":                              {"PreTokenFunction", "TOKEN"},
+	"POST /v3/brand/partner/card-member/pre-auth-tokens":                   {"PartnerTokenFunction", "TOKEN"},
+	"POST /v3/brand/partner/card-member/open-user-card-tokens":             {"PartnerTokenFunction", "TOKEN"},
+	"POST /v3/marketing/membercard-open/cards/{card_id}/permission-tokens": {"PermissionTokenFunction", "AWS_IAM"},
+	"GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities":    {"AuthoritiesFunction", "AWS_IAM"},
+	"POST /notify/card-events":                                             {"CardEventsFunction", "NONE"},
+	"POST /session":                                                        {"SessionFunction", "NONE"},
+}
+
+// pseudo parameters and AWS::NoValue: names a Ref may use that are no resource.
+var pseudo = map[string]bool{"AWS::Region": true, "AWS::AccountId": true, "AWS::Partition": true,
+	"AWS::StackName": true, "AWS::URLSuffix": true, "AWS::NoValue": true, "AWS::StackId": true}
+
+// TestTemplateMatrix reads the template as CloudFormation does after the
+// SAM transform, under each parameter set.
+func TestTemplateMatrix(t *testing.T) {
+	t.Parallel()
+	params := make([]map[string]string, len(templateSets))
+	for i, set := range templateSets {
+		params[i] = set.params
+	}
+	tpls := transformSets(t, params)
+	for i, set := range templateSets {
+		t.Run(set.name, func(t *testing.T) {
+			t.Parallel()
+			s := resolveStack(t, tpls[i], set.params)
+			assert.Empty(t, s.ruleFailures(t), "a valid set passes every rule")
+			checkReferences(t, s)
+			checkNoCycle(t, s)
+			checkRoutes(t, s)
+			checkFunctionURL(t, s)
+			checkStatements(t, s, set.params)
+			checkSessionKey(t, s)
+			checkReservations(t, s)
+		})
+	}
+}
+
+// Every Ref, GetAtt, Sub and DependsOn names a parameter or a resource
+// that exists under the set.
+func checkReferences(t *testing.T, s *stack) {
+	t.Helper()
+	for id, r := range s.Resources {
+		for _, name := range append(refs(r.Properties), r.DependsOn...) {
+			if pseudo[name] {
+				continue
+			}
+			_, isParam := s.Params[name]
+			_, isResource := s.Resources[name]
+			assert.True(t, isParam || isResource, "%s refers to %s, which does not exist under this set", id, name)
+		}
+	}
+	for name, o := range asMap(s.raw["Outputs"]) {
+		om := asMap(o)
+		if c, ok := om["Condition"].(string); ok && !s.condition(t, c) {
+			continue
+		}
+		for _, ref := range refs(s.resolve(t, om["Value"])) {
+			_, isParam := s.Params[ref]
+			_, isResource := s.Resources[ref]
+			assert.True(t, pseudo[ref] || isParam || isResource, "output %s refers to %s, which does not exist under this set", name, ref)
+		}
+	}
+}
+
+// No resource depends on itself through others.
+func checkNoCycle(t *testing.T, s *stack) {
+	t.Helper()
+	edges := map[string][]string{}
+	for id, r := range s.Resources {
+		for _, name := range append(refs(r.Properties), r.DependsOn...) {
+			if _, ok := s.Resources[name]; ok {
+				edges[id] = append(edges[id], name)
+			}
+		}
+	}
+	const (
+		unseen = iota
+		open
+		done
+	)
+	state := map[string]int{}
+	var visit func(id string, trail []string)
+	visit = func(id string, trail []string) {
+		switch state[id] {
+		case open:
+			t.Errorf("dependency cycle: %s", strings.Join(append(trail, id), " -> "))
+			return
+		case done:
+			return
+		}
+		state[id] = open
+		for _, next := range edges[id] {
+			visit(next, append(trail, id))
+		}
+		state[id] = done
+	}
+	for id := range s.Resources {
+		visit(id, nil)
+	}
+}
+
+// Every documented route exists exactly once, on the one API, declared the
+// one way (the API's body), with its documented authorisation and function.
+func checkRoutes(t *testing.T, s *stack) {
+	t.Helper()
+	useJwt := s.Params["TokenRoutesAuthorization"] == "JWT"
+	signIn := s.Conditions["HasSignIn"]
+	var apis []string
+	for id, r := range s.Resources {
+		switch r.Type {
+		case "AWS::ApiGatewayV2::Api":
+			apis = append(apis, id)
+		case "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Authorizer":
+			t.Errorf("%s (%s) beside the API's body: an update that changes the body would delete it", id, r.Type)
+		case "AWS::Serverless::HttpApi":
+			t.Errorf("%s survived the SAM transform", id)
+		}
+	}
+	require.Equal(t, []string{"Api"}, apis, "one API")
+	body := asMap(s.Resources["Api"].Properties["Body"])
+	require.NotNil(t, body, "the API's routes are its body's")
+
+	schemes := asMap(asMap(body["components"])["securitySchemes"])
+	seen := map[string]int{}
+	for p, item := range asMap(body["paths"]) {
+		for method, op := range asMap(item) {
+			key := strings.ToUpper(method) + " " + p
+			seen[key]++
+			want, ok := documentedRoutes[key]
+			if !assert.True(t, ok, "route %s is not documented (documentedRoutes)", key) {
+				continue
+			}
+			integ := asMap(asMap(op)["x-amazon-apigateway-integration"])
+			assert.Equal(t, "aws_proxy", integ["type"], key)
+			assert.Equal(t, "2.0", integ["payloadFormatVersion"], key)
+			assert.Contains(t, refs(integ["uri"]), want.function, "%s is served by %s", key, want.function)
+
+			auth := "NONE"
+			for _, sec := range list(asMap(op)["security"]) {
+				for name := range asMap(sec) {
+					scheme := asMap(schemes[name])
+					require.NotNil(t, scheme, "%s: security scheme %s is defined", key, name)
+					switch {
+					case scheme["x-amazon-apigateway-authtype"] == "awsSigv4":
+						auth = "AWS_IAM"
+					case asMap(scheme["x-amazon-apigateway-authorizer"])["type"] == "jwt":
+						auth = "JWT"
+						checkJwtAuthorizer(t, s, asMap(scheme["x-amazon-apigateway-authorizer"]))
+					default:
+						t.Errorf("%s: unknown security scheme %v", key, scheme)
+					}
+				}
+			}
+			wantAuth := want.auth
+			if wantAuth == "TOKEN" {
+				wantAuth = map[bool]string{true: "JWT", false: "NONE"}[useJwt]
+			}
+			assert.Equal(t, wantAuth, auth, "route %s", key)
+			checkInvokeGrant(t, s, want.function, key)
+		}
+	}
+	for key := range documentedRoutes {
+		want := 1
+		if key == "POST /session" && !signIn {
+			want = 0
+		}
+		assert.Equal(t, want, seen[key], "route %s", key)
+	}
+	cors := asMap(body["x-amazon-apigateway-cors"])
+	if origins := s.Params["CorsAllowOrigins"].([]string); strings.Join(origins, "") != "" {
+		assert.Equal(t, origins, strs(cors["allowOrigins"]), "CORS origins")
+	} else {
+		assert.Nil(t, cors, "no CORS without origins")
+	}
+
+	// The stage throttles what the design says, and names only routes that exist.
+	var stages []string
+	for id, r := range s.Resources {
+		if r.Type == "AWS::ApiGatewayV2::Stage" {
+			stages = append(stages, id)
+		}
+	}
+	require.Equal(t, []string{"ApiStage"}, stages, "one stage, the logical ID SAM gave it")
+	stage := s.Resources["ApiStage"].Properties
+	assert.Equal(t, map[string]any{"Ref": "Api"}, stage["ApiId"])
+	assert.EqualValues(t, 5, asMap(stage["DefaultRouteSettings"])["ThrottlingRateLimit"], "WeChat Pay's 5/s")
+	for key := range asMap(stage["RouteSettings"]) {
+		assert.Equal(t, 1, seen[key], "the stage throttles %s, which must exist", key)
+	}
+	if signIn {
+		assert.Equal(t, s.Params["SessionRateLimit"], asMap(asMap(stage["RouteSettings"])["POST /session"])["ThrottlingRateLimit"])
+	}
+}
+
+// checkJwtAuthorizer: the token routes trust the user's own issuer when
+// one is given, else wxcard's sign-in, whose URL and both grants exist
+// before the API (API Gateway fetches its discovery document then).
+func checkJwtAuthorizer(t *testing.T, s *stack, a map[string]any) {
+	t.Helper()
+	assert.Equal(t, "$request.header.Authorization", a["identitySource"])
+	cfg := asMap(a["jwtConfiguration"])
+	if iss := s.Params["JwtIssuer"]; iss != "" {
+		assert.Equal(t, iss, cfg["issuer"])
+		assert.Equal(t, []string{s.Params["JwtAudience"].(string)}, strs(cfg["audience"]))
+		return
+	}
+	require.True(t, s.Conditions["HasSignIn"], "wxcard's own issuer needs sign-in")
+	assert.Contains(t, refs(cfg["issuer"]), "SessionKeysUrl")
+	assert.Equal(t, []string{s.Params["SessionAudience"].(string)}, strs(cfg["audience"]))
+	deps := refs(s.Resources["Api"].Properties)
+	assert.Contains(t, deps, "SessionKeysUrlPublicPermission", "the API is created after the issuer's public grants")
+	assert.Contains(t, deps, "SessionKeysUrlInvokePermission", "the API is created after the issuer's public grants")
+}
+
+// checkInvokeGrant: API Gateway may invoke the function for this route.
+func checkInvokeGrant(t *testing.T, s *stack, function, key string) {
+	t.Helper()
+	method, p, _ := strings.Cut(key, " ")
+	for _, r := range s.Resources {
+		if r.Type != "AWS::Lambda::Permission" || r.Properties["Principal"] != "apigateway.amazonaws.com" {
+			continue
+		}
+		if !slices.Contains(refs(r.Properties["FunctionName"]), function) {
+			continue
+		}
+		src := fmt.Sprint(asMap(r.Properties["SourceArn"])["Fn::Sub"])
+		_, pattern, _ := strings.Cut(src, "${Api}/*/")
+		pathPattern := strings.NewReplacer("{card_id}", "x", "{brand_id}", "x").Replace(p)
+		if pattern != "" && globMatch(pattern, method+pathPattern) {
+			return
+		}
+	}
+	t.Errorf("no permission lets API Gateway invoke %s for %s", function, key)
+}
+
+// The keys function's URL is public (AuthType NONE) with both grants a
+// public URL needs, under sign-in alone; nothing else is public.
+func checkFunctionURL(t *testing.T, s *stack) {
+	t.Helper()
+	var urls, public []string
+	for id, r := range s.Resources {
+		switch r.Type {
+		case "AWS::Lambda::Url":
+			urls = append(urls, id)
+		case "AWS::Lambda::Permission":
+			if r.Properties["Principal"] == "*" {
+				public = append(public, id)
+			}
+		}
+	}
+	if !s.Conditions["HasSignIn"] {
+		assert.Empty(t, urls)
+		assert.Empty(t, public)
+		return
+	}
+	require.Equal(t, []string{"SessionKeysUrl"}, urls)
+	assert.Equal(t, "NONE", s.Resources["SessionKeysUrl"].Properties["AuthType"])
+	assert.ElementsMatch(t, []string{"SessionKeysUrlPublicPermission", "SessionKeysUrlInvokePermission"}, public)
+	pub := s.Resources["SessionKeysUrlPublicPermission"].Properties
+	assert.Equal(t, "lambda:InvokeFunctionUrl", pub["Action"])
+	assert.Equal(t, "NONE", pub["FunctionUrlAuthType"])
+	inv := s.Resources["SessionKeysUrlInvokePermission"].Properties
+	assert.Equal(t, "lambda:InvokeFunction", inv["Action"])
+	assert.Equal(t, true, inv["InvokedViaFunctionUrl"])
+	for _, p := range []map[string]any{pub, inv} {
+		assert.Equal(t, map[string]any{"Ref": "SessionKeysFunction"}, p["FunctionName"])
+	}
+}
+
+// statement is one IAM statement of a role, resolved.
+type statement struct {
+	Actions   []string
+	Resources []any
+}
+
+func roleStatements(s *stack, role string) []statement {
+	var out []statement
+	for _, p := range list(s.Resources[role].Properties["Policies"]) {
+		for _, st := range list(asMap(asMap(p)["PolicyDocument"])["Statement"]) {
+			m := asMap(st)
+			if m["Effect"] != "Allow" {
+				continue
+			}
+			out = append(out, statement{Actions: strs(m["Action"]), Resources: list(m["Resource"])})
+		}
+	}
+	return out
+}
+
+// checkStatements: each function's role names exactly the ARNs it should:
+// its secret with Secrets Manager's suffix, the table and its index, the
+// queue, the bus, the keys.
+func checkStatements(t *testing.T, s *stack, set map[string]string) {
+	t.Helper()
+	secretOf := map[string]string{
+		"PreTokenFunction": "BrandSecretArn", "PartnerTokenFunction": "PartnerSecretArn",
+		"PermissionTokenFunction": "PartnerSecretArn", "AuthoritiesFunction": "PartnerSecretArn",
+		"AuthoritiesRefreshFunction": "PartnerSecretArn", "CardEventsFunction": "PartnerSecretArn",
+	}
+	bus := "EventBus.Arn"
+	if name := s.Params["ExistingEventBusName"]; name != "" {
+		bus = "arn:aws:events:" + testRegion + ":" + testAccount + ":event-bus/" + name.(string)
+	}
+	for id, r := range s.Resources {
+		if r.Type != "AWS::Serverless::Function" && r.Type != "AWS::Lambda::Function" {
+			continue
+		}
+		role := id + "Role"
+		require.Contains(t, s.Resources, role, "%s has its own role", id)
+		secretsRead := 0
+		for _, st := range roleStatements(s, role) {
+			for _, action := range st.Actions {
+				service, _, _ := strings.Cut(action, ":")
+				for _, res := range st.Resources {
+					name := fmt.Sprintf("%s: %s on %v", id, action, res)
+					switch service {
+					case "secretsmanager":
+						secretsRead++
+						checkSecretGrant(t, s, id, secretOf[id], res)
+					case "dynamodb":
+						ok := getAtt(res) == "StateTable.Arn" || fmt.Sprint(res) == "map[Fn::Sub:${StateTable.Arn}/index/kind-pk]"
+						assert.True(t, ok, "%s: the state table or its index only", name)
+					case "sqs":
+						assert.Equal(t, "RefreshQueue.Arn", getAtt(res), "%s: the refresh queue only", name)
+					case "events":
+						got := getAtt(res)
+						if got == "" {
+							got = fmt.Sprint(res)
+						}
+						assert.Equal(t, bus, got, "%s: the bus only", name)
+					case "kms":
+						checkKeyGrant(t, s, id, action, res)
+					case "lambda", "logs", "xray":
+					default:
+						t.Errorf("%s: a service the design does not give %s", name, id)
+					}
+				}
+			}
+		}
+		switch {
+		case secretOf[id] != "":
+			assert.Equal(t, 2, secretsRead, "%s reads its secret by the ARN given and with the suffix", id)
+		case id == "SessionFunction":
+			want := 1
+			if strings.HasPrefix(set["MiniProgramSecretId"], "arn:") {
+				want = 2
+			}
+			assert.Equal(t, want, secretsRead, "%s reads the mini-program's secret alone", id)
+		default:
+			assert.Zero(t, secretsRead, "%s reads no secret", id)
+		}
+	}
+}
+
+// checkSecretGrant: a function's secret grant covers its secret as
+// Secrets Manager names it, and nothing of another name.
+func checkSecretGrant(t *testing.T, s *stack, function, param string, res any) {
+	t.Helper()
+	pattern, ok := res.(string)
+	require.True(t, ok, "%s: a secret's ARN resolves to a string, got %v", function, res)
+	if function == "SessionFunction" {
+		id := s.Params["MiniProgramSecretId"].(string)
+		real := id + "-Zx8Cv7"
+		if !strings.HasPrefix(id, "arn:") {
+			real = "arn:aws:secretsmanager:" + testRegion + ":" + testAccount + ":secret:" + id + "-Zx8Cv7"
+		}
+		assert.True(t, pattern == real || globMatch(pattern, real) || pattern == id, "%s: %s", function, pattern)
+		return
+	}
+	require.NotEmpty(t, param, "%s reads no WeChat Pay secret", function)
+	given := s.Params[param].(string)
+	assert.Contains(t, []string{given, given + "-??????"}, pattern, "%s grants its own secret (%s) only", function, param)
+	covered := false
+	for _, p := range []string{given, given + "-??????"} {
+		covered = covered || globMatch(p, realSecretArn[given])
+	}
+	assert.True(t, covered, "%s: %s as given (%s) is covered", function, param, given)
+	assert.False(t, globMatch(pattern, realSecretArn[given]+"x"), "%s: %s grants no longer name", function, pattern)
+}
+
+// checkKeyGrant: the sign-in roles are granted in IAM only a key of the
+// user's own and the previous keys (the stack's own key grants in its
+// policy).
+func checkKeyGrant(t *testing.T, s *stack, function, action string, res any) {
+	t.Helper()
+	arn := fmt.Sprint(res)
+	own, _ := s.Params["SessionSigningKeyArn"].(string)
+	prev := s.Params["SessionPreviousKeyArns"].([]string)
+	switch function {
+	case "SessionFunction":
+		assert.Contains(t, []string{"kms:Sign", "kms:GetPublicKey"}, action)
+		assert.Equal(t, own, arn, "%s: %s on the user's own signing key only", function, action)
+	case "SessionKeysFunction":
+		assert.Equal(t, "kms:GetPublicKey", action)
+		assert.Contains(t, append([]string{own}, prev...), arn, "%s reads the signing and previous keys only", function)
+	default:
+		t.Errorf("%s: %s on %s: only the sign-in functions use KMS", function, action, arn)
+	}
+}
+
+// checkSessionKey: the key wxcard creates signs for the session function
+// alone, whatever IAM grants, and the account keeps its administration.
+func checkSessionKey(t *testing.T, s *stack) {
+	t.Helper()
+	key, ok := s.Resources["SessionKey"]
+	if !s.Conditions["CreateSessionKey"] {
+		assert.False(t, ok, "a key of the user's own: the stack creates none")
+		return
+	}
+	require.True(t, ok)
+	sessionRole := map[string]any{"Fn::GetAtt": []any{"SessionFunctionRole", "Arn"}}
+	keysRole := map[string]any{"Fn::GetAtt": []any{"SessionKeysFunctionRole", "Arn"}}
+	var admin, signers, readers, denied bool
+	for _, st := range list(asMap(key.Properties["KeyPolicy"])["Statement"]) {
+		m := asMap(st)
+		actions := strs(m["Action"])
+		principal := fmt.Sprint(asMap(m["Principal"])["AWS"])
+		cond := asMap(m["Condition"])
+		switch {
+		case m["Effect"] == "Deny":
+			assert.Equal(t, []string{"kms:Sign"}, actions)
+			assert.Equal(t, "*", principal, "the deny covers every principal")
+			assert.Equal(t, sessionRole, asMap(cond["ArnNotEquals"])["aws:PrincipalArn"], "but the session function's role")
+			denied = true
+		case principal == "arn:aws:iam::"+testAccount+":root":
+			for _, a := range actions {
+				assert.NotContains(t, []string{"kms:*", "kms:Sign", "kms:Verify", "kms:CreateGrant", "kms:GetPublicKey"}, a, "the account administers: it does not sign or grant")
+				assert.NotContains(t, a, "*", "no wildcard in the account's actions: %s", a)
+			}
+			assert.Contains(t, actions, "kms:PutKeyPolicy", "the account keeps key administration")
+			assert.Contains(t, actions, "kms:ScheduleKeyDeletion", "the account keeps key administration")
+			admin = true
+		case slices.Equal(actions, []string{"kms:Sign"}):
+			assert.Equal(t, "*", principal)
+			assert.Equal(t, sessionRole, asMap(cond["ArnEquals"])["aws:PrincipalArn"], "the session function's role alone signs")
+			signers = true
+		case slices.Equal(actions, []string{"kms:GetPublicKey"}):
+			assert.ElementsMatch(t, []any{sessionRole, keysRole}, list(asMap(cond["ArnEquals"])["aws:PrincipalArn"]), "the two sign-in roles read the public key")
+			readers = true
+		default:
+			t.Errorf("a key policy statement this test does not know: %v", m)
+		}
+	}
+	assert.True(t, admin && signers && readers && denied, "the key policy: administration, signing, reading, and the deny")
+	assert.Equal(t, "Retain", key.Deletion)
+}
+
+// checkReservations: only SessionKeysConcurrency reserves concurrency, and
+// only when it is not 0.
+func checkReservations(t *testing.T, s *stack) {
+	t.Helper()
+	for id, r := range s.Resources {
+		rc, ok := r.Properties["ReservedConcurrentExecutions"]
+		if id == "SessionKeysFunction" && s.Params["SessionKeysConcurrency"] != "0" {
+			assert.Equal(t, s.Params["SessionKeysConcurrency"], fmt.Sprint(rc), id)
+			continue
+		}
+		assert.False(t, ok, "%s reserves concurrency (%v)", id, rc)
+	}
+}
+
+// A stack with default parameters (and the three without a default) reserves
+// no concurrency: AWS refuses any reservation on a new account whose limit
+// is 10.
+func TestTemplateDefaultsReserveNothing(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadTemplate(t)
+	assert.Equal(t, "0", node(doc, "Parameters", "SessionKeysConcurrency", "Default").Value)
+	set := map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName}
+	s := resolveStack(t, transformSets(t, []map[string]string{set})[0], set)
+	for id, r := range s.Resources {
+		_, ok := r.Properties["ReservedConcurrentExecutions"]
+		assert.False(t, ok, "%s reserves concurrency by default", id)
+	}
+}
+
+// The template's Rules refuse each invalid set they exist for.
+func TestTemplateRulesRefuseInvalidSets(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		name   string
+		params map[string]string
+		rule   string
+	}{
+		{"JWT trusting nobody", with("TokenRoutesAuthorization", "JWT"), "JwtNeedsAnIssuer"},
+		{"an issuer without audience", with("TokenRoutesAuthorization", "JWT", "JwtIssuer", "https://login.example.com"), "OwnIssuerNeedsAudience"},
+		{"an audience without issuer", with("TokenRoutesAuthorization", "JWT", "MiniProgramSecretId", miniProgramName, "JwtAudience", "x"), "AudienceGoesWithOwnIssuer"},
+		{"sign-in with a registered claim", with("TokenRoutesAuthorization", "NONE", "MiniProgramSecretId", miniProgramName, "OpenIdClaim", "sub"), "SignInOpenIdClaimNotRegistered"},
+	}
+	doc, _ := loadTemplate(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := resolveStack(t, yamlToAny(t, doc), tc.params)
+			assert.Equal(t, []string{tc.rule}, s.ruleFailures(t))
+		})
+	}
+}
+
+// The retired route resources of the release before the body held every
+// route are never created, and leave the stack without a delete.
+func TestTemplateRetiredResources(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadTemplate(t)
+	tpl := yamlToAny(t, doc)
+	retired := 0
+	for id, r := range asMap(tpl["Resources"]) {
+		rm := asMap(r)
+		if rm["Condition"] != "RetiredResource" {
+			continue
+		}
+		retired++
+		assert.Equal(t, "Retain", rm["DeletionPolicy"], "%s leaves the stack without a delete", id)
+		assert.True(t, strings.HasPrefix(rm["Type"].(string), "AWS::ApiGatewayV2::"), id)
+	}
+	assert.Equal(t, 7, retired, "the three routes, two integrations and two authorizers of the last release")
+	for _, set := range templateSets {
+		s := resolveStack(t, tpl, set.params)
+		assert.False(t, s.Conditions["RetiredResource"], set.name)
+	}
+}
