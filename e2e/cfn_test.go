@@ -250,15 +250,8 @@ func (s *stack) value(t *testing.T, v any) any {
 		args, _ := arg.([]any)
 		switch fn {
 		case "Ref":
-			p, ok := s.Params[arg.(string)]
+			p, ok := s.param(arg.(string))
 			require.True(t, ok, "a condition refers to %v", arg)
-			if l, ok := p.([]string); ok {
-				out := make([]any, len(l))
-				for i, x := range l {
-					out[i] = x
-				}
-				return out
-			}
 			return p
 		case "Fn::Join":
 			var parts []string
@@ -282,6 +275,20 @@ func (s *stack) value(t *testing.T, v any) any {
 		t.Fatalf("function %s in a condition is not evaluated by this test", fn)
 	}
 	return nil
+}
+
+// param is a parameter's value as a Ref gives it: a string, or a list
+// for a CommaDelimitedList.
+func (s *stack) param(name string) (any, bool) {
+	p, ok := s.Params[name]
+	if l, isList := p.([]string); isList {
+		out := make([]any, len(l))
+		for i, e := range l {
+			out[i] = e
+		}
+		return out, true
+	}
+	return p, ok
 }
 
 // resolve chooses every Fn::If, removes AWS::NoValue and replaces
@@ -310,14 +317,7 @@ func (s *stack) resolve(t *testing.T, v any) any {
 				if ref == "AWS::NoValue" {
 					return noValue{}
 				}
-				if p, ok := s.Params[ref]; ok {
-					if l, ok := p.([]string); ok {
-						out := make([]any, len(l))
-						for i, e := range l {
-							out[i] = e
-						}
-						return out
-					}
+				if p, ok := s.param(ref); ok {
 					return p
 				}
 				return x
