@@ -342,6 +342,7 @@ func checkFunctionURL(t *testing.T, s *stack) {
 type statement struct {
 	Actions   []string
 	Resources []any
+	Condition map[string]any
 }
 
 func roleStatements(s *stack, role string) []statement {
@@ -352,7 +353,7 @@ func roleStatements(s *stack, role string) []statement {
 			if m["Effect"] != "Allow" {
 				continue
 			}
-			out = append(out, statement{Actions: strs(m["Action"]), Resources: list(m["Resource"])})
+			out = append(out, statement{Actions: strs(m["Action"]), Resources: list(m["Resource"]), Condition: asMap(m["Condition"])})
 		}
 	}
 	return out
@@ -400,7 +401,7 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 						}
 						assert.Equal(t, bus, got, "%s: the bus only", name)
 					case "kms":
-						checkKeyGrant(t, s, id, action, res)
+						checkKeyGrant(t, s, id, action, res, st.Condition)
 					case "lambda", "logs", "xray":
 					default:
 						t.Errorf("%s: a service the design does not give %s", name, id)
@@ -449,14 +450,25 @@ func checkSecretGrant(t *testing.T, s *stack, function, param string, res any) {
 	assert.False(t, globMatch(pattern, realSecretArn[given]+"x"), "%s: %s grants no longer name", function, pattern)
 }
 
-// checkKeyGrant: the sign-in roles are granted in IAM only a key of the
-// user's own and the previous keys (the stack's own key grants in its
-// policy).
-func checkKeyGrant(t *testing.T, s *stack, function, action string, res any) {
+// checkKeyGrant: the sign-in roles are granted in IAM the signing key
+// (the stack's own by its alias; its key policy decides) and the previous
+// keys, nothing else.
+func checkKeyGrant(t *testing.T, s *stack, function, action string, res any, cond map[string]any) {
 	t.Helper()
 	arn := fmt.Sprint(res)
 	own, _ := s.Params["SessionSigningKeyArn"].(string)
 	prev := s.Params["SessionPreviousKeyArns"].([]string)
+	if s.Conditions["CreateSessionKey"] {
+		// The stack's own key, by its alias: a key ARN would be a cycle.
+		own = "arn:aws:kms:" + testRegion + ":" + testAccount + ":key/*"
+		if arn == own {
+			alias := asMap(cond["ForAnyValue:StringEquals"])["kms:ResourceAliases"]
+			assert.Equal(t, "alias/"+testStack+"-session", alias, "%s: %s on any key only through the stack key's alias", function, action)
+			assert.Equal(t, "alias/"+testStack+"-session", s.Resources["SessionKeyAlias"].Properties["AliasName"], "the alias the grant names")
+		}
+	} else {
+		assert.Empty(t, cond, "%s: %s on a key named by its ARN", function, action)
+	}
 	switch function {
 	case "SessionFunction":
 		assert.Contains(t, []string{"kms:Sign", "kms:GetPublicKey"}, action)
@@ -577,28 +589,5 @@ func TestTemplateRulesRefuseInvalidSets(t *testing.T) {
 			s := resolveStack(t, yamlToAny(t, doc), tc.params)
 			assert.Equal(t, []string{tc.rule}, s.ruleFailures(t))
 		})
-	}
-}
-
-// The retired route resources of the release before the body held every
-// route are never created, and leave the stack without a delete.
-func TestTemplateRetiredResources(t *testing.T) {
-	t.Parallel()
-	doc, _ := loadTemplate(t)
-	tpl := yamlToAny(t, doc)
-	retired := 0
-	for id, r := range asMap(tpl["Resources"]) {
-		rm := asMap(r)
-		if rm["Condition"] != "RetiredResource" {
-			continue
-		}
-		retired++
-		assert.Equal(t, "Retain", rm["DeletionPolicy"], "%s leaves the stack without a delete", id)
-		assert.True(t, strings.HasPrefix(rm["Type"].(string), "AWS::ApiGatewayV2::"), id)
-	}
-	assert.Equal(t, 7, retired, "the three routes, two integrations and two authorizers of the last release")
-	for _, set := range templateSets {
-		s := resolveStack(t, tpl, set.params)
-		assert.False(t, s.Conditions["RetiredResource"], set.name)
 	}
 }

@@ -243,22 +243,6 @@ func TestTemplate(t *testing.T) {
 	assert.Equal(t, "5", node(resources, "ApiStage", "Properties", "DefaultRouteSettings", "ThrottlingRateLimit").Value)
 }
 
-// checkTokenRouteAuthorizer: a token route's AuthorizerId is
-// !If [UseBuiltInIssuer, !Ref SessionAuthorizer, !If [UseOwnIssuer, !Ref JwtAuthorizer, !Ref AWS::NoValue]].
-func checkTokenRouteAuthorizer(t *testing.T, key string, authorizer *yaml.Node) {
-	t.Helper()
-	require.Equal(t, "!If", authorizer.Tag, key)
-	require.Len(t, authorizer.Content, 3, key)
-	assert.Equal(t, "UseBuiltInIssuer", authorizer.Content[0].Value, "%s: wxcard's own issuer first", key)
-	assert.Equal(t, "SessionAuthorizer", authorizer.Content[1].Value, key)
-	own := authorizer.Content[2]
-	require.Equal(t, "!If", own.Tag, key)
-	require.Len(t, own.Content, 3, key)
-	assert.Equal(t, "UseOwnIssuer", own.Content[0].Value, "%s: then the user's own issuer", key)
-	assert.Equal(t, "JwtAuthorizer", own.Content[1].Value, key)
-	assert.Equal(t, "AWS::NoValue", own.Content[2].Value, key)
-}
-
 func TestTemplateFunctionsBuildWithTheirMakefileTargets(t *testing.T) {
 	t.Parallel()
 	doc, root := loadTemplate(t)

@@ -73,7 +73,7 @@ func mayHeal(err error, old bool) bool {
 		return false
 	}
 	code := errorCode(err)
-	return !unhealable[code] && !(old && settledWhenOld[code])
+	return !unhealable[code] && (!old || !settledWhenOld[code])
 }
 
 // keyReader reads public keys at cold start, retrying until its
