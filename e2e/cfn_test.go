@@ -387,12 +387,12 @@ func (s *stack) resolveSub(t *testing.T, sub any) any {
 // or Fn::Sub (a variable of Fn::Sub's own is not one).
 func refs(v any) []string {
 	var out []string
-	var walk func(any, map[string]bool)
-	walk = func(v any, own map[string]bool) {
+	var walk func(any)
+	walk = func(v any) {
 		switch x := v.(type) {
 		case []any:
 			for _, e := range x {
-				walk(e, own)
+				walk(e)
 			}
 		case map[string]any:
 			for k, e := range x {
@@ -412,7 +412,7 @@ func refs(v any) []string {
 					str, vars := "", map[string]any{}
 					if l, ok := e.([]any); ok {
 						str, vars = l[0].(string), asMap(l[1])
-						walk(l[1], own)
+						walk(l[1])
 					} else {
 						str = e.(string)
 					}
@@ -424,11 +424,11 @@ func refs(v any) []string {
 					}
 					continue
 				}
-				walk(e, own)
+				walk(e)
 			}
 		}
 	}
-	walk(v, nil)
+	walk(v)
 	return out
 }
 
