@@ -1,8 +1,9 @@
-// Package cardevents is the handler of POST /notify/card-events: WeChat
-// Pay's membership-card notifications, verified like answers, decrypted
-// with the API v3 key, deduplicated by notification id in the state table
-// and published once to the event bus. Nothing unverified is ever stored
-// or published.
+// Package cardevents is the handler of POST /notify/card-events and POST
+// /notify/brand-card-events: WeChat Pay's membership-card notifications,
+// verified like answers, decrypted with the key of the identity the
+// function holds (a service provider's API v3 key, a brand's brand API
+// key), deduplicated by notification id in the state table and published
+// once to the event bus. Nothing unverified is ever stored or published.
 package cardevents
 
 import (
@@ -51,6 +52,9 @@ type Credentials interface {
 
 // Handler serves WeChat Pay's notifications.
 type Handler struct {
+	// Route is the route served, for logs and metrics: RouteFor the
+	// identity's scheme; "" means Route.
+	Route       string
 	Credentials Credentials
 	Store       idempotency.Store
 	Bus         eventbus.Publisher
@@ -85,7 +89,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	start := h.now()
 	var out outcome
 	resp, level, err := h.handle(ctx, &ev, &out)
-	attrs := []slog.Attr{slog.String("route", Route), slog.Int("status", resp.StatusCode), slog.String("outcome", out.result),
+	attrs := []slog.Attr{slog.String("route", h.route()), slog.Int("status", resp.StatusCode), slog.String("outcome", out.result),
 		slog.Float64("duration_ms", float64(h.now().Sub(start).Microseconds())/1000)}
 	for _, a := range []struct{ k, v string }{{"notification_id", out.id}, {"event_type", out.eventType}, {"card_id", out.cardID}} {
 		if a.v != "" {
@@ -104,7 +108,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 // rejected (4xx: a bad signature is outcome rejected_signature),
 // published, duplicate, or failed to publish.
 func (h *Handler) count(status int, result string) {
-	m := h.Metrics.New(Route)
+	m := h.Metrics.New(h.route())
 	m.Count("NotificationsReceived", 1)
 	switch {
 	case status >= 400 && status < 500:
@@ -120,8 +124,27 @@ func (h *Handler) count(status int, result string) {
 	h.Metrics.Flush(m)
 }
 
-// Route is the function's route.
-const Route = "/notify/card-events"
+// The routes: a service provider's notifications, and a brand's.
+const (
+	Route      = "/notify/card-events"
+	BrandRoute = "/notify/brand-card-events"
+)
+
+// RouteFor is the route of a function holding an identity of scheme: a
+// brand's notifications arrive on BrandRoute.
+func RouteFor(scheme wxsign.Scheme) string {
+	if scheme == wxsign.Brand {
+		return BrandRoute
+	}
+	return Route
+}
+
+func (h *Handler) route() string {
+	if h.Route != "" {
+		return h.Route
+	}
+	return Route
+}
 
 func (h *Handler) now() time.Time {
 	if h.Now != nil {
@@ -269,7 +292,7 @@ func headers(ev *events.APIGatewayV2HTTPRequest) http.Header {
 // resource decrypts the notification's resource, which must be a JSON
 // object, and decrypts its sensitive fields when asked.
 func (h *Handler) resource(id *secret.Identity, n *wxsign.Notification) (json.RawMessage, error) {
-	plain, err := wxsign.DecryptResource(id.APIv3Key, n.Resource)
+	plain, err := wxsign.DecryptResource(id.NotificationKey(), n.Resource)
 	if err != nil {
 		return nil, err
 	}

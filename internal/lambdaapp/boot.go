@@ -58,8 +58,10 @@ func Boot(ctx context.Context, fn *lambdainit.Function, kind wxsign.Scheme) (*Ap
 
 // BootReceiver is the cold start of a function that calls no WeChat Pay
 // API but verifies and decrypts what WeChat Pay sends: the environment and
-// the secret as identity kind, which must hold an API v3 key (a refresh
-// that loses it keeps the identity in use).
+// the secret as identity kind, which must hold the key its notifications
+// are encrypted with (secret.Identity.NeedNotificationKey; a refresh that
+// loses it keeps the identity in use). An empty kind takes the identity
+// the secret holds at cold start and keeps to it.
 func BootReceiver(ctx context.Context, fn *lambdainit.Function, kind wxsign.Scheme) (*App, error) {
 	env, err := OSEnv()
 	if err != nil {
@@ -76,7 +78,10 @@ func BootReceiver(ctx context.Context, fn *lambdainit.Function, kind wxsign.Sche
 		if err != nil {
 			return nil, err
 		}
-		return id, id.NeedAPIv3Key(env.SecretID)
+		// A secret rewritten to the other kind is refused, not followed:
+		// the function serves the route of the kind it started with.
+		kind = id.Scheme
+		return id, id.NeedNotificationKey(env.SecretID)
 	}
 	creds, err := NewCredentials(ctx, load, fn.Logger)
 	if err != nil {

@@ -23,6 +23,15 @@ import (
 
 const prefix = "/2018-06-01/runtime"
 
+// invokePrefix is the Lambda Invoke API's path, which the Runtime Interface
+// Emulator serves too: AWS_ENDPOINT_URL_LAMBDA pointed at Addr makes an AWS
+// SDK Lambda client's Invoke reach the function this Runtime runs.
+const invokePrefix = "/2015-03-31/functions"
+
+// InvokeTimeout is the deadline of an invocation through the Invoke API
+// (a synchronous invoke of a function whose timeout is 10 s).
+const InvokeTimeout = 10 * time.Second
+
 // Result is what the function answered for one invocation.
 type Result struct {
 	Payload []byte // the response, or the error document
@@ -69,6 +78,7 @@ func NewRuntime() (*Runtime, error) {
 	mux.HandleFunc("POST "+prefix+"/invocation/{id}/response", r.answer(false))
 	mux.HandleFunc("POST "+prefix+"/invocation/{id}/error", r.answer(true))
 	mux.HandleFunc("POST "+prefix+"/init/error", r.initError)
+	mux.HandleFunc("POST "+invokePrefix+"/{name}/invocations", r.invokeAPI)
 	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
@@ -115,6 +125,32 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte, timeout time.Durat
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("the function did not answer: %w", ctx.Err())
 	}
+}
+
+// invokeAPI serves the Lambda Invoke API's synchronous (RequestResponse)
+// invocation as Lambda answers it: 200 with the function's response, or
+// 200 with X-Amz-Function-Error: Unhandled and the error document when the
+// function failed or ran out of time.
+func (r *Runtime) invokeAPI(w http.ResponseWriter, req *http.Request) {
+	if t := req.Header.Get("X-Amz-Invocation-Type"); t != "" && t != "RequestResponse" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"Type":"User","message":"only RequestResponse invocations are served here"}`)
+		return
+	}
+	payload, _ := io.ReadAll(io.LimitReader(req.Body, 6<<20))
+	ctx, cancel := context.WithTimeout(req.Context(), InvokeTimeout)
+	defer cancel()
+	res, err := r.Invoke(ctx, payload, InvokeTimeout)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+	if err != nil {
+		res = Result{IsError: true, Payload: []byte(`{"errorType":"Sandbox.Timedout","errorMessage":"Task timed out"}`)}
+	}
+	if res.IsError {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+	}
+	_, _ = w.Write(res.Payload)
 }
 
 func (r *Runtime) next(w http.ResponseWriter, req *http.Request) {

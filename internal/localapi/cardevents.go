@@ -54,7 +54,7 @@ func cardEventsRoute(ctx context.Context, logger *slog.Logger, bus eventbus.Publ
 		if err != nil {
 			return nil, err
 		}
-		return id, id.NeedAPIv3Key(secretID)
+		return id, id.NeedNotificationKey(secretID)
 	}, logger)
 	if err != nil {
 		return Route{}, err

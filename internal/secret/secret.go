@@ -28,8 +28,13 @@ type Identity struct {
 	PublicKey   *rsa.PublicKey
 
 	// APIv3Key is the merchant's API v3 key (apiv3_key, 32 characters),
-	// which decrypts notifications; nil when the secret has none.
+	// which decrypts a service provider's notifications; nil when the
+	// secret has none.
 	APIv3Key []byte
+	// BrandAPIKey is the brand's API key (brand_api_key, 32 characters:
+	// 品牌API密钥, set in the brand platform), which decrypts a brand's
+	// notifications; nil when the secret has none.
+	BrandAPIKey []byte
 	// PlatformCertificates (wechatpay_platform_certificates) are WeChat
 	// Pay platform certificates still trusted during a migration to the
 	// public key, each under its own serial number.
@@ -53,13 +58,25 @@ func (id *Identity) Verifier() *wxsign.Verifier {
 	return &wxsign.Verifier{Keys: keys}
 }
 
-// NeedAPIv3Key is the error of a function that decrypts notifications
-// when the secret has no API v3 key.
-func (id *Identity) NeedAPIv3Key(secretID string) error {
-	if len(id.APIv3Key) == 0 {
-		return &Error{SecretID: secretID, Field: "apiv3_key", Reason: "is missing: cardevents decrypts notifications with the API v3 key"}
+// NotificationKey is the key that decrypts the identity's notifications:
+// a brand's brand_api_key, a service provider's apiv3_key.
+func (id *Identity) NotificationKey() []byte {
+	if id.Scheme == wxsign.Brand {
+		return id.BrandAPIKey
 	}
-	return nil
+	return id.APIv3Key
+}
+
+// NeedNotificationKey is the error of a function that decrypts
+// notifications when the secret has no key for them (NotificationKey).
+func (id *Identity) NeedNotificationKey(secretID string) error {
+	if len(id.NotificationKey()) > 0 {
+		return nil
+	}
+	if id.Scheme == wxsign.Brand {
+		return &Error{SecretID: secretID, Field: "brand_api_key", Reason: "is missing: a brand's card events are decrypted with the brand API key (品牌API密钥)"}
+	}
+	return &Error{SecretID: secretID, Field: "apiv3_key", Reason: "is missing: cardevents decrypts notifications with the API v3 key"}
 }
 
 // Error says which secret and which field is wrong, never what it holds.
@@ -93,17 +110,19 @@ type fields struct {
 	WechatpayPublicKeyID *string  `json:"wechatpay_public_key_id"`
 	WechatpayPublicKey   *string  `json:"wechatpay_public_key"`
 	APIv3Key             *string  `json:"apiv3_key"`
+	BrandAPIKey          *string  `json:"brand_api_key"`
 	PlatformCertificates []string `json:"wechatpay_platform_certificates"`
 }
 
 // Parse checks a secret's value and returns the identity that signs with
 // scheme want: wxsign.Brand (the secret holds brand_id) or
-// wxsign.Merchant (mchid).
+// wxsign.Merchant (mchid). An empty want takes the identity the secret
+// holds, whichever it is (the card-events code serves either).
 func Parse(secretID string, value []byte, want wxsign.Scheme) (*Identity, error) {
 	fail := func(field, reason string, err error) error {
 		return &Error{SecretID: secretID, Field: field, Reason: reason, Err: err}
 	}
-	if want.IDParam() == "" {
+	if want != "" && want.IDParam() == "" {
 		return nil, fail("", fmt.Sprintf("cannot be read for the unknown scheme %q", want), nil)
 	}
 	var f fields
@@ -113,6 +132,16 @@ func Parse(secretID string, value []byte, want wxsign.Scheme) (*Identity, error)
 		return nil, fail("", "is not a JSON object", nil)
 	}
 	hasBrand, hasMch := f.BrandID != nil, f.MchID != nil
+	if want == "" {
+		switch {
+		case hasBrand && !hasMch:
+			want = wxsign.Brand
+		case hasMch && !hasBrand:
+			want = wxsign.Merchant
+		case !hasBrand && !hasMch:
+			return nil, fail("", "has neither brand_id (a brand) nor mchid (a service provider)", nil)
+		}
+	}
 	switch {
 	case hasBrand && hasMch:
 		return nil, fail("", "has both brand_id and mchid; a secret holds one identity", nil)
@@ -159,6 +188,12 @@ func Parse(secretID string, value []byte, want wxsign.Scheme) (*Identity, error)
 			return nil, fail("apiv3_key", fmt.Sprintf("must be exactly %d characters", wxsign.APIv3KeyLength), nil)
 		}
 		id.APIv3Key = []byte(*f.APIv3Key)
+	}
+	if f.BrandAPIKey != nil {
+		if k := *f.BrandAPIKey; len(k) != wxsign.APIv3KeyLength || strings.TrimSpace(k) != k {
+			return nil, fail("brand_api_key", fmt.Sprintf("must be exactly %d characters", wxsign.APIv3KeyLength), nil)
+		}
+		id.BrandAPIKey = []byte(*f.BrandAPIKey)
 	}
 	for i, p := range f.PlatformCertificates {
 		field := fmt.Sprintf("wechatpay_platform_certificates[%d]", i)
@@ -242,6 +277,9 @@ func Encode(id *Identity) ([]byte, error) {
 	}
 	if len(id.APIv3Key) > 0 {
 		v["apiv3_key"] = string(id.APIv3Key)
+	}
+	if len(id.BrandAPIKey) > 0 {
+		v["brand_api_key"] = string(id.BrandAPIKey)
 	}
 	if len(id.PlatformCertificates) > 0 {
 		var certs []string

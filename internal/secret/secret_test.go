@@ -233,11 +233,11 @@ func TestAPIv3KeyAndPlatformCertificates(t *testing.T) {
 	id, err := parse(nil)
 	require.NoError(t, err)
 	assert.Nil(t, id.APIv3Key, "optional for the token functions")
-	require.ErrorContains(t, id.NeedAPIv3Key("wxcard/partner"), `field "apiv3_key" is missing`)
+	require.ErrorContains(t, id.NeedNotificationKey("wxcard/partner"), `field "apiv3_key" is missing`)
 
 	id, err = parse(map[string]any{"apiv3_key": "0123456789abcdef0123456789abcdef", "wechatpay_platform_certificates": []string{certPEM}})
 	require.NoError(t, err)
-	require.NoError(t, id.NeedAPIv3Key("wxcard/partner"))
+	require.NoError(t, id.NeedNotificationKey("wxcard/partner"))
 	assert.Equal(t, []byte("0123456789abcdef0123456789abcdef"), id.APIv3Key)
 	keys := id.Verifier().Keys
 	assert.Len(t, keys, 2)
@@ -262,6 +262,8 @@ func TestAPIv3KeyAndPlatformCertificates(t *testing.T) {
 		field string
 	}{
 		"short API v3 key":              {map[string]any{"apiv3_key": "0123456789abcdef"}, "apiv3_key"},
+		"short brand API key":           {map[string]any{"brand_api_key": "0123456789abcdef0123456789abcde"}, "brand_api_key"},
+		"brand API key with spaces":     {map[string]any{"brand_api_key": "0123456789abcdef0123456789abcde "}, "brand_api_key"},
 		"API v3 key with spaces":        {map[string]any{"apiv3_key": " 123456789abcdef0123456789abcde "}, "apiv3_key"},
 		"certificate not PEM":           {map[string]any{"wechatpay_platform_certificates": []string{"MIIBnot-a-pem"}}, "wechatpay_platform_certificates[0]"},
 		"public key, not a certificate": {map[string]any{"wechatpay_platform_certificates": []string{string(wxpaytest.PublicKeyPEM(&wxpaytest.PooledKey(3).PublicKey))}}, "wechatpay_platform_certificates[0]"},
@@ -276,4 +278,65 @@ func TestAPIv3KeyAndPlatformCertificates(t *testing.T) {
 			assert.NotContains(t, err.Error(), "MIIB")
 		})
 	}
+}
+
+// A brand's notifications are decrypted with its brand API key, a service
+// provider's with its API v3 key; an empty scheme takes whichever identity
+// the secret holds, and the missing key is named by its field.
+func TestNotificationKeyByIdentity(t *testing.T) {
+	const brandKey, apiKey = "brandApiKey0123456789abcdef01234", "apiv3Key0123456789abcdef01234567"
+	parse := func(idField, id string, extra map[string]any, want wxsign.Scheme) (*secret.Identity, error) {
+		m := map[string]any{}
+		for k, v := range values(idField, id) {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		b, _ := json.Marshal(m)
+		return secret.Parse("wxcard/test", b, want)
+	}
+	for name, tc := range map[string]struct {
+		idField, id string
+		extra       map[string]any
+		scheme      wxsign.Scheme
+		key         string // NotificationKey, "" when missing
+		missing     string // the field NeedNotificationKey names
+	}{
+		"brand with its key":                {"brand_id", "1004", map[string]any{"brand_api_key": brandKey, "apiv3_key": apiKey}, wxsign.Brand, brandKey, ""},
+		"brand with only an API v3 key":     {"brand_id", "1004", map[string]any{"apiv3_key": apiKey}, wxsign.Brand, "", "brand_api_key"},
+		"service provider with its key":     {"mchid", "1900000001", map[string]any{"apiv3_key": apiKey, "brand_api_key": brandKey}, wxsign.Merchant, apiKey, ""},
+		"service provider with a brand key": {"mchid", "1900000001", map[string]any{"brand_api_key": brandKey}, wxsign.Merchant, "", "apiv3_key"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, want := range []wxsign.Scheme{"", tc.scheme} {
+				id, err := parse(tc.idField, tc.id, tc.extra, want)
+				require.NoError(t, err)
+				assert.Equal(t, tc.scheme, id.Scheme)
+				assert.Equal(t, tc.key, string(id.NotificationKey()))
+				err = id.NeedNotificationKey("wxcard/test")
+				if tc.missing == "" {
+					require.NoError(t, err)
+					continue
+				}
+				var se *secret.Error
+				require.ErrorAs(t, err, &se)
+				assert.Equal(t, tc.missing, se.Field)
+			}
+		})
+	}
+	id, err := parse("brand_id", "1004", map[string]any{"brand_api_key": brandKey}, "")
+	require.NoError(t, err)
+	value, err := secret.Encode(id)
+	require.NoError(t, err)
+	back, err := secret.Parse("wxcard/test", value, wxsign.Brand)
+	require.NoError(t, err)
+	assert.Equal(t, brandKey, string(back.BrandAPIKey), "Encode keeps the brand API key")
+
+	// Neither identity, or both: refused whatever the scheme asked.
+	_, err = secret.Parse("wxcard/test", []byte(`{"cert_serial_no":"5E0B"}`), "")
+	require.ErrorContains(t, err, "neither brand_id")
+	b, _ := json.Marshal(map[string]any{"brand_id": "1004", "mchid": "1900000001"})
+	_, err = secret.Parse("wxcard/test", b, "")
+	require.ErrorContains(t, err, "both brand_id and mchid")
 }
