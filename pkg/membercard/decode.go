@@ -45,7 +45,7 @@ func Decode(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		return decodeError(reflect.TypeOf(v), err)
 	}
 	return nil
 }
@@ -56,11 +56,17 @@ type fields map[string]reflect.Type
 
 var fieldCache sync.Map // reflect.Type -> fields
 
-// fieldsOf returns the JSON keys of t (after pointers) when it is a struct.
-func fieldsOf(t reflect.Type) fields {
+// indirect is t after pointers.
+func indirect(t reflect.Type) reflect.Type {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	return t
+}
+
+// fieldsOf returns the JSON keys of t (after pointers) when it is a struct.
+func fieldsOf(t reflect.Type) fields {
+	t = indirect(t)
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
@@ -68,19 +74,36 @@ func fieldsOf(t reflect.Type) fields {
 		return f.(fields)
 	}
 	f := fields{}
+	var promoted []fields
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
-		if !sf.IsExported() {
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		// An embedded struct without a name of its own has its fields
+		// promoted into the object, as encoding/json reads them (the
+		// partner confirm request embeds the brand one).
+		// An unexported one is read too, as a whole or through its
+		// exported fields; any other unexported field is not.
+		embeddedStruct := sf.Anonymous && indirect(sf.Type).Kind() == reflect.Struct
+		if embeddedStruct && name == "" {
+			promoted = append(promoted, fieldsOf(sf.Type))
 			continue
 		}
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if name == "-" {
+		if name == "-" || !sf.IsExported() && !embeddedStruct {
 			continue
 		}
 		if name == "" {
 			name = sf.Name
 		}
 		f[name] = sf.Type
+	}
+	// The outer struct's own fields win over promoted ones of the same
+	// name, as in encoding/json.
+	for _, p := range promoted {
+		for name, ft := range p {
+			if _, own := f[name]; !own {
+				f[name] = ft
+			}
+		}
 	}
 	fieldCache.Store(t, f)
 	return f
@@ -162,10 +185,10 @@ func scanObject(dec *json.Decoder, path string, known fields) error {
 func unknownKey(path, key string, known fields) error {
 	for name := range known {
 		if strings.EqualFold(name, key) {
-			return &FieldError{Field: join(path, name), Reason: "must be spelled exactly " + strconv.Quote(name) + "; a key differing in case is not accepted"}
+			return &FieldError{Field: join(path, name), Reason: "must be spelled exactly " + strconv.Quote(name) + "; a key differing in case is not accepted", err: ErrUnknownField}
 		}
 	}
-	return &FieldError{Field: join(path, ShortKey(key)), Reason: "is not a known field"}
+	return &FieldError{Field: join(path, ShortKey(key)), Reason: "is not a known field", err: ErrUnknownField}
 }
 
 // shortKeyRunes is how much of an unknown key an error shows.
@@ -225,19 +248,43 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func decodeError(err error) error {
+func decodeError(t reflect.Type, err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
-		f := typeErr.Field
+		f := jsonPath(t, typeErr.Field)
 		if f == "" {
 			f = "body"
 		}
 		return &FieldError{Field: f, Reason: "must be a " + typeName(typeErr.Type.Kind().String())}
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-		return &FieldError{Field: ShortKey(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)), Reason: "is not a known field"}
+		return &FieldError{Field: ShortKey(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)), Reason: "is not a known field", err: ErrUnknownField}
 	}
 	return &FieldError{Field: "body", Reason: "is not valid JSON"}
+}
+
+// jsonPath names a field by its JSON keys alone: encoding/json puts the
+// Go name of an embedded struct in the path it reports
+// ("UserCardConfirmRequest.card_id"), a name no body holds.
+func jsonPath(t reflect.Type, path string) string {
+	var keys []string
+	for _, seg := range strings.Split(path, ".") {
+		t = indirect(t)
+		// encoding/json names neither an element's index nor a map's key.
+		for t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map) {
+			t = indirect(t.Elem())
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			keys, t = append(keys, seg), nil
+			continue
+		}
+		if sf, ok := t.FieldByName(seg); ok && sf.Anonymous && len(sf.Index) == 1 {
+			t = sf.Type
+			continue
+		}
+		keys, t = append(keys, seg), fieldsOf(t)[seg]
+	}
+	return strings.Join(keys, ".")
 }
 
 func typeName(kind string) string {

@@ -1,6 +1,7 @@
 package membercard_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -34,4 +35,35 @@ func ExampleDecode() {
 	// <nil> <nil>
 	// card_id must be spelled exactly "card_id"; a key differing in case is not accepted
 	// true openid
+}
+
+// A confirmation is checked before it is sent: the service provider's body
+// is the brand's with brand_id in front, and the code goes into the path
+// escaped. An opening refused says so with CREATE_CARD_FAIL and nothing
+// else: the confirm APIs define no fail_reason.
+func ExamplePartnerUserCardConfirmRequest() {
+	req := membercard.PartnerUserCardConfirmRequest{
+		BrandID: "1004",
+		UserCardConfirmRequest: membercard.UserCardConfirmRequest{
+			CardID: "pbLatjvWOibDc5-TBnbUk1pD12o0", OpenID: "obLatjnx9gnqzS4myYGmLZ7LgLBA",
+			UserCardConfirmState: membercard.ConfirmSuccess, Level: "金卡",
+			ValidDateInformation: &membercard.ValidDateInformation{Type: membercard.ValidDateFixTerm, AvailableDayAfterReceive: 365},
+		},
+	}
+	if err := req.Validate(); err != nil {
+		panic(err)
+	}
+	body, _ := json.Marshal(req)
+	fmt.Println("POST", membercard.PartnerUserCardConfirmPath("478515832665123456789012"))
+	fmt.Println(string(body))
+
+	req.CardColor = "red"
+	fmt.Println(req.Validate())
+	err := membercard.Decode([]byte(`{"brand_id":"1004","card_id":"c","openid":"o","user_card_confirm_state":"CREATE_CARD_FAIL","fail_reason":"x"}`), &req)
+	fmt.Println(errors.Is(err, membercard.ErrUnknownField))
+	// Output:
+	// POST /v3/brand/partner/card-member/user-cards/478515832665123456789012/confirm
+	// {"brand_id":"1004","card_id":"pbLatjvWOibDc5-TBnbUk1pD12o0","openid":"obLatjnx9gnqzS4myYGmLZ7LgLBA","user_card_confirm_state":"CREATE_CARD_SUCCESS","level":"金卡","valid_date_information":{"type":"FIX_TERM","available_day_after_receive":365}}
+	// card_color must be a colour written #RRGGBB
+	// true
 }

@@ -1,11 +1,15 @@
-// Package membercard holds the request and answer types of four WeChat Pay
-// membership-card APIs (brand and partner pre-auth tokens, permission
-// tokens, product authorities), their paths, and the documented rules their
-// fields must keep. A caller checks its requests with it before calling
-// WeChat Pay, and the membercardtest stand-in checks them as WeChat Pay does.
+// Package membercard holds the request and answer types of WeChat Pay's
+// membership-card APIs, their paths, and the documented rules their fields
+// must keep: the brand and partner pre-auth tokens, permission tokens and
+// product authorities; and, for a card a user opened, the brand and partner
+// confirm APIs and user-card queries, with the event types of the
+// notifications that a user opened or deleted a card. A caller checks its
+// requests with it before calling WeChat Pay, and the membercardtest
+// stand-in checks them as WeChat Pay does, so both hold to one set of rules.
 package membercard
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -30,12 +34,25 @@ const (
 
 // PermissionTokensPath is the path of the permission-token API for a card.
 func PermissionTokensPath(cardID string) string {
-	return "/v3/marketing/membercard-open/cards/" + url.PathEscape(cardID) + "/permission-tokens"
+	return "/v3/marketing/membercard-open/cards/" + pathSegment(cardID) + "/permission-tokens"
 }
 
 // ProductAuthoritiesPath is the path of the product-authorities API for a brand.
 func ProductAuthoritiesPath(brandID string) string {
-	return "/v3/brand-basic/partner/brands/" + url.PathEscape(brandID) + "/product-authorities"
+	return "/v3/brand-basic/partner/brands/" + pathSegment(brandID) + "/product-authorities"
+}
+
+// pathSegment escapes v into one path segment. url.PathEscape leaves dots
+// alone, so "." and ".." would still be segments that a client, proxy or
+// server resolves into another path: they are escaped too.
+func pathSegment(v string) string {
+	switch v {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(v)
 }
 
 // Activation types of a permission token.
@@ -144,9 +161,20 @@ type ProductAuthorities struct {
 type FieldError struct {
 	Field  string
 	Reason string
+
+	err error // ErrUnknownField, or nil
 }
 
 func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
+
+// Unwrap is ErrUnknownField for a key the type does not define, so that
+// errors.Is tells it from a value that breaks a rule.
+func (e *FieldError) Unwrap() error { return e.err }
+
+// ErrUnknownField is what Decode's error wraps for a key that is not
+// exactly one of the type's: WeChat Pay refuses such a parameter with
+// PARAM_ERROR "请求中含有未在API文档中定义的参数" (270924358).
+var ErrUnknownField = errors.New("membercard: a parameter the API does not define")
 
 func firstError(errs ...error) error {
 	for _, err := range errs {
@@ -201,6 +229,32 @@ func checkText(field, v string, max int) error {
 		if unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
 			return &FieldError{Field: field, Reason: fmt.Sprintf("must not contain invisible formatting, direction or line-separator characters (U+%04X)", r)}
 		}
+	}
+	return nil
+}
+
+// checkHTTPSURL is checkURL for a URL WeChat Pay fetches itself (a card
+// picture): https only.
+func checkHTTPSURL(field, v string, max int) error {
+	if err := checkURL(field, v, max); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(v); u.Scheme != "https" {
+		return &FieldError{Field: field, Reason: "must be an https URL"}
+	}
+	return nil
+}
+
+// checkColor checks a colour written #RRGGBB, WeChat Pay's string(7) of
+// hexadecimal RGB.
+func checkColor(field, v string) error {
+	ok := len(v) == 7 && v[0] == '#'
+	for i := 1; ok && i < len(v); i++ {
+		c := v[i]
+		ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	}
+	if !ok {
+		return &FieldError{Field: field, Reason: "must be a colour written #RRGGBB"}
 	}
 	return nil
 }

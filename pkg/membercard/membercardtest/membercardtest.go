@@ -1,13 +1,20 @@
 // Package membercardtest is the WeChat Pay membership-card APIs on the
-// wxpaytest stand-in: the brand and partner pre-auth token APIs, permission
-// tokens and product authorities, checking requests with the rules of
-// package membercard as WeChat Pay does, over card templates and brand
-// authorities a test sets.
+// wxpaytest stand-in, in the manner of net/http/httptest: the brand and
+// partner pre-auth token APIs, permission tokens and product authorities;
+// the brand and partner confirm APIs and user-card queries; and the user's
+// side, a card opened or deleted (OpenCard, DeleteCard) with the signed
+// and encrypted notification WeChat Pay would post (PostOpenCard,
+// PostDeleteCard post it). Requests are checked with the rules of package
+// membercard as WeChat Pay checks them, over the card templates, brand
+// authorities and user cards a test sets, so that a client and its tests
+// hold to one set of rules. The faults wxpaytest injects apply to every
+// API here.
 package membercardtest
 
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -17,31 +24,33 @@ import (
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
-// Server is a wxpaytest stand-in serving the four card APIs.
+// Server is a wxpaytest stand-in serving the card APIs of Cards.Routes.
 type Server struct {
 	*wxpaytest.Server
 	*Cards
 }
 
-// NewServer starts a stand-in serving the four card APIs. Close it when done.
+// NewServer starts a stand-in serving the card APIs. Close it when done.
 func NewServer(opts wxpaytest.Options) *Server {
 	srv := wxpaytest.NewServer(opts)
 	return &Server{Server: srv, Cards: Install(srv)}
 }
 
-// Cards is the state behind the card APIs: which card templates exist and
-// which brands have authorised the service provider.
+// Cards is the state behind the card APIs: which card templates exist,
+// which brands have authorised the service provider, and the cards users
+// opened, by code.
 type Cards struct {
 	srv         *wxpaytest.Server
 	mu          sync.Mutex
 	cards       map[string]bool
 	authorities map[string]membercard.ProductAuthorities
+	userCards   map[string]*userCard
 }
 
-// Install registers the four card APIs on srv, which may serve other APIs
-// too, and returns their state.
+// Install registers the card APIs on srv, which may serve other APIs too,
+// and returns their state.
 func Install(srv *wxpaytest.Server) *Cards {
-	c := &Cards{srv: srv, cards: map[string]bool{}, authorities: map[string]membercard.ProductAuthorities{}}
+	c := &Cards{srv: srv, cards: map[string]bool{}, authorities: map[string]membercard.ProductAuthorities{}, userCards: map[string]*userCard{}}
 	for _, rt := range c.Routes() {
 		srv.Handle(rt)
 	}
@@ -77,19 +86,31 @@ func (c *Cards) brandAuthorities(id string) (membercard.ProductAuthorities, bool
 	return a, ok
 }
 
-// Routes are the four card APIs with WeChat Pay's rate limits: 5/s per
-// brand on the brand pre-auth API, 5/s per merchant on the partner pre-auth
-// API, 10/s per merchant on product authorities and permission tokens.
+// Routes are the card APIs with WeChat Pay's rate limits: 5/s per brand on
+// the brand pre-auth, confirm and user-card APIs; 5/s per merchant on the
+// partner pre-auth, confirm and user-card APIs; 10/s per merchant on
+// product authorities and permission tokens.
 func (c *Cards) Routes() []wxpaytest.Route {
 	return []wxpaytest.Route{
 		{Method: http.MethodPost, Pattern: membercard.BrandPreAuthTokensPath, Scheme: wxsign.Brand, Limit: 5, Handler: c.brandPreAuth},
 		{Method: http.MethodPost, Pattern: membercard.PartnerPreAuthTokensPath, Scheme: wxsign.Merchant, Limit: 5, Handler: c.partnerPreAuth},
 		{Method: http.MethodPost, Pattern: membercard.PermissionTokensRoute, Scheme: wxsign.Merchant, Limit: 10, Handler: c.permissionTokens},
 		{Method: http.MethodGet, Pattern: membercard.ProductAuthoritiesRoute, Scheme: wxsign.Merchant, Limit: 10, Handler: c.productAuthorities},
+		{Method: http.MethodPost, Pattern: membercard.UserCardConfirmRoute, Scheme: wxsign.Brand, Limit: 5, Handler: c.brandConfirm},
+		// The partner confirm page marks Wechatpay-Serial required.
+		{Method: http.MethodPost, Pattern: membercard.PartnerUserCardConfirmRoute, Scheme: wxsign.Merchant, Limit: 5, RequireSerial: true, Handler: c.partnerConfirm},
+		{Method: http.MethodGet, Pattern: membercard.UserCardRoute, Scheme: wxsign.Brand, Limit: 5, Handler: c.brandUserCard},
+		{Method: http.MethodGet, Pattern: membercard.PartnerUserCardRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.partnerUserCard},
 	}
 }
 
+// paramError is WeChat Pay's 400 PARAM_ERROR for a body or parameter
+// that breaks a rule, with its own message for a key the API does not
+// define (270924358).
 func paramError(err error) wxpaytest.Reply {
+	if errors.Is(err, membercard.ErrUnknownField) {
+		return wxpaytest.Error(http.StatusBadRequest, "PARAM_ERROR", "请求中含有未在API文档中定义的参数: "+err.Error())
+	}
 	return wxpaytest.Error(http.StatusBadRequest, "PARAM_ERROR", "参数错误: "+err.Error())
 }
 

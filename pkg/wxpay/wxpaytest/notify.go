@@ -1,12 +1,15 @@
 package wxpaytest
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -185,6 +188,38 @@ func (nt *Notifier) Build(n Notification, spoil Spoil) (http.Header, []byte, err
 		body = append(body[:len(body)-1:len(body)-1], []byte(`,"x":1}`)...)
 	}
 	return h, body, nil
+}
+
+// maxReceiverAnswer bounds what PostNotification reads of an answer:
+// WeChat Pay reads only the status and a short {"code","message"}.
+const maxReceiverAnswer = 64 << 10
+
+// PostNotification delivers a notification Build made, as WeChat Pay
+// does: a POST of body to url with the headers h. It returns the
+// receiver's status and the first 64 KiB of its answer; WeChat Pay counts
+// 200 and 204 as received and retries anything else. A nil client is
+// http.DefaultClient.
+func PostNotification(ctx context.Context, client *http.Client, url string, h http.Header, body []byte) (status int, answer []byte, err error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("wxpaytest: notification request: %w", err)
+	}
+	for k, v := range h {
+		req.Header[k] = append([]string(nil), v...)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("wxpaytest: posting the notification: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, err = io.ReadAll(io.LimitReader(resp.Body, maxReceiverAnswer))
+	if err != nil {
+		return resp.StatusCode, answer, fmt.Errorf("wxpaytest: reading the receiver's answer: %w", err)
+	}
+	return resp.StatusCode, answer, nil
 }
 
 var chinaTime = time.FixedZone("CST", 8*3600)

@@ -1,8 +1,12 @@
 package wxpaytest_test
 
 import (
+	"context"
 	"crypto/rsa"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -65,4 +69,39 @@ func TestNotifier(t *testing.T) {
 	pv := &wxsign.Verifier{Keys: wxsign.KeySet{"5157F09EFDC096DE": cert.PublicKey.(*rsa.PublicKey)}}
 	_, err = pv.ParseNotification(h, body)
 	require.NoError(t, err)
+}
+
+// PostNotification delivers a notification as WeChat Pay does and hands
+// back the receiver's answer.
+func TestPostNotification(t *testing.T) {
+	srv := wxpaytest.NewServer(wxpaytest.Options{})
+	defer srv.Close()
+	h, body, err := srv.Notifier([]byte("0123456789abcdef0123456789abcdef")).Build(wxpaytest.Notification{EventType: "X", Resource: map[string]string{}}, wxpaytest.Genuine)
+	require.NoError(t, err)
+
+	var got *http.Request
+	var gotBody []byte
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		gotBody, _ = io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"code":"FAIL","message":"busy"}`))
+	}))
+	defer receiver.Close()
+
+	status, answer, err := wxpaytest.PostNotification(context.Background(), nil, receiver.URL+"/notify", h, body)
+	require.NoError(t, err)
+	assert.Equal(t, 500, status)
+	assert.JSONEq(t, `{"code":"FAIL","message":"busy"}`, string(answer))
+	assert.Equal(t, http.MethodPost, got.Method)
+	assert.Equal(t, "/notify", got.URL.Path)
+	assert.Equal(t, body, gotBody)
+	for _, k := range []string{wxsign.HeaderSignature, wxsign.HeaderTimestamp, wxsign.HeaderNonce, wxsign.HeaderSerial, "Content-Type"} {
+		assert.Equal(t, h.Get(k), got.Header.Get(k), k)
+	}
+
+	_, _, err = wxpaytest.PostNotification(context.Background(), receiver.Client(), "http://127.0.0.1:0/", h, body)
+	assert.Error(t, err, "nothing listens there")
+	_, _, err = wxpaytest.PostNotification(context.Background(), nil, "::", h, body)
+	assert.Error(t, err, "not a URL")
 }

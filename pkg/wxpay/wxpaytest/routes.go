@@ -16,14 +16,20 @@ type Route struct {
 	// Pattern is the path. A segment written {name} matches any one
 	// non-empty segment, which the handler reads with [Call.PathValue]:
 	// "/v3/marketing/membercard-open/cards/{card_id}/permission-tokens".
+	// Segments are matched as sent, then unescaped: an escaped slash
+	// (%2F) stays inside its segment, as in a user card code.
 	Pattern string
 	// Scheme is the Authorization scheme the API takes: a request signed
 	// with the other one is answered 401 SIGN_ERROR. A Brand route also
 	// requires Wechatpay-Serial.
 	Scheme wxsign.Scheme
 	// Limit is WeChat Pay's rate limit of the API, in requests per second
-	// per caller, enforced with Options.RateLimits; 0 means none.
+	// per caller (the merchant or brand that signs), over every path the
+	// pattern matches, enforced with Options.RateLimits; 0 means none.
 	Limit int
+	// RequireSerial refuses a request without Wechatpay-Serial, as the APIs
+	// whose page marks it required do (Brand routes always do).
+	RequireSerial bool
 	// Handler answers the requests that passed every check.
 	Handler Handler
 }
@@ -95,13 +101,20 @@ func (s *Server) Handle(rt Route) {
 	s.routes = append(s.routes, &compiledRoute{Route: rt, segments: strings.Split(rt.Pattern, "/")})
 }
 
-// match finds the route of method and path. The status is 0 when one was
-// found, 405 when only another method's was, 404 when none.
-func (s *Server) match(method, path string) (*compiledRoute, map[string]string, int) {
+// match finds the route of method and escaped path. The status is 0 when
+// one was found, 405 when only another method's was, 404 when none.
+func (s *Server) match(method, escapedPath string) (*compiledRoute, map[string]string, int) {
 	s.mu.Lock()
 	routes := s.routes
 	s.mu.Unlock()
-	segments := strings.Split(path, "/")
+	segments := strings.Split(escapedPath, "/")
+	for i, seg := range segments {
+		v, err := url.PathUnescape(seg)
+		if err != nil {
+			return nil, nil, http.StatusNotFound
+		}
+		segments[i] = v
+	}
 	status := http.StatusNotFound
 	for _, rt := range routes {
 		params, ok := rt.matchPath(segments)

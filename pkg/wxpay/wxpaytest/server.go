@@ -7,8 +7,9 @@
 // records what it got.
 //
 // It knows no API of its own: register the APIs a test needs with
-// [Server.Handle]. Package membercard/membercardtest registers the four
-// membership-card APIs.
+// [Server.Handle]. Package membercard/membercardtest registers the
+// membership-card APIs, and plays the user whose opened and deleted cards
+// WeChat Pay notifies ([Notifier], [PostNotification]).
 package wxpaytest
 
 import (
@@ -57,13 +58,14 @@ type Options struct {
 
 // Record is a request the server received, and what it answered.
 type Record struct {
-	Time   time.Time
-	Method string
-	URI    string // the request target exactly as received
-	Header http.Header
-	Body   []byte
-	Status int
-	Code   string // WeChat Pay error code of the answer, empty on success
+	Time    time.Time
+	Method  string
+	URI     string // the request target exactly as received
+	Header  http.Header
+	Body    []byte
+	Status  int
+	Code    string // WeChat Pay error code of the answer, empty on success
+	Message string // and its message, which says which rule was broken
 }
 
 // Server is a running stand-in.
@@ -250,9 +252,10 @@ func (s *Server) takeFault() (Fault, bool) {
 
 // answer is what a route decided to send.
 type answer struct {
-	status int
-	code   string
-	body   []byte
+	status  int
+	code    string
+	message string
+	body    []byte
 }
 
 func apiError(status int, code, message string) answer {
@@ -265,10 +268,11 @@ func answerOf(r Reply) answer {
 	a := answer{status: r.Status, body: r.Body}
 	if r.Status < 200 || r.Status > 299 {
 		var e struct {
-			Code string `json:"code"`
+			Code    string `json:"code"`
+			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(r.Body, &e)
-		a.code = e.Code
+		a.code, a.message = e.Code, e.Message
 	}
 	return a
 }
@@ -336,7 +340,7 @@ func (s *Server) record(r *http.Request, body []byte, a answer) {
 	defer s.mu.Unlock()
 	s.records = append(s.records, Record{
 		Time: s.opts.Now(), Method: r.Method, URI: r.RequestURI, Header: r.Header.Clone(),
-		Body: body, Status: a.status, Code: a.code,
+		Body: body, Status: a.status, Code: a.code, Message: a.message,
 	})
 }
 
@@ -392,7 +396,7 @@ func (s *Server) newRequestID() string {
 }
 
 func (s *Server) handle(r *http.Request, body []byte) answer {
-	rt, params, status := s.match(r.Method, r.URL.Path)
+	rt, params, status := s.match(r.Method, r.URL.EscapedPath())
 	switch status {
 	case http.StatusNotFound:
 		return apiError(http.StatusNotFound, "NOT_FOUND", "请求的资源不存在")
@@ -409,10 +413,15 @@ func (s *Server) handle(r *http.Request, body []byte) answer {
 	if rt.Scheme == wxsign.Brand && r.Header.Get(wxsign.HeaderSerial) != s.PublicKeyID {
 		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Wechatpay-Serial 与 brand_id 对应的微信支付公钥ID不匹配")
 	}
+	if rt.RequireSerial && r.Header.Get(wxsign.HeaderSerial) == "" {
+		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "缺少 Wechatpay-Serial")
+	}
 	if serial := r.Header.Get(wxsign.HeaderSerial); serial != "" && serial != s.PublicKeyID {
 		return apiError(http.StatusBadRequest, "INVALID_REQUEST", "Wechatpay-Serial 无效")
 	}
-	if s.opts.RateLimits && rt.Limit > 0 && !s.allow(r.URL.Path+" "+caller.ID, rt.Limit) {
+	// One window per API and caller, whatever the path parameters: WeChat
+	// Pay limits a merchant's calls to an API, not to one card of it.
+	if s.opts.RateLimits && rt.Limit > 0 && !s.allow(rt.Method+" "+rt.Pattern+" "+caller.ID, rt.Limit) {
 		return apiError(http.StatusTooManyRequests, "FREQUENCY_LIMITED", "请求过快，达到接口频率限制")
 	}
 	return answerOf(rt.Handler(&Call{

@@ -152,3 +152,71 @@ func TestReplies(t *testing.T) {
 	assert.Equal(t, map[string]string{"code": "PARAM_ERROR", "message": "bad"}, e)
 	assert.Panics(t, func() { wxpaytest.OK(make(chan int)) })
 }
+
+// Path parameters are matched as sent and then unescaped: an escaped
+// slash stays inside its segment, and a segment that does not unescape
+// matches nothing.
+func TestEscapedPathParameters(t *testing.T) {
+	s, got, _ := refundServer(t, wxpaytest.Options{})
+	c := client(t, s, s.AddMerchant("1900000001").Signer())
+	_, apiErr := call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/a%2Fb%3Fc/retry", `{}`)
+	require.Nil(t, apiErr)
+	assert.Equal(t, "a/b?c", (<-got).id)
+
+	_, apiErr = call(t, c, http.MethodPost, "/v3/refund/domestic/%72efunds/R1/retry", `{}`)
+	require.Nil(t, apiErr, "a literal segment escaped needlessly still matches")
+	assert.Equal(t, "R1", (<-got).id)
+
+	_, apiErr = call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/a/b/retry", `{}`)
+	require.NotNil(t, apiErr)
+	assert.Equal(t, 404, apiErr.Status, "an unescaped slash is two segments")
+}
+
+// The rate limit is per API and caller, over every path of the pattern:
+// WeChat Pay limits a merchant's calls to an API, not to one resource.
+func TestRateLimitCoversEveryPathOfARoute(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	s, got, _ := refundServer(t, wxpaytest.Options{RateLimits: true, Now: func() time.Time { return now }})
+	signer := func(id string) *wxsign.Signer {
+		sg := s.AddMerchant(id).Signer()
+		sg.Now = func() time.Time { return now }
+		return sg
+	}
+	v := s.Verifier()
+	v.Now = func() time.Time { return now }
+	newClient := func(sg *wxsign.Signer) *wxpay.Client {
+		c, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: sg, Verifier: v, HTTPClient: s.Client(), MaxAttempts: 1})
+		require.NoError(t, err)
+		return c
+	}
+	c := newClient(signer("1900000001"))
+	for _, id := range []string{"R1", "R2"} {
+		_, apiErr := call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/"+id+"/retry", `{}`)
+		require.Nil(t, apiErr)
+		<-got
+	}
+	_, apiErr := call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/R3/retry", `{}`)
+	require.NotNil(t, apiErr)
+	assert.Equal(t, "FREQUENCY_LIMITED", apiErr.Code, "a third refund in the second")
+
+	_, apiErr = call(t, newClient(signer("1900000002")), http.MethodPost, "/v3/refund/domestic/refunds/R3/retry", `{}`)
+	assert.Nil(t, apiErr, "another merchant has its own window")
+}
+
+// A route that requires Wechatpay-Serial refuses a request without it.
+func TestRequireSerial(t *testing.T) {
+	s := wxpaytest.NewServer(wxpaytest.Options{})
+	defer s.Close()
+	s.Handle(wxpaytest.Route{Method: http.MethodGet, Pattern: "/v3/x", Scheme: wxsign.Merchant, RequireSerial: true,
+		Handler: func(*wxpaytest.Call) wxpaytest.Reply { return wxpaytest.OK(map[string]string{}) }})
+	mch := s.AddMerchant("1900000001")
+	with, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: mch.Signer(), Verifier: s.Verifier(), HTTPClient: s.Client(), MaxAttempts: 1, PublicKeyID: s.PublicKeyID})
+	require.NoError(t, err)
+	_, apiErr := call(t, with, http.MethodGet, "/v3/x", "")
+	assert.Nil(t, apiErr)
+
+	_, apiErr = call(t, client(t, s, mch.Signer()), http.MethodGet, "/v3/x", "")
+	require.NotNil(t, apiErr, "no PublicKeyID, no Wechatpay-Serial")
+	assert.Equal(t, 400, apiErr.Status)
+	assert.Equal(t, "INVALID_REQUEST", apiErr.Code)
+}
