@@ -219,6 +219,9 @@ const (
 	Status                              // answer Fault.Status with WeChat Pay's error body
 	Slow                                // wait Fault.Delay (or until the caller gives up), then answer
 	Drop                                // close the connection without answering
+	// DropAnswer handles the request, then closes the connection without
+	// its answer: WeChat Pay acted, and the caller never heard.
+	DropAnswer
 	// Redirect answers Fault.Status (default 307) with a Location on this
 	// server, unsigned, as a misconfigured proxy or a hijacked host
 	// would: a client that follows it sends a second request, recorded.
@@ -296,6 +299,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if faulty && fault.Kind == Drop {
 		s.record(r, body, answer{})
+		hangUp(w)
+		return
+	}
+	if faulty && fault.Kind == DropAnswer {
+		s.record(r, body, s.handle(r, body))
 		hangUp(w)
 		return
 	}

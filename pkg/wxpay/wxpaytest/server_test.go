@@ -220,3 +220,19 @@ func TestRequireSerial(t *testing.T) {
 	assert.Equal(t, 400, apiErr.Status)
 	assert.Equal(t, "INVALID_REQUEST", apiErr.Code)
 }
+
+// DropAnswer: the stand-in acts on the request, then hangs up, so the
+// caller sees no answer for a call that took effect.
+func TestDropAnswerActsThenHangsUp(t *testing.T) {
+	t.Parallel()
+	s, got, calls := refundServer(t, wxpaytest.Options{})
+	c := client(t, s, s.AddMerchant("1900000001").Signer())
+	s.Inject(wxpaytest.Fault{Kind: wxpaytest.DropAnswer})
+	_, err := c.Do(context.Background(), wxpay.Request{Method: http.MethodPost, Path: "/v3/refund/domestic/refunds/R1/retry", Route: "test", Body: []byte(`{}`)})
+	require.ErrorIs(t, err, wxpay.ErrUnreachable, "no answer")
+	assert.Equal(t, int64(1), calls.Load(), "the call took effect")
+	assert.Equal(t, "R1", (<-got).id)
+	recs := s.Requests()
+	require.Len(t, recs, 1)
+	assert.Equal(t, http.StatusOK, recs[0].Status, "recorded as handled")
+}
