@@ -87,6 +87,8 @@ func TestFunctionsLinkOnlyTheAWSClientsTheyCall(t *testing.T) {
 		"authorities":        {"dynamodb", "eventbridge", "secretsmanager"},
 		"authoritiesrefresh": {"dynamodb", "eventbridge", "secretsmanager", "sqs"}, // sends a brand it had no time for back
 		"cardevents":         {"dynamodb", "eventbridge", "secretsmanager"},
+		// Sends back what it had no time for, and invokes the brand's decision function.
+		"members": {"dynamodb", "eventbridge", "lambda", "secretsmanager", "sqs"},
 		// The scheduler and the keys function hold no secret, so they link
 		// no Secrets Manager client: they boot with internal/lambdainit.
 		"authoritiesschedule": {"dynamodb", "sqs"},

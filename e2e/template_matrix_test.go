@@ -3,11 +3,14 @@ package e2e
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/member"
 )
 
 // The secrets of the sets: a full ARN ends in the six characters Secrets
@@ -22,6 +25,8 @@ const (
 	ownSigningKey        = "arn:aws:kms:ap-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 	previousKeyA         = "arn:aws:kms:ap-east-1:123456789012:key/aaaaaaaa-2222-3333-4444-555555555555"
 	previousKeyB         = "arn:aws:kms:ap-east-1:123456789012:key/bbbbbbbb-2222-3333-4444-555555555555"
+	memberDecider        = "arn:aws:lambda:ap-east-1:123456789012:function:brand-decider"
+	memberDeciderAlias   = "arn:aws:lambda:ap-east-1:210987654321:function:brand-decider:live"
 )
 
 // The secrets as Secrets Manager names them: what a grant must cover.
@@ -39,8 +44,10 @@ type templateSet struct {
 
 // templateSets are the parameter sets the template is checked under: JWT
 // and NONE with and without sign-in, an issuer of the user's own, a key
-// rotation, an existing bus, CORS without a reservation, and a
-// reservation; full and partial secret ARNs alternate.
+// rotation, an existing bus, CORS without a reservation, a reservation,
+// and the brand's decision function for members (none in the other sets)
+// with the stack's bus and, by an alias in another account, an existing
+// one; full and partial secret ARNs alternate.
 var templateSets = []templateSet{
 	{"jwt-signin", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretPartial,
 		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName}},
@@ -63,6 +70,11 @@ var templateSets = []templateSet{
 		"CorsAllowOrigins": "https://h5.example.com,https://shop.example.com"}},
 	{"reservation", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull,
 		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName, "SessionKeysConcurrency": "5"}},
+	{"member-decider", map[string]string{"BrandSecretArn": brandSecretPartial, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "NONE", "MemberConfirmFunctionArn": memberDecider, "MemberCallsPerSecond": "5", "MemberConcurrency": "5"}},
+	{"member-decider-alias-existing-bus", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretPartial,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName, "ExistingEventBusName": "shared-bus",
+		"MemberConfirmFunctionArn": memberDeciderAlias, "MemberBacklogAgeThreshold": "3600"}},
 }
 
 // pseudo parameters and AWS::NoValue: names a Ref may use that are no resource.
@@ -88,6 +100,7 @@ func TestTemplateMatrix(t *testing.T) {
 			checkRoutes(t, s)
 			checkFunctionURL(t, s)
 			checkStatements(t, s, set.params)
+			checkMemberQueue(t, s)
 			checkSessionKey(t, s)
 			checkReservations(t, s)
 		})
@@ -348,14 +361,23 @@ func roleStatements(s *stack, role string) []statement {
 }
 
 // checkStatements: each function's role names exactly the ARNs it should:
-// its secret with Secrets Manager's suffix, the table and its index, the
-// queue, the bus, the keys.
+// its secrets with Secrets Manager's suffix, the table (its own items) and
+// its index, its queue, the bus, the keys, the brand's decision function.
 func checkStatements(t *testing.T, s *stack, set map[string]string) {
 	t.Helper()
-	secretOf := map[string]string{
-		"PreTokenFunction": "BrandSecretArn", "PartnerTokenFunction": "PartnerSecretArn",
-		"PermissionTokenFunction": "PartnerSecretArn", "AuthoritiesFunction": "PartnerSecretArn",
-		"AuthoritiesRefreshFunction": "PartnerSecretArn", "CardEventsFunction": "PartnerSecretArn",
+	secretsOf := map[string][]string{
+		"PreTokenFunction": {"BrandSecretArn"}, "PartnerTokenFunction": {"PartnerSecretArn"},
+		"PermissionTokenFunction": {"PartnerSecretArn"}, "AuthoritiesFunction": {"PartnerSecretArn"},
+		"AuthoritiesRefreshFunction": {"PartnerSecretArn"}, "CardEventsFunction": {"PartnerSecretArn"},
+		"BrandCardEventsFunction": {"BrandSecretArn"}, "MembersFunction": {"PartnerSecretArn", "BrandSecretArn"},
+	}
+	// The items of the state table each function may touch (design.md).
+	itemsOf := map[string]string{
+		"AuthoritiesFunction": "authority#*", "AuthoritiesRefreshFunction": "authority#*", "AuthoritiesScheduleFunction": "authority#*",
+		"CardEventsFunction": "notification#*", "BrandCardEventsFunction": "notification#*", "MembersFunction": "member#*",
+	}
+	queueOf := map[string]string{
+		"AuthoritiesScheduleFunction": "RefreshQueue.Arn", "AuthoritiesRefreshFunction": "RefreshQueue.Arn", "MembersFunction": "MemberQueue.Arn",
 	}
 	bus := "EventBus.Arn"
 	if name := s.Params["ExistingEventBusName"]; name != "" {
@@ -367,7 +389,7 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 		}
 		role := id + "Role"
 		require.Contains(t, s.Resources, role, "%s has its own role", id)
-		secretsRead := 0
+		secretsRead, secretsGranted := 0, map[string]bool{}
 		for _, st := range roleStatements(s, role) {
 			for _, action := range st.Actions {
 				service, _, _ := strings.Cut(action, ":")
@@ -376,12 +398,24 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 					switch service {
 					case "secretsmanager":
 						secretsRead++
-						checkSecretGrant(t, s, id, secretOf[id], res)
+						secretsGranted[checkSecretGrant(t, s, id, secretsOf[id], res)] = true
 					case "dynamodb":
 						ok := getAtt(res) == "StateTable.Arn" || fmt.Sprint(res) == "map[Fn::Sub:${StateTable.Arn}/index/kind-pk]"
 						assert.True(t, ok, "%s: the state table or its index only", name)
+						if getAtt(res) == "StateTable.Arn" {
+							keys := asMap(st.Condition["ForAllValues:StringLike"])["dynamodb:LeadingKeys"]
+							require.NotEmpty(t, itemsOf[id], "%s: a function the design gives no items of the state table", name)
+							assert.Equal(t, []string{itemsOf[id]}, strs(keys), "%s: its own items only", name)
+						}
 					case "sqs":
-						assert.Equal(t, "RefreshQueue.Arn", getAtt(res), "%s: the refresh queue only", name)
+						assert.Equal(t, queueOf[id], getAtt(res), "%s: its own queue only", name)
+					case "lambda":
+						// Only the members function invokes anything: the brand's decision
+						// function, exactly as given, and only when given.
+						assert.Equal(t, "MembersFunction", id, "%s: only the members function invokes a function", name)
+						assert.True(t, s.Conditions["HasMemberDecider"], "%s: without a decision function", name)
+						assert.Equal(t, "lambda:InvokeFunction", action, name)
+						assert.Equal(t, s.Params["MemberConfirmFunctionArn"], res, "%s: the decision function given, nothing else", name)
 					case "events":
 						got := getAtt(res)
 						if got == "" {
@@ -390,7 +424,7 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 						assert.Equal(t, bus, got, "%s: the bus only", name)
 					case "kms":
 						checkKeyGrant(t, s, id, action, res, st.Condition)
-					case "lambda", "logs", "xray":
+					case "logs", "xray":
 					default:
 						t.Errorf("%s: a service the design does not give %s", name, id)
 					}
@@ -398,8 +432,9 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 			}
 		}
 		switch {
-		case secretOf[id] != "":
-			assert.Equal(t, 2, secretsRead, "%s reads its secret by the ARN given and with the suffix", id)
+		case len(secretsOf[id]) > 0:
+			assert.Equal(t, 2*len(secretsOf[id]), secretsRead, "%s reads each of its secrets by the ARN given and with the suffix", id)
+			assert.Len(t, secretsGranted, len(secretsOf[id]), "%s reads each of its secrets", id)
 		case id == "SessionFunction":
 			want := 1
 			if strings.HasPrefix(set["MiniProgramSecretId"], "arn:") {
@@ -412,9 +447,110 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 	}
 }
 
-// checkSecretGrant: a function's secret grant covers its secret as
-// Secrets Manager names it, and nothing of another name.
-func checkSecretGrant(t *testing.T, s *stack, function, param string, res any) {
+// memberEventTypes are the card events the member queue takes (design.md,
+// "Members"): the openings and deletions of the brand's cards, the service
+// provider's, and the service provider's under their name before August 2025.
+var memberEventTypes = []string{
+	"BRAND_MEMBER_CARD.USER_CARD.CREATE", "BRAND_MEMBER_CARD.USER_CARD.DELETE",
+	"BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "BRAND_MEMBER_CARD_SP.USER_CARD.DELETE",
+	"MEMBERCARDSP.USER_CARD.CREATE", "MEMBERCARDSP.USER_CARD.DELETE",
+}
+
+// checkMemberQueue: one rule on wxcard's bus sends exactly the member
+// event types to the member queue, retried and dead-lettered; the queues'
+// policy lets that rule alone send; the queue redrives to its dead-letter
+// queue; the members function consumes it under MemberConcurrency and is
+// told of the decision function only when one is given.
+func checkMemberQueue(t *testing.T, s *stack) {
+	t.Helper()
+	var rules []string
+	for id, r := range s.Resources {
+		if r.Type == "AWS::Events::Rule" {
+			rules = append(rules, id)
+		}
+	}
+	require.Equal(t, []string{"MemberEventsRule"}, rules, "one rule of the stack's own")
+	rule := s.Resources["MemberEventsRule"].Properties
+	bus := any(map[string]any{"Ref": "EventBus"})
+	if name := s.Params["ExistingEventBusName"]; name != "" {
+		bus = name
+	}
+	assert.Equal(t, bus, rule["EventBusName"], "the bus wxcard publishes to")
+	assert.Equal(t, "ENABLED", rule["State"])
+	pattern := asMap(rule["EventPattern"])
+	assert.ElementsMatch(t, []string{"source", "detail-type"}, keys(pattern), "the pattern matches on the source and the type alone")
+	assert.Equal(t, []string{"wxcard"}, strs(pattern["source"]))
+	types := strs(pattern["detail-type"])
+	assert.Len(t, types, len(memberEventTypes), "each type once")
+	assert.ElementsMatch(t, memberEventTypes, types, "exactly the openings and deletions")
+	assert.ElementsMatch(t, member.EventTypes(), types, "exactly the types the members function takes")
+	targets := list(rule["Targets"])
+	require.Len(t, targets, 1, "the member queue alone")
+	target := asMap(targets[0])
+	assert.Equal(t, "MemberQueue.Arn", getAtt(target["Arn"]))
+	assert.Equal(t, "MemberDeadLetterQueue.Arn", getAtt(asMap(target["DeadLetterConfig"])["Arn"]), "what cannot be delivered is kept")
+	assert.NotEmpty(t, asMap(target["RetryPolicy"]), "SQS refusing is retried")
+	assert.Nil(t, target["Input"], "the event as published")
+	assert.Nil(t, target["InputTransformer"], "the event as published")
+
+	// The queue policy: the rule alone sends, to the two member queues.
+	ruleArn := map[string]any{"Fn::GetAtt": []any{"MemberEventsRule", "Arn"}}
+	covered := map[string]bool{}
+	for id, r := range s.Resources {
+		if r.Type != "AWS::SQS::QueuePolicy" {
+			continue
+		}
+		var queues []string
+		for _, q := range list(r.Properties["Queues"]) {
+			queues = append(queues, fmt.Sprint(asMap(q)["Ref"]))
+		}
+		if !slices.Contains(queues, "MemberQueue") && !slices.Contains(queues, "MemberDeadLetterQueue") {
+			continue
+		}
+		assert.ElementsMatch(t, []string{"MemberQueue", "MemberDeadLetterQueue"}, queues, id)
+		for _, st := range list(asMap(r.Properties["PolicyDocument"])["Statement"]) {
+			m := asMap(st)
+			assert.Equal(t, "Allow", m["Effect"], id)
+			assert.Equal(t, map[string]any{"Service": "events.amazonaws.com"}, m["Principal"], "%s: EventBridge alone", id)
+			assert.Equal(t, []string{"sqs:SendMessage"}, strs(m["Action"]), "%s: sending alone", id)
+			assert.Equal(t, map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": ruleArn}}, m["Condition"], "%s: for the member rule alone", id)
+			for _, res := range list(m["Resource"]) {
+				assert.Contains(t, []string{"MemberQueue.Arn", "MemberDeadLetterQueue.Arn"}, getAtt(res), id)
+				covered[getAtt(res)] = true
+			}
+		}
+	}
+	assert.True(t, covered["MemberQueue.Arn"], "the rule may send to the member queue")
+	assert.True(t, covered["MemberDeadLetterQueue.Arn"], "the rule may dead-letter to the member dead-letter queue")
+
+	q := s.Resources["MemberQueue"].Properties
+	assert.Equal(t, "MemberDeadLetterQueue.Arn", getAtt(asMap(q["RedrivePolicy"])["deadLetterTargetArn"]))
+	assert.EqualValues(t, 5, asMap(q["RedrivePolicy"])["maxReceiveCount"])
+
+	// The consumer: the mapping SAM made, bounded by MemberConcurrency.
+	var mappings []map[string]any
+	for _, r := range s.Resources {
+		if r.Type == "AWS::Lambda::EventSourceMapping" && getAtt(r.Properties["EventSourceArn"]) == "MemberQueue.Arn" {
+			mappings = append(mappings, r.Properties)
+		}
+	}
+	require.Len(t, mappings, 1, "one consumer of the member queue")
+	assert.Equal(t, map[string]any{"Ref": "MembersFunction"}, mappings[0]["FunctionName"])
+	assert.Equal(t, s.Params["MemberConcurrency"], fmt.Sprint(asMap(mappings[0]["ScalingConfig"])["MaximumConcurrency"]))
+	vars := asMap(asMap(s.Resources["MembersFunction"].Properties["Environment"])["Variables"])
+	if s.Conditions["HasMemberDecider"] {
+		assert.Equal(t, s.Params["MemberConfirmFunctionArn"], vars["MEMBER_CONFIRM_FUNCTION"])
+	} else {
+		assert.NotContains(t, vars, "MEMBER_CONFIRM_FUNCTION", "every opening confirmed")
+	}
+	assert.Equal(t, s.Params["MemberCallsPerSecond"], fmt.Sprint(vars["MEMBER_CALLS_PER_SECOND"]))
+	assert.Equal(t, s.Params["MemberConcurrency"], fmt.Sprint(vars["MEMBER_CONCURRENCY"]))
+}
+
+// checkSecretGrant: a function's secret grant covers one of its secrets
+// (params) as Secrets Manager names it, and nothing of another name; it
+// returns the parameter of that secret.
+func checkSecretGrant(t *testing.T, s *stack, function string, params []string, res any) string {
 	t.Helper()
 	pattern, ok := res.(string)
 	require.True(t, ok, "%s: a secret's ARN resolves to a string, got %v", function, res)
@@ -425,9 +561,15 @@ func checkSecretGrant(t *testing.T, s *stack, function, param string, res any) {
 			real = "arn:aws:secretsmanager:" + testRegion + ":" + testAccount + ":secret:" + id + "-Zx8Cv7"
 		}
 		assert.True(t, pattern == real || globMatch(pattern, real) || pattern == id, "%s: %s", function, pattern)
-		return
+		return "MiniProgramSecretId"
 	}
-	require.NotEmpty(t, param, "%s reads no WeChat Pay secret", function)
+	require.NotEmpty(t, params, "%s reads no WeChat Pay secret", function)
+	param := params[0]
+	for _, p := range params {
+		if given := s.Params[p].(string); pattern == given || pattern == given+"-??????" {
+			param = p
+		}
+	}
 	given := s.Params[param].(string)
 	assert.Contains(t, []string{given, given + "-??????"}, pattern, "%s grants its own secret (%s) only", function, param)
 	covered := false
@@ -436,6 +578,7 @@ func checkSecretGrant(t *testing.T, s *stack, function, param string, res any) {
 	}
 	assert.True(t, covered, "%s: %s as given (%s) is covered", function, param, given)
 	assert.False(t, globMatch(pattern, realSecretArn[given]+"x"), "%s: %s grants no longer name", function, pattern)
+	return param
 }
 
 // checkKeyGrant: the sign-in roles are granted in IAM the signing key
@@ -569,6 +712,8 @@ func TestTemplateRulesRefuseInvalidSets(t *testing.T) {
 		{"an issuer without audience", with("TokenRoutesAuthorization", "JWT", "JwtIssuer", "https://login.example.com"), "OwnIssuerNeedsAudience"},
 		{"an audience without issuer", with("TokenRoutesAuthorization", "JWT", "MiniProgramSecretId", miniProgramName, "JwtAudience", "x"), "AudienceGoesWithOwnIssuer"},
 		{"sign-in with a registered claim", with("TokenRoutesAuthorization", "NONE", "MiniProgramSecretId", miniProgramName, "OpenIdClaim", "sub"), "SignInOpenIdClaimNotRegistered"},
+		{"more member invocations than calls a second", with("TokenRoutesAuthorization", "NONE", "MemberConcurrency", "3", "MemberCallsPerSecond", "2"), "MemberPaceCoversConcurrency"},
+		{"five member invocations at four a second", with("TokenRoutesAuthorization", "NONE", "MemberConcurrency", "5"), "MemberPaceCoversConcurrency"},
 	}
 	doc, _ := loadTemplate(t)
 	for _, tc := range cases {
@@ -577,5 +722,18 @@ func TestTemplateRulesRefuseInvalidSets(t *testing.T) {
 			s := resolveStack(t, yamlToAny(t, doc), tc.params)
 			assert.Equal(t, []string{tc.rule}, s.ruleFailures(t))
 		})
+	}
+	// The member pace: every pair the parameters allow, refused exactly when
+	// there are more invocations than calls a second (as the code refuses it).
+	for calls := 2; calls <= 5; calls++ {
+		for conc := 2; conc <= 5; conc++ {
+			s := resolveStack(t, yamlToAny(t, doc), with("TokenRoutesAuthorization", "NONE",
+				"MemberCallsPerSecond", strconv.Itoa(calls), "MemberConcurrency", strconv.Itoa(conc)))
+			var want []string
+			if conc > calls {
+				want = []string{"MemberPaceCoversConcurrency"}
+			}
+			assert.Equal(t, want, s.ruleFailures(t), "MemberCallsPerSecond %d, MemberConcurrency %d", calls, conc)
+		}
 	}
 }

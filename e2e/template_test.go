@@ -16,6 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wxcard/wxcard/internal/lambdatest"
+	"github.com/wxcard/wxcard/internal/member"
+	"github.com/wxcard/wxcard/internal/pacedqueue"
 	"github.com/wxcard/wxcard/internal/refresh"
 	"github.com/wxcard/wxcard/internal/statetable"
 )
@@ -61,8 +63,9 @@ func loadTemplate(t *testing.T) (*yaml.Node, string) {
 // designRoutes are the routes of the design: the function that serves
 // each (its logical ID and directory) and its authorisation. "TOKEN" is
 // the JWT authorizer under TokenRoutesAuthorization JWT and none under
-// NONE; the operator routes are behind IAM; the card-events route is open,
-// because WeChat Pay calls it and proves itself by signature, and so is
+// NONE; the operator routes are behind IAM; the card-events routes (the
+// service provider's and a brand's, the same code given another secret)
+// are open, because WeChat Pay calls them and proves itself by signature, and so is
 // POST /session, how a caller gets a token (throttled: TestTemplateSignIn).
 // A route of the template not listed here fails TestTemplateMatrix, so
 // none is added open by accident.
@@ -73,6 +76,7 @@ var designRoutes = map[string]struct{ function, dir, auth string }{
 	"POST /v3/marketing/membercard-open/cards/{card_id}/permission-tokens": {"PermissionTokenFunction", "permissiontoken", "AWS_IAM"},
 	"GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities":    {"AuthoritiesFunction", "authorities", "AWS_IAM"},
 	"POST /notify/card-events":                                             {"CardEventsFunction", "cardevents", "NONE"},
+	"POST /notify/brand-card-events":                                       {"BrandCardEventsFunction", "cardevents", "NONE"},
 	"POST /session":                                                        {"SessionFunction", "session", "NONE"},
 }
 
@@ -92,7 +96,7 @@ func TestTemplate(t *testing.T) {
 			functions[id] = node(resources, id)
 		}
 	}
-	require.Len(t, functions, 9)
+	require.Len(t, functions, 11)
 
 	// Every function is built by its Makefile target, from a directory that exists.
 	dirOf := map[string]string{}
@@ -132,8 +136,10 @@ func TestTemplate(t *testing.T) {
 	}
 
 	// Each function's role may read only its own secret: the one in its
-	// WXPAY_SECRET_ID. The refresh's scheduler holds none; sign-in's two
-	// functions hold no WeChat Pay secret (TestTemplateSignIn).
+	// WXPAY_SECRET_ID (the members function also the brand's, in its
+	// WXPAY_BRAND_SECRET_ID: checkMembers). The refresh's scheduler holds
+	// none; sign-in's two functions hold no WeChat Pay secret
+	// (TestTemplateSignIn).
 	for id, fn := range functions {
 		if dirOf[id] == "session" || dirOf[id] == "sessionkeys" {
 			assert.Nil(t, node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID"), id)
@@ -146,7 +152,7 @@ func TestTemplate(t *testing.T) {
 		secretRef := node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID")
 		require.NotNil(t, secretRef, id)
 		want := "PartnerSecretArn"
-		if dirOf[id] == "pretoken" {
+		if dirOf[id] == "pretoken" || id == "BrandCardEventsFunction" {
 			want = "BrandSecretArn"
 		}
 		assert.Equal(t, want, secretRef.Value, id)
@@ -176,9 +182,22 @@ func TestTemplate(t *testing.T) {
 			assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value, id)
 			assert.Equal(t, "DecryptSensitiveFields", node(vars, "DECRYPT_SENSITIVE_FIELDS").Value, id)
 			// Its own throttling, not the token routes' 5/s.
-			rs := node(resources, "ApiStage", "Properties", "RouteSettings", "POST /notify/card-events")
-			require.NotNil(t, rs, "the card-events route has its own throttling")
-			assert.Equal(t, "CardEventsRateLimit", node(rs, "ThrottlingRateLimit").Value)
+			throttled := 0
+			for key, r := range designRoutes {
+				if r.function != id {
+					continue
+				}
+				rs := node(resources, "ApiStage", "Properties", "RouteSettings", key)
+				require.NotNil(t, rs, "the card-events route %s has its own throttling", key)
+				assert.Equal(t, "CardEventsRateLimit", node(rs, "ThrottlingRateLimit").Value, key)
+				assert.Equal(t, "CardEventsBurstLimit", node(rs, "ThrottlingBurstLimit").Value, key)
+				throttled++
+			}
+			assert.Equal(t, 1, throttled, "%s serves one route", id)
+			continue
+		}
+		if dirOf[id] == "members" {
+			checkMembers(t, doc, fn)
 			continue
 		}
 		if !authorityFunctions[dirOf[id]] {
@@ -213,6 +232,13 @@ func TestTemplate(t *testing.T) {
 	assert.Equal(t, "AWS::Events::EventBus", node(resources, "EventBus", "Type").Value)
 	assert.Equal(t, "authoritiesschedule", dirOf["AuthoritiesScheduleFunction"], "the schedule enqueues, in its own binary")
 	assert.Equal(t, "authoritiesrefresh", dirOf["AuthoritiesRefreshFunction"], "the queue's consumer, in its own binary")
+	assert.Equal(t, "members", dirOf["MembersFunction"], "the member queue's consumer, in its own binary")
+	assert.Equal(t, dirOf["CardEventsFunction"], dirOf["BrandCardEventsFunction"], "the brand route is the same code, given the brand secret")
+	for _, prop := range []string{"Timeout", "Environment", "Policies"} {
+		a := yamlText(t, uncommented(node(functions["CardEventsFunction"], "Properties", prop)))
+		b := yamlText(t, uncommented(node(functions["BrandCardEventsFunction"], "Properties", prop)))
+		assert.Equal(t, a, strings.ReplaceAll(b, "BrandSecretArn", "PartnerSecretArn"), "the two card-events functions differ only by their secret: %s", prop)
+	}
 	checkRefreshFanOut(t, doc, functions)
 
 	// Deploying without JWT is an explicit choice: no default.
@@ -290,29 +316,46 @@ func TestTemplateOperations(t *testing.T) {
 	}
 	for _, id := range []string{"UpstreamSignatureInvalidAlarm", "UpstreamFailoverAlarm", "FrequencyLimitedAlarm", "RefreshDeadLetterAlarm",
 		"ScheduleDeadLetterAlarm", "RefreshBacklogAlarm", "AuthoritiesScheduleErrorsAlarm",
-		"CardEventsSignatureAlarm", "CardEventsErrorsAlarm", "AuthorityStateFailuresAlarm"} {
+		"CardEventsSignatureAlarm", "CardEventsErrorsAlarm", "AuthorityStateFailuresAlarm",
+		"MemberDeadLetterAlarm", "MembersFailedAlarm", "MemberBacklogAlarm", "MembersErrorsAlarm"} {
 		assert.True(t, alarms[id], "alarm %s", id)
 	}
 	// Every card-event outcome that loses or delays an event has an alarm
-	// of its own, on the first occurrence.
-	for id, outcome := range map[string]string{
-		"CardEventsErrorsAlarm":           "failed_publish",
-		"CardEventsStoreFailuresAlarm":    "failed_store",
-		"CardEventsResourceRejectedAlarm": "rejected_resource",
-		"CardEventsEnvelopeRejectedAlarm": "rejected_envelope",
-		"CardEventsSignatureAlarm":        "rejected_signature",
-	} {
-		props := node(resources, id, "Properties")
-		require.NotNil(t, props, "alarm %s", id)
-		assert.Equal(t, "wxcard", node(props, "Namespace").Value, id)
-		dims := map[string]string{}
-		for _, d := range node(props, "Dimensions").Content {
-			dims[node(d, "Name").Value] = node(d, "Value").Value
+	// of its own, on the first occurrence, on each card-events route: the
+	// metrics carry the route (the brand's function is the same code, its
+	// function dimension cardevents).
+	for prefix, route := range map[string]string{"CardEvents": "/notify/card-events", "BrandCardEvents": "/notify/brand-card-events"} {
+		for id, outcome := range map[string]string{
+			"ErrorsAlarm":           "failed_publish",
+			"StoreFailuresAlarm":    "failed_store",
+			"ResourceRejectedAlarm": "rejected_resource",
+			"EnvelopeRejectedAlarm": "rejected_envelope",
+			"SignatureAlarm":        "rejected_signature",
+		} {
+			id = prefix + id
+			props := node(resources, id, "Properties")
+			require.NotNil(t, props, "alarm %s", id)
+			assert.Equal(t, "wxcard", node(props, "Namespace").Value, id)
+			assert.Equal(t, map[string]string{"function": "cardevents", "route": route, "outcome": outcome}, dimensions(props), id)
+			assert.Equal(t, "1", node(props, "Threshold").Value, id)
+			assert.Contains(t, node(props, "AlarmDescription").Value, outcome, "%s names its outcome, as the log does", id)
 		}
-		assert.Equal(t, map[string]string{"function": "cardevents", "route": "/notify/card-events", "outcome": outcome}, dims, id)
-		assert.Equal(t, "1", node(props, "Threshold").Value, id)
-		assert.Contains(t, node(props, "AlarmDescription").Value, outcome, "%s names its outcome, as the log does", id)
+		errs := node(resources, prefix+"FunctionErrorsAlarm", "Properties")
+		require.NotNil(t, errs, prefix+"FunctionErrorsAlarm")
+		assert.Equal(t, map[string]string{"FunctionName": prefix + "Function"}, dimensions(errs))
 	}
+	// The member queue's consumer, as the metrics emitter names it: the
+	// function members, the route members.
+	failed := node(resources, "MembersFailedAlarm", "Properties")
+	assert.Equal(t, "wxcard", node(failed, "Namespace").Value)
+	assert.Equal(t, member.FailedMetric, node(failed, "MetricName").Value)
+	assert.Equal(t, map[string]string{"function": "members", "route": "members"}, dimensions(failed))
+	assert.Equal(t, map[string]string{"FunctionName": "MembersFunction"}, dimensions(node(resources, "MembersErrorsAlarm", "Properties")))
+	dead := node(resources, "MemberDeadLetterAlarm", "Properties")
+	assert.Equal(t, "ApproximateNumberOfMessagesVisible", node(dead, "MetricName").Value)
+	assert.Equal(t, map[string]string{"QueueName": "MemberDeadLetterQueue.QueueName"}, dimensions(dead))
+	assert.Equal(t, "1", node(dead, "Threshold").Value)
+	assert.Equal(t, "GreaterThanOrEqualToThreshold", node(dead, "ComparisonOperator").Value)
 
 	body := node(resources, "Dashboard", "Properties", "DashboardBody")
 	require.NotNil(t, body)
@@ -324,15 +367,19 @@ func TestTemplateOperations(t *testing.T) {
 		} `json:"widgets"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(strings.ReplaceAll(body.Value, "${AWS::Region}", "us-east-1")), &dash))
-	seen := map[string]bool{}
+	seen, seenQueues := map[string]bool{}, map[string]bool{}
+	seenMetrics := map[string]bool{}
 	for _, w := range dash.Widgets {
 		for _, m := range w.Properties.Metrics {
 			if m[0] == "AWS/SQS" {
-				// The refresh's queues, by the names CloudFormation gives them.
-				assert.Contains(t, []string{"${RefreshQueue.QueueName}", "${RefreshDeadLetterQueue.QueueName}"}, m[3])
+				// The refresh's and the members' queues, by the names CloudFormation gives them.
+				assert.Contains(t, []string{"${RefreshQueue.QueueName}", "${RefreshDeadLetterQueue.QueueName}",
+					"${MemberQueue.QueueName}", "${MemberDeadLetterQueue.QueueName}"}, m[3])
+				seenQueues[m[3]] = true
 				continue
 			}
 			require.Equal(t, "wxcard", m[0])
+			seenMetrics[m[1]] = true
 			for i := 2; i+1 < len(m); i += 2 {
 				if m[i] == "function" {
 					seen[m[i+1]] = true
@@ -343,6 +390,24 @@ func TestTemplateOperations(t *testing.T) {
 	for _, fn := range lambdatest.Functions {
 		assert.True(t, seen[fn], "the dashboard shows %s", fn)
 	}
+	// The member queue: its depth, its dead letters, the age of its oldest
+	// opening, and what became of the members.
+	assert.True(t, seen["members"], "the dashboard shows members")
+	assert.True(t, seenQueues["${MemberQueue.QueueName}"] && seenQueues["${MemberDeadLetterQueue.QueueName}"], "the dashboard shows the member queues")
+	assert.Contains(t, body.Value, `["AWS/SQS","ApproximateAgeOfOldestMessage","QueueName","${MemberQueue.QueueName}"]`)
+	for _, m := range []string{member.JoinedMetric, member.RefusedMetric, member.FailedMetric, member.LeftMetric, "MemberRetries"} {
+		assert.True(t, seenMetrics[m], "the dashboard shows %s", m)
+	}
+	assert.Contains(t, body.Value, `"route","/notify/brand-card-events"`, "the dashboard shows the brand route")
+}
+
+// dimensions are an alarm's dimensions, by name.
+func dimensions(props *yaml.Node) map[string]string {
+	dims := map[string]string{}
+	for _, d := range node(props, "Dimensions").Content {
+		dims[node(d, "Name").Value] = node(d, "Value").Value
+	}
+	return dims
 }
 
 // checkRefreshFanOut: the schedule (ScheduleV2, retried, dead-lettered)
@@ -450,6 +515,120 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	assert.Equal(t, "1", node(sched, "Properties", "EventInvokeConfig", "MaximumRetryAttempts").Value)
 }
 
+// checkMembers (design.md, "Members"): the members function reads both
+// secrets, its own member# items, publishes to the bus and sends back to
+// its queue, and invokes the brand's decision function only when one is
+// given; it consumes the member queue in batches of 10 with per-item
+// failures under a maximum concurrency that its pace shares; the queue
+// redrives to a dead-letter queue and keeps messages as long as SQS can.
+// (The rule, the queue policy and the resolved grants: TestTemplateMatrix.)
+func checkMembers(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
+	t.Helper()
+	resources := node(doc, "Resources")
+	vars := node(fn, "Properties", "Environment", "Variables")
+	assert.Equal(t, "PartnerSecretArn", node(vars, "WXPAY_SECRET_ID").Value)
+	assert.Equal(t, "BrandSecretArn", node(vars, "WXPAY_BRAND_SECRET_ID").Value)
+	assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value)
+	assert.NotNil(t, node(vars, "EVENT_BUS_NAME"))
+	assert.Equal(t, "MemberCallsPerSecond", node(vars, "MEMBER_CALLS_PER_SECOND").Value)
+	assert.Equal(t, "MemberConcurrency", node(vars, "MEMBER_CONCURRENCY").Value, "the pace and the mapping share one parameter")
+	decider := node(vars, "MEMBER_CONFIRM_FUNCTION")
+	require.NotNil(t, decider)
+	assert.Equal(t, "!If", decider.Tag)
+	assert.Equal(t, []string{"HasMemberDecider", "MemberConfirmFunctionArn", "AWS::NoValue"}, values(decider))
+	assert.Contains(t, yamlText(t, node(doc, "Conditions", "HasMemberDecider")), "MemberConfirmFunctionArn")
+
+	policies := node(fn, "Properties", "Policies").Content
+	require.Len(t, policies, 3, "the secrets, the state, the decision function")
+	// Both secrets, each as given and with Secrets Manager's suffix.
+	secrets := node(policies[0], "Statement").Content
+	require.Len(t, secrets, 2)
+	for i, param := range []string{"PartnerSecretArn", "BrandSecretArn"} {
+		assert.Equal(t, "secretsmanager:GetSecretValue", node(secrets[i], "Action").Value)
+		assert.Equal(t, []string{param, "${" + param + "}-??????"}, values(node(secrets[i], "Resource")))
+	}
+	stmts := node(policies[1], "Statement").Content
+	require.Len(t, stmts, 3)
+	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:PutItem"}, values(node(stmts[0], "Action")), "a read and a conditional put")
+	assert.Equal(t, "StateTable.Arn", node(stmts[0], "Resource").Value)
+	assert.Equal(t, []string{"member#*"}, values(node(stmts[0], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys")))
+	assert.Equal(t, []string{"events:PutEvents", "events:DescribeEventBus"}, values(node(stmts[1], "Action")))
+	assert.Equal(t, "sqs:SendMessage", node(stmts[2], "Action").Value, "sends back what it had no time for")
+	assert.Equal(t, "MemberQueue.Arn", node(stmts[2], "Resource").Value)
+	invoke := policies[2]
+	require.Equal(t, "!If", invoke.Tag, "the decision function is granted only when given")
+	assert.Equal(t, "HasMemberDecider", invoke.Content[0].Value)
+	grant := node(invoke.Content[1], "Statement").Content
+	require.Len(t, grant, 1)
+	assert.Equal(t, "lambda:InvokeFunction", node(grant[0], "Action").Value)
+	assert.Equal(t, "!Ref", node(grant[0], "Resource").Tag, "exactly the function given, no other version or alias")
+	assert.Equal(t, "MemberConfirmFunctionArn", node(grant[0], "Resource").Value)
+	assert.Equal(t, "AWS::NoValue", invoke.Content[2].Value)
+
+	// The decision function's ARN: empty, or a Lambda function's (with a version or alias).
+	pat := regexp.MustCompile(node(doc, "Parameters", "MemberConfirmFunctionArn", "AllowedPattern").Value)
+	assert.Empty(t, node(doc, "Parameters", "MemberConfirmFunctionArn", "Default").Value)
+	for _, ok := range []string{"", "arn:aws:lambda:ap-east-1:123456789012:function:brand-decider",
+		"arn:aws-cn:lambda:cn-north-1:123456789012:function:brand_decider:live", "arn:aws:lambda:ap-east-1:123456789012:function:d:7"} {
+		assert.Regexp(t, pat, ok)
+	}
+	for _, bad := range []string{"brand-decider", "arn:aws:lambda:ap-east-1:123456789012:layer:x", "arn:aws:sqs:ap-east-1:123456789012:q",
+		"arn:aws:lambda:ap-east-1:123456789012:function:a b", "arn:aws:lambda:ap-east-1:1234:function:x"} {
+		assert.NotRegexp(t, pat, bad)
+	}
+
+	// The queue and its consumer.
+	q := node(resources, "MemberQueue", "Properties")
+	require.NotNil(t, q)
+	assert.Equal(t, "MemberDeadLetterQueue.Arn", node(q, "RedrivePolicy", "deadLetterTargetArn").Value)
+	assert.Equal(t, "5", node(q, "RedrivePolicy", "maxReceiveCount").Value, "design.md: redrive 5")
+	assert.Equal(t, "1209600", node(q, "MessageRetentionPeriod").Value, "14 days: a backlog drains at the pace")
+	assert.Equal(t, "true", node(q, "SqsManagedSseEnabled").Value)
+	dlq := node(resources, "MemberDeadLetterQueue", "Properties")
+	require.NotNil(t, dlq)
+	assert.Equal(t, "1209600", node(dlq, "MessageRetentionPeriod").Value)
+	assert.Equal(t, "true", node(dlq, "SqsManagedSseEnabled").Value)
+	timeout, err := strconv.Atoi(node(fn, "Properties", "Timeout").Value)
+	require.NoError(t, err)
+	assert.Equal(t, 120, timeout)
+	visibility, err := strconv.Atoi(node(q, "VisibilityTimeout").Value)
+	require.NoError(t, err)
+	assert.Equal(t, 6*timeout, visibility, "AWS: a visibility timeout of six times the function's")
+	assert.Greater(t, float64(timeout), pacedqueue.DefaultMinTimeLeft.Seconds()*2, "room for a batch beside the reserve")
+	src := node(fn, "Properties", "Events", "Queue")
+	assert.Equal(t, "SQS", node(src, "Type").Value)
+	assert.Equal(t, "MemberQueue.Arn", node(src, "Properties", "Queue").Value)
+	assert.Equal(t, "10", node(src, "Properties", "BatchSize").Value)
+	assert.Equal(t, []string{"ReportBatchItemFailures"}, values(node(src, "Properties", "FunctionResponseTypes")))
+	assert.Equal(t, "MemberConcurrency", node(src, "Properties", "ScalingConfig", "MaximumConcurrency").Value)
+	assert.Nil(t, node(fn, "Properties", "ReservedConcurrentExecutions"), "the mapping bounds it")
+
+	// The pace: the code's defaults, under WeChat Pay's 5/s per identity;
+	// a concurrency above the pace, which the code refuses at start, is
+	// refused by a rule (TestTemplateRulesRefuseInvalidSets).
+	rate, conc := node(doc, "Parameters", "MemberCallsPerSecond"), node(doc, "Parameters", "MemberConcurrency")
+	assert.Equal(t, strconv.Itoa(member.DefaultCallsPerSecond), node(rate, "Default").Value)
+	assert.Equal(t, "5", node(rate, "MaxValue").Value, "WeChat Pay's limit per brand and per service provider")
+	assert.Equal(t, strconv.Itoa(member.DefaultConcurrency), node(conc, "Default").Value)
+	assert.Equal(t, "2", node(conc, "MinValue").Value, "the least maximum concurrency SQS allows")
+	assert.Equal(t, node(rate, "MaxValue").Value, node(conc, "MaxValue").Value, "more invocations than calls a second is refused")
+	assert.Equal(t, node(conc, "MinValue").Value, node(rate, "MinValue").Value, "a pace below the least concurrency could never deploy")
+	rule := yamlText(t, node(doc, "Rules", "MemberPaceCoversConcurrency"))
+	assert.Contains(t, rule, "MemberConcurrency")
+	assert.Contains(t, rule, "MemberCallsPerSecond")
+
+	// The backlog is visible: its alarm's threshold is a parameter, in seconds.
+	backlog := node(resources, "MemberBacklogAlarm", "Properties")
+	require.NotNil(t, backlog)
+	assert.Equal(t, "ApproximateAgeOfOldestMessage", node(backlog, "MetricName").Value)
+	assert.Equal(t, "MemberQueue.QueueName", node(node(backlog, "Dimensions").Content[0], "Value").Value)
+	assert.Equal(t, "MemberBacklogAgeThreshold", node(backlog, "Threshold").Value)
+	assert.Equal(t, "900", node(doc, "Parameters", "MemberBacklogAgeThreshold", "Default").Value)
+	for _, out := range []string{"MemberQueueUrl", "MemberDeadLetterQueueUrl"} {
+		assert.NotNil(t, node(doc, "Outputs", out), out)
+	}
+}
+
 // yamlText renders a node back to YAML, so that two intrinsic-function
 // expressions can be compared whole.
 func yamlText(t *testing.T, n *yaml.Node) string {
@@ -458,6 +637,21 @@ func yamlText(t *testing.T, n *yaml.Node) string {
 	out, err := yaml.Marshal(n)
 	require.NoError(t, err)
 	return string(out)
+}
+
+// uncommented is a copy of n without its comments, so that two
+// declarations can be compared by what they declare.
+func uncommented(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	c := *n
+	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
+	c.Content = nil
+	for _, e := range n.Content {
+		c.Content = append(c.Content, uncommented(e))
+	}
+	return &c
 }
 
 func values(n *yaml.Node) []string {
