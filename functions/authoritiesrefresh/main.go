@@ -20,8 +20,9 @@ import (
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/pacedqueue"
+	"github.com/wxcard/wxcard/internal/pacedqueue/sqsqueue"
 	"github.com/wxcard/wxcard/internal/refresh"
-	"github.com/wxcard/wxcard/internal/refresh/queue"
 	"github.com/wxcard/wxcard/internal/statetable"
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
@@ -41,13 +42,14 @@ func main() {
 	if err != nil {
 		app.Refuse(err)
 	}
-	requeue, err := queue.RequeueFromEnv(os.Getenv)
+	requeue, err := sqsqueue.RequeueFromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}
 	// Every attempt waits for the pace: retries of a 429 or a 5xx, too.
 	app.Upstream.SetPace(pacer.Wait)
 	check := &cardapi.BrandChecker{Upstream: app.Upstream, Logger: app.Logger, State: state}
-	h := &refresh.Consumer{Checker: check, Pacer: pacer, Logger: app.Logger, Metrics: app.Metrics, Requeue: requeue}
+	h := refresh.NewConsumer(check)
+	h.Pacers, h.Logger, h.Metrics, h.Requeue = []*pacedqueue.Pacer{pacer}, app.Logger, app.Metrics, requeue
 	lambda.Start(h.Handle)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/wxcard/wxcard/internal/authority"
 	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/internal/pacedqueue"
 	"github.com/wxcard/wxcard/internal/refresh"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
@@ -51,7 +52,7 @@ func authorityState(store *authority.Memory, events *eventbus.Memory) *authority
 // refresh.BatchSize. POST RefreshPath answers how many brands were
 // enqueued, refreshed and failed, and the outcomes (502 when a brand
 // failed).
-func refreshRoute(sched *refresh.Scheduler, consume *refresh.Consumer, queue *memoryQueue, checks *countingChecker) Route {
+func refreshRoute(sched *refresh.Scheduler, consume *pacedqueue.Consumer, queue *memoryQueue, checks *countingChecker) Route {
 	return Route{"POST " + RefreshPath, func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		sum, err := sched.Handle(ctx, refresh.Command{})
 		if err != nil {

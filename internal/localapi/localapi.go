@@ -364,7 +364,8 @@ func routes(env lambdaapp.Env, logger *slog.Logger, upstream func(wxsign.Scheme)
 	sched := &refresh.Scheduler{Queue: queue, Snapshots: store, Listed: env.AuthorityBrandIDs, Logger: logger}
 	checks := &countingChecker{Checker: &cardapi.BrandChecker{Upstream: partner, Logger: logger, State: state}}
 	// The sandbox has no rate limit to keep under: no pacing.
-	consume := &refresh.Consumer{Checker: checks, Logger: logger}
+	consume := refresh.NewConsumer(checks)
+	consume.Logger = logger
 	return []Route{
 		{"POST " + membercard.BrandPreAuthTokensPath, pre.Handle},
 		{"POST " + membercard.PartnerPreAuthTokensPath, partnerTok.Handle},

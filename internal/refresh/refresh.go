@@ -4,11 +4,12 @@
 //   - the Scheduler, invoked by the schedule, sends one message per brand
 //     to the refresh queue (the brands of AUTHORITY_BRAND_IDS and every
 //     brand with a snapshot in the state table), in batches, in seconds;
-//   - the Consumer, invoked by the queue's event source mapping with a
-//     batch of messages, checks each brand (cardapi.BrandChecker) at a pace
-//     that keeps all its concurrent invocations together under the rate
-//     the deployment allows, and reports the brands that failed so that
-//     SQS retries them alone and, in the end, dead-letters them.
+//   - the consumer (NewConsumer: a pacedqueue.Consumer), invoked by the
+//     queue's event source mapping with a batch of messages, checks each
+//     brand (cardapi.BrandChecker) at a pace that keeps all its concurrent
+//     invocations together under the rate the deployment allows, and
+//     reports the brands that failed so that SQS retries them alone and,
+//     in the end, dead-letters them.
 //
 // A brand checked twice in one period is harmless: the snapshot
 // comparison makes the second check silent.

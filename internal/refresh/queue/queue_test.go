@@ -2,11 +2,9 @@ package queue_test
 
 import (
 	"context"
-	"slices"
+	"errors"
 	"strconv"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -18,98 +16,99 @@ import (
 	"github.com/wxcard/wxcard/internal/refresh/queue"
 )
 
-// stubSQS enqueues what it is sent, except the entries whose brand fails
-// (each failure once), and notes how many calls were in flight at once.
-type stubSQS struct {
-	mu       sync.Mutex
-	fail     map[string]bool
-	bodies   []string
-	inFlight int
-	most     int
-	hold     chan struct{} // when set, each call waits for it
-	entered  chan struct{} // when set, told of each call
+// fakeSQS holds the brands sent to it, one call at a time (Senders 1),
+// or refuses every call with err; its attributes are attrs, or else the
+// count held with 2 in flight and 1 delayed.
+type fakeSQS struct {
+	err    error
+	attrs  map[string]string
+	brands []string
 }
 
-func (s *stubSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	s.mu.Lock()
-	s.inFlight++
-	s.most = max(s.most, s.inFlight)
-	s.mu.Unlock()
-	if s.entered != nil {
-		s.entered <- struct{}{}
+func (s *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	if s.err != nil {
+		return nil, s.err
 	}
-	if s.hold != nil {
-		<-s.hold
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.inFlight--
 	out := &sqs.SendMessageBatchOutput{}
 	for _, e := range in.Entries {
 		m, err := refresh.ParseMessage(aws.ToString(e.MessageBody))
 		if err != nil {
 			return nil, err
 		}
-		if s.fail[m.BrandID] {
-			delete(s.fail, m.BrandID)
-			out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InternalError"), SenderFault: false})
-			continue
-		}
-		s.bodies = append(s.bodies, m.BrandID)
+		s.brands = append(s.brands, m.BrandID)
 		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id})
 	}
 	return out, nil
 }
 
-func (s *stubSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := strconv.Itoa(len(s.bodies))
+func (s *fakeSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.attrs != nil {
+		return &sqs.GetQueueAttributesOutput{Attributes: s.attrs}, nil
+	}
 	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{
-		"ApproximateNumberOfMessages": n, "ApproximateNumberOfMessagesNotVisible": "2", "ApproximateNumberOfMessagesDelayed": "1"}}, nil
+		"ApproximateNumberOfMessages": strconv.Itoa(len(s.brands)), "ApproximateNumberOfMessagesNotVisible": "2", "ApproximateNumberOfMessagesDelayed": "1"}}, nil
 }
 
-// Entries SQS failed among others are sent again, those alone: every
-// brand is enqueued once.
-func TestSendResendsOnlyTheFailedEntries(t *testing.T) {
+// Every brand goes to the queue as its message; the depth counts what
+// waits, is in flight and is delayed.
+func TestSendAndDepth(t *testing.T) {
 	t.Parallel()
-	stub := &stubSQS{fail: map[string]bool{"100003": true, "100005": true, "100009": true, "100012": true}}
-	q := &queue.Queue{Client: stub, URL: "https://sqs.example/q"}
+	fake := &fakeSQS{}
+	q := &queue.Queue{Client: fake, URL: "https://sqs.example/q", Senders: 1}
 	brands := brandIDs(25)
 	n, err := q.Send(context.Background(), brands)
 	require.NoError(t, err)
 	assert.Equal(t, 25, n)
-	got := slices.Clone(stub.bodies)
-	slices.Sort(got)
-	assert.Equal(t, brands, got, "each brand once")
+	assert.Equal(t, brands, fake.brands)
 	depth, err := q.Depth(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 25+2+1, depth, "waiting, in flight and delayed")
 }
 
-// Batches go out Senders at a time, not one after the other.
-func TestSendSendsBatchesConcurrently(t *testing.T) {
+// What cannot be sent or read is said, with how many brands and why.
+func TestSendAndDepthFailures(t *testing.T) {
 	t.Parallel()
-	stub := &stubSQS{hold: make(chan struct{}), entered: make(chan struct{}, 1000)}
-	q := &queue.Queue{Client: stub, URL: "https://sqs.example/q"}
-	done := make(chan error)
-	go func() {
-		_, err := q.Send(context.Background(), brandIDs(1000))
-		done <- err
-	}()
-	// No call ends before hold is closed: DefaultSenders calls entering
-	// means that many in flight at once.
-	for i := range queue.DefaultSenders {
-		select {
-		case <-stub.entered:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("only %d batches in flight at once, want %d", i, queue.DefaultSenders)
-		}
+	for _, tc := range []struct {
+		name       string
+		fake       *fakeSQS
+		send, read string
+	}{
+		{"refused", &fakeSQS{err: errors.New("throttled")}, "refresh queue: 12 of 12 brands not enqueued: throttled", "reading the refresh queue's depth: throttled"},
+		{"odd depth", &fakeSQS{attrs: map[string]string{"ApproximateNumberOfMessages": "many"}}, "",
+			`the refresh queue's ApproximateNumberOfMessages is "many"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &queue.Queue{Client: tc.fake, URL: "https://sqs.example/q"}
+			n, err := q.Send(context.Background(), brandIDs(12))
+			if tc.send == "" {
+				require.NoError(t, err)
+				assert.Equal(t, 12, n)
+			} else {
+				require.EqualError(t, err, tc.send)
+				assert.Zero(t, n)
+			}
+			_, err = q.Depth(context.Background())
+			require.EqualError(t, err, tc.read)
+		})
 	}
-	close(stub.hold)
-	require.NoError(t, <-done)
-	assert.Equal(t, queue.DefaultSenders, stub.most)
-	assert.Len(t, stub.bodies, 1000)
+}
+
+// The deployed scheduler's queue is REFRESH_QUEUE_URL, reached with the
+// AWS environment.
+func TestFromEnv(t *testing.T) {
+	t.Parallel()
+	_, err := queue.FromEnv(func(string) string { return "" })
+	require.ErrorContains(t, err, "REFRESH_QUEUE_URL is not set")
+	_, err = queue.FromEnv(func(k string) string { return map[string]string{"REFRESH_QUEUE_URL": "https://sqs.example/q"}[k] })
+	require.ErrorContains(t, err, "AWS environment")
+	q, err := queue.FromEnv(func(k string) string {
+		return map[string]string{"REFRESH_QUEUE_URL": " https://sqs.example/q ", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}[k]
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "https://sqs.example/q", q.URL)
 }
 
 func brandIDs(n int) []string {
