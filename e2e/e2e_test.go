@@ -23,6 +23,7 @@ import (
 
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/lambdatest"
+	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
@@ -370,6 +371,9 @@ func TestSampleEvents(t *testing.T) {
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
 		fn, _, _ := strings.Cut(name, "-")
+		if name == "brand-card-events" {
+			fn = "cardevents" // the same code, given the brand secret
+		}
 		secretID := "wxcard/partner"
 		if fn == "pretoken" {
 			secretID = "wxcard/brand"
@@ -435,12 +439,34 @@ func TestSampleEvents(t *testing.T) {
 					assert.Contains(t, resp.Body, `"issuer":"`+signInIssuer+`"`)
 				}
 				return
+			case "members":
+				// The sample's card is none the stand-in holds: confirmed,
+				// WeChat Pay answers it has no such card, and the member is
+				// recorded failed; the message is done, not retried.
+				st := awstest.Stacks(t)[0]
+				f := StartFunction(t, fn, s.Env(secretID, append(stateEnv(st), "AWS_ENDPOINT_URL_SQS="+st.Endpoint)...))
+				var ev events.SQSEvent
+				require.NoError(t, json.Unmarshal(raw, &ev))
+				assert.Empty(t, consume(t, f)(ev).BatchItemFailures)
+				assert.Contains(t, f.Proc.Output(), `"outcome":"failed"`)
+				return
 			case "cardevents":
-				// The sample is encrypted with notifyAPIv3Key and signed by a
-				// key nobody holds, long ago: as it is, it is refused; signed
-				// afresh by the stand-in's WeChat Pay key, it is accepted.
-				notifySecret(t, s)
-				f := StartFunction(t, fn, s.Env("wxcard/notify", stateEnv(awstest.Stacks(t)[0])...))
+				// The sample is encrypted with notifyAPIv3Key (the brand's as
+				// its brand API key) and signed by a key nobody holds, long
+				// ago: as it is, it is refused; signed afresh by the
+				// stand-in's WeChat Pay key, it is accepted.
+				secretID := "wxcard/notify"
+				if name == "brand-card-events" {
+					id := secretstest.IdentityOf(s.WxPay.Server, s.WxPay.AddBrand(brandID))
+					id.BrandAPIKey = notifyAPIv3Key
+					v, err := secret.Encode(id)
+					require.NoError(t, err)
+					s.Secrets.Set("wxcard/brand-notify", string(v))
+					secretID = "wxcard/brand-notify"
+				} else {
+					notifySecret(t, s)
+				}
+				f := StartFunction(t, fn, s.Env(secretID, stateEnv(awstest.Stacks(t)[0])...))
 				var ev events.APIGatewayV2HTTPRequest
 				require.NoError(t, json.Unmarshal(raw, &ev))
 				assert.Equal(t, 401, f.HTTP(t, ev).StatusCode, "the sample's own signature is stale and from an unknown key")

@@ -23,6 +23,10 @@ type App struct {
 	*lambdainit.Function
 	Env      Env
 	Upstream *Upstream // nil for a function that calls no WeChat Pay API
+	// Brand is the brand's client of a function booted by BootEither (nil
+	// without WXPAY_BRAND_SECRET_ID); its Upstream is then the service
+	// provider's (nil without WXPAY_SECRET_ID).
+	Brand *Upstream
 	// Credentials is the identity of a function that only receives
 	// (cardevents); nil otherwise.
 	Credentials *Credentials
@@ -54,6 +58,56 @@ func Boot(ctx context.Context, fn *lambdainit.Function, kind wxsign.Scheme) (*Ap
 	}
 	up.Credentials().Metrics = fn.Metrics
 	return &App{Function: fn, Env: env, Upstream: up}, nil
+}
+
+// BootEither is the cold start of a function that calls WeChat Pay as a
+// brand, as a service provider, or both (the member queue's consumer):
+// each secret given is read and checked as its identity, and each gets its
+// own client over one HTTP client.
+func BootEither(ctx context.Context, fn *lambdainit.Function) (*App, error) {
+	env, err := EitherEnvFrom(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	hc := wxpay.NewHTTPClient(nil)
+	if !env.NoPreconnect {
+		StartPreconnect(hc.Transport.(*http.Transport), env.BaseURL, wxpay.IdleConnTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, SecretsTimeout)
+	defer cancel()
+	sm, err := secret.ClientFromEnv(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("AWS environment: %w", err)
+	}
+	app := &App{Function: fn, Env: env}
+	for _, s := range []struct {
+		id   string
+		kind wxsign.Scheme
+		dst  **Upstream
+	}{{env.SecretID, wxsign.Merchant, &app.Upstream}, {env.BrandSecretID, wxsign.Brand, &app.Brand}} {
+		if s.id == "" {
+			continue
+		}
+		load := func(ctx context.Context) (*secret.Identity, error) { return secret.Load(ctx, sm, s.id, s.kind) }
+		up, err := NewUpstream(ctx, env, load, hc, fn.Logger)
+		if err != nil {
+			return nil, err
+		}
+		up.Credentials().Metrics = fn.Metrics
+		*s.dst = up
+	}
+	return app, nil
+}
+
+// MustBootEither is BootEither or, failing, refuses to serve as MustBoot
+// does.
+func MustBootEither(function string) *App {
+	fn := lambdainit.New(function)
+	app, err := BootEither(context.Background(), fn)
+	if err != nil {
+		fn.Refuse(err)
+	}
+	return app
 }
 
 // BootReceiver is the cold start of a function that calls no WeChat Pay

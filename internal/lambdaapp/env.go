@@ -16,7 +16,10 @@ import (
 
 // Env is a function's configuration, from its environment.
 type Env struct {
-	SecretID          string   // WXPAY_SECRET_ID (required)
+	SecretID string // WXPAY_SECRET_ID (required but by BootEither)
+	// BrandSecretID is WXPAY_BRAND_SECRET_ID: the brand secret of a
+	// function that calls WeChat Pay as either identity (BootEither).
+	BrandSecretID     string
 	BaseURL           string   // WXPAY_BASE_URL
 	BackupURL         string   // WXPAY_BACKUP_BASE_URL
 	AuthorityBrandIDs []string // AUTHORITY_BRAND_IDS
@@ -63,11 +66,31 @@ func (e Env) Policy() cardapi.Policy {
 
 // EnvFrom reads the environment through getenv (os.Getenv in production).
 func EnvFrom(getenv func(string) string) (Env, error) {
+	e, err := envFrom(getenv)
+	if err == nil && e.SecretID == "" {
+		err = fmt.Errorf("WXPAY_SECRET_ID is not set: name the Secrets Manager secret with the WeChat Pay credentials")
+	}
+	return e, err
+}
+
+// EitherEnvFrom reads the environment of a function that calls WeChat Pay
+// as a brand (WXPAY_BRAND_SECRET_ID), as a service provider
+// (WXPAY_SECRET_ID), or as both: at least one secret is required.
+func EitherEnvFrom(getenv func(string) string) (Env, error) {
+	e, err := envFrom(getenv)
+	if err == nil && e.SecretID == "" && e.BrandSecretID == "" {
+		err = fmt.Errorf("neither WXPAY_BRAND_SECRET_ID nor WXPAY_SECRET_ID is set: name the brand's or the service provider's Secrets Manager secret (or both)")
+	}
+	return e, err
+}
+
+func envFrom(getenv func(string) string) (Env, error) {
 	e := Env{
-		SecretID:    strings.TrimSpace(getenv("WXPAY_SECRET_ID")),
-		BaseURL:     orDefault(getenv("WXPAY_BASE_URL"), wxpay.DefaultBaseURL),
-		BackupURL:   orDefault(getenv("WXPAY_BACKUP_BASE_URL"), wxpay.DefaultBackupURL),
-		OpenIDClaim: orDefault(getenv("OPENID_CLAIM"), "openid"),
+		SecretID:      strings.TrimSpace(getenv("WXPAY_SECRET_ID")),
+		BrandSecretID: strings.TrimSpace(getenv("WXPAY_BRAND_SECRET_ID")),
+		BaseURL:       orDefault(getenv("WXPAY_BASE_URL"), wxpay.DefaultBaseURL),
+		BackupURL:     orDefault(getenv("WXPAY_BACKUP_BASE_URL"), wxpay.DefaultBackupURL),
+		OpenIDClaim:   orDefault(getenv("OPENID_CLAIM"), "openid"),
 	}
 	switch v := strings.TrimSpace(getenv("TOKEN_ROUTES_AUTHORIZATION")); v {
 	case "", TokenAuthJWT, TokenAuthNone:
@@ -88,9 +111,6 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 		e.NoPreconnect = true
 	default:
 		return e, fmt.Errorf("WXPAY_PRECONNECT is %.20q: want on or off", v)
-	}
-	if e.SecretID == "" {
-		return e, fmt.Errorf("WXPAY_SECRET_ID is not set: name the Secrets Manager secret with the WeChat Pay credentials")
 	}
 	var err error
 	if e.AuthorityBrandIDs, err = lambdainit.IDList("AUTHORITY_BRAND_IDS", getenv("AUTHORITY_BRAND_IDS"), 32); err != nil {

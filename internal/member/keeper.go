@@ -1,0 +1,352 @@
+package member
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/wxcard/wxcard/internal/eventbus"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+)
+
+// Confirmer is WeChat Pay's side of a member (*WeChatPay).
+type Confirmer interface {
+	Confirm(ctx context.Context, src Source, o Opening, d Decision) error
+	CardState(ctx context.Context, src Source, o Opening) (string, error)
+}
+
+// Keeper moves members through their states. Its methods return an
+// Outcome when the message is done, and an error when it must be
+// delivered again (nothing lost: what was written stays, and the next
+// delivery takes it from there).
+type Keeper struct {
+	Store     Store
+	Bus       eventbus.Publisher
+	Decider   Decider
+	WeChatPay Confirmer
+	Logger    *slog.Logger
+	Now       func() time.Time // nil means time.Now
+	// Lease is how long a delivery keeps others off a member while it
+	// decides and confirms; 0 means DefaultLease.
+	Lease time.Duration
+}
+
+// DefaultLease outlasts one delivery's work on a member: a decision
+// function's invoke (at most its own timeout) and a confirmation's
+// attempts, both well inside the members function's timeout.
+const DefaultLease = 2 * time.Minute
+
+// Outcome is what a delivery did.
+type Outcome string
+
+// The outcomes of a delivery.
+const (
+	Joined      Outcome = "joined"       // confirmed; Member joined published
+	JoinRefused Outcome = "refused"      // CREATE_CARD_FAIL confirmed; Member join refused published
+	JoinFailed  Outcome = "failed"       // WeChat Pay refused the confirmation; Member join failed published
+	Left        Outcome = "left"         // deleted; Member left published (it was a member)
+	Gone        Outcome = "deleted"      // deleted before it was a member: recorded, nothing published
+	Duplicate   Outcome = "duplicate"    // the member was already past this: nothing to do
+	Republished Outcome = "republished"  // a transition's event left pending by an earlier delivery, published now
+	NotOpened   Outcome = "deleted_late" // the opening of a member deleted already: not confirmed
+)
+
+// ErrInFlight is a member another delivery holds the lease on.
+var ErrInFlight = errors.New("member: another delivery is deciding or confirming this member")
+
+// maxConflicts bounds the rereads after conflicting writes.
+const maxConflicts = 5
+
+func (k *Keeper) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+func (k *Keeper) lease() time.Duration {
+	if k.Lease > 0 {
+		return k.Lease
+	}
+	return DefaultLease
+}
+
+// Open handles a card-opened notification: it records the member PENDING,
+// decides, confirms with WeChat Pay, and records and publishes the
+// outcome.
+func (k *Keeper) Open(ctx context.Context, src Source, o Opening) (Outcome, error) {
+	for range maxConflicts {
+		out, err := k.open(ctx, src, o)
+		if !errors.Is(err, ErrConflict) {
+			return out, err
+		}
+	}
+	return "", fmt.Errorf("member: %d conflicting writes in a row: %w", maxConflicts, ErrConflict)
+}
+
+func (k *Keeper) open(ctx context.Context, src Source, o Opening) (Outcome, error) {
+	it, err := k.Store.Get(ctx, o.CardID, o.UserCardCode)
+	if err != nil {
+		return "", fmt.Errorf("reading the member: %w", err)
+	}
+	if len(it.Pending) > 0 {
+		return k.flush(ctx, it)
+	}
+	switch it.State {
+	case Effective, Refused, Failed:
+		return Duplicate, nil
+	case Deleted:
+		return NotOpened, nil
+	}
+	now := k.now()
+	if it.Version == 0 {
+		it = Item{CardID: o.CardID, UserCardCode: o.UserCardCode, BrandID: o.BrandID, OpenID: o.OpenID, Source: src,
+			State: Pending, Level: o.Level, CreatedAt: now}
+	}
+	if it.LeaseID != "" && it.LeaseUntil.After(now) {
+		return "", ErrInFlight
+	}
+	// Take the lease, in the write that records the member.
+	it.LeaseID, it.LeaseUntil = newID(), now.Add(k.lease())
+	if it, err = k.put(ctx, it); err != nil {
+		return "", err
+	}
+	out, err := k.confirm(ctx, src, o, it)
+	if err != nil && !errors.Is(err, ErrConflict) {
+		k.release(ctx, it)
+	}
+	return out, err
+}
+
+// put writes it as the next version of what was read.
+func (k *Keeper) put(ctx context.Context, it Item) (Item, error) {
+	expect := it.Version
+	it.Version++
+	if err := k.Store.Put(ctx, it, expect); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return it, err
+		}
+		return it, fmt.Errorf("writing the member: %w", err)
+	}
+	return it, nil
+}
+
+// release gives the lease back after a delivery that will be retried, so
+// the retry need not wait for it to expire. A failure only delays it.
+func (k *Keeper) release(ctx context.Context, it Item) {
+	it.LeaseID, it.LeaseUntil = "", time.Time{}
+	if _, err := k.put(context.WithoutCancel(ctx), it); err != nil && !errors.Is(err, ErrConflict) {
+		k.Logger.WarnContext(ctx, "member lease not released: it expires", "card_id", it.CardID, "error", err.Error())
+	}
+}
+
+// confirm decides (once), confirms, and records the outcome; it holds the
+// lease of it.
+func (k *Keeper) confirm(ctx context.Context, src Source, o Opening, it Item) (Outcome, error) {
+	var err error
+	if it.Confirmations > 0 && it.Decision != nil {
+		// A confirmation was sent before and its outcome is unknown here:
+		// ask WeChat Pay, so that a lost answer is not confirmed twice.
+		done, out, err := k.alreadyConfirmed(ctx, src, o, it)
+		if err != nil || done {
+			return out, err
+		}
+	}
+	if it.Decision == nil {
+		d, err := k.Decider.Decide(ctx, o)
+		if err != nil {
+			return "", err
+		}
+		if err := d.Validate(o); err != nil {
+			return "", &DecisionError{Function: fmt.Sprintf("%T", k.Decider), Reason: "answered an invalid decision", Err: err}
+		}
+		it.Decision = &d
+	}
+	// The decision and the attempt are written before the call: a retry
+	// confirms the same, and knows to ask first.
+	it.Confirmations++
+	if it, err = k.put(ctx, it); err != nil {
+		return "", err
+	}
+	err = k.WeChatPay.Confirm(ctx, src, o, *it.Decision)
+	var ae *wxpay.APIError
+	switch {
+	case err == nil:
+		return k.settle(ctx, it)
+	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		// "用户不存在未激活的会员卡": no pending card. A confirmation of ours
+		// may have reached WeChat Pay with its answer lost; ask.
+		done, out, qerr := k.alreadyConfirmed(ctx, src, o, it)
+		if qerr != nil || done {
+			return out, qerr
+		}
+		return k.fail(ctx, it, ae)
+	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+		// SIGN_ERROR: our credentials, not the member (a secret rotated
+		// or misconfigured); the client rereads the secret. Delivered
+		// again, and dead-lettered if it lasts, to be redriven.
+		return "", fmt.Errorf("confirming: %w", err)
+	case errors.As(err, &ae) && !ae.Retryable():
+		return k.fail(ctx, it, ae)
+	default:
+		return "", fmt.Errorf("confirming: %w", err)
+	}
+}
+
+// alreadyConfirmed asks WeChat Pay for the user card: done when it is no
+// longer waiting for a confirmation, and then settled as the stored
+// decision said (EFFECTIVE for a success; a refusal leaves it INVALID).
+func (k *Keeper) alreadyConfirmed(ctx context.Context, src Source, o Opening, it Item) (bool, Outcome, error) {
+	state, err := k.WeChatPay.CardState(ctx, src, o)
+	switch {
+	case errors.Is(err, ErrCardNotFound):
+		return false, "", nil
+	case err != nil:
+		return false, "", fmt.Errorf("reading the user card: %w", err)
+	}
+	success := it.Decision.State == membercard.ConfirmSuccess
+	switch {
+	case state == membercard.UserCardUnactivated:
+		return false, "", nil
+	case success && state == membercard.UserCardEffective, !success && state == membercard.UserCardInvalid:
+		out, err := k.settle(ctx, it)
+		return true, out, err
+	}
+	return false, "", nil
+}
+
+// settle records a confirmation WeChat Pay took.
+func (k *Keeper) settle(ctx context.Context, it Item) (Outcome, error) {
+	now := k.now()
+	it.ConfirmedAt = now
+	it.LeaseID, it.LeaseUntil = "", time.Time{}
+	detail := map[string]any{"brand_id": it.BrandID, "card_id": it.CardID, "user_card_code": it.UserCardCode, "openid": it.OpenID}
+	var event string
+	if it.Decision.State == membercard.ConfirmSuccess {
+		it.State, event = Effective, JoinedEvent
+		if it.Decision.Level != "" {
+			it.Level = it.Decision.Level
+		}
+		detail["level"] = it.Level
+		detail["confirmed_at"] = stamp(now)
+	} else {
+		it.State, event = Refused, RefusedEvent
+		it.FailReason = it.Decision.FailReason
+		detail["fail_reason"] = it.FailReason
+		detail["confirmed_at"] = stamp(now)
+	}
+	return k.transition(ctx, it, event, detail, now)
+}
+
+// fail records WeChat Pay's refusal of the confirmation.
+func (k *Keeper) fail(ctx context.Context, it Item, ae *wxpay.APIError) (Outcome, error) {
+	now := k.now()
+	it.State, it.ErrorCode, it.ErrorMessage = Failed, ae.Code, ae.Message
+	it.LeaseID, it.LeaseUntil = "", time.Time{}
+	detail := map[string]any{"brand_id": it.BrandID, "card_id": it.CardID, "user_card_code": it.UserCardCode, "openid": it.OpenID,
+		"error_code": ae.Code, "error_message": ae.Message, "failed_at": stamp(now)}
+	return k.transition(ctx, it, FailedEvent, detail, now)
+}
+
+// transition writes the new state with its event pending, then publishes.
+func (k *Keeper) transition(ctx context.Context, it Item, event string, detail map[string]any, at time.Time) (Outcome, error) {
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return "", err
+	}
+	it.Pending = []eventbus.Event{{DetailType: event, Time: at, Detail: b}}
+	if it, err = k.put(ctx, it); err != nil {
+		return "", err
+	}
+	return k.flush(ctx, it)
+}
+
+// flush publishes the item's pending events and clears them. Published but
+// not cleared (a crash, a conflict), they are published again by the next
+// delivery: consumers see each at least once, byte-identical.
+func (k *Keeper) flush(ctx context.Context, it Item) (Outcome, error) {
+	if err := k.Bus.Publish(ctx, it.Pending...); err != nil {
+		return "", fmt.Errorf("publishing %q: %w", it.Pending[0].DetailType, err)
+	}
+	out := outcomeOf(it.Pending[0].DetailType)
+	it.Pending = nil
+	if _, err := k.put(ctx, it); err != nil {
+		k.Logger.WarnContext(ctx, "member event published, not cleared: a later delivery may publish it again", "card_id", it.CardID, "error", err.Error())
+	}
+	return out, nil
+}
+
+func outcomeOf(event string) Outcome {
+	switch event {
+	case JoinedEvent:
+		return Joined
+	case RefusedEvent:
+		return JoinRefused
+	case FailedEvent:
+		return JoinFailed
+	case LeftEvent:
+		return Left
+	}
+	return Republished
+}
+
+// Delete handles a card-deleted notification: the member becomes DELETED;
+// Member left is published for a member that had joined (EFFECTIVE).
+// A deletion of a member never seen leaves a DELETED item, so that a late
+// notification of its opening confirms nothing.
+func (k *Keeper) Delete(ctx context.Context, src Source, o Opening) (Outcome, error) {
+	for range maxConflicts {
+		out, err := k.delete(ctx, src, o)
+		if !errors.Is(err, ErrConflict) {
+			return out, err
+		}
+	}
+	return "", fmt.Errorf("member: %d conflicting writes in a row: %w", maxConflicts, ErrConflict)
+}
+
+func (k *Keeper) delete(ctx context.Context, src Source, o Opening) (Outcome, error) {
+	it, err := k.Store.Get(ctx, o.CardID, o.UserCardCode)
+	if err != nil {
+		return "", fmt.Errorf("reading the member: %w", err)
+	}
+	if len(it.Pending) > 0 {
+		// An earlier transition's event first; then read again.
+		if _, err := k.flush(ctx, it); err != nil {
+			return "", err
+		}
+		return "", ErrConflict
+	}
+	if it.State == Deleted {
+		return Duplicate, nil
+	}
+	now := k.now()
+	if it.Version == 0 {
+		it = Item{CardID: o.CardID, UserCardCode: o.UserCardCode, BrandID: o.BrandID, OpenID: o.OpenID, Source: src, CreatedAt: now}
+	}
+	was := it.State
+	it.State, it.DeletedAt = Deleted, now
+	it.LeaseID, it.LeaseUntil = "", time.Time{}
+	if was != Effective {
+		if _, err := k.put(ctx, it); err != nil {
+			return "", err
+		}
+		return Gone, nil
+	}
+	return k.transition(ctx, it, LeftEvent, map[string]any{"brand_id": it.BrandID, "card_id": it.CardID,
+		"user_card_code": it.UserCardCode, "openid": it.OpenID, "deleted_at": stamp(now)}, now)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

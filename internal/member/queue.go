@@ -1,0 +1,104 @@
+package member
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wxcard/wxcard/internal/pacedqueue"
+)
+
+// The member queue's own metrics, per batch (dimension route "members"),
+// beside the consumer's (Labels).
+const (
+	JoinedMetric      = "MembersJoined"
+	RefusedMetric     = "MembersRefused"
+	FailedMetric      = "MembersFailed" // WeChat Pay refused a confirmation for good: alarmed
+	LeftMetric        = "MembersLeft"
+	DuplicateMetric   = "MemberDuplicates"
+	DecisionErrMetric = "MemberDecisionErrors"
+)
+
+// Counts are the queue's own metrics, reported with every batch.
+var Counts = []string{JoinedMetric, RefusedMetric, FailedMetric, LeftMetric, DuplicateMetric, DecisionErrMetric}
+
+// Labels are the member queue's words in the consumer's logs and metrics:
+// MemberRetries counts the deliveries to come again (a transient failure,
+// a member in flight, a decision that failed).
+var Labels = pacedqueue.Labels{Route: "members", Items: "members", Done: "handled",
+	DoneMetric: "MemberMessagesHandled", FailedMetric: "MemberRetries", LeftMetric: "MemberMessagesLeft", MalformedMetric: "MemberMessagesMalformed"}
+
+// Queue is the member queue's per-message work (a pacedqueue.Handler):
+// it parses the message and hands it to the Keeper.
+type Queue struct {
+	Keeper *Keeper
+	Logger *slog.Logger
+}
+
+// Ref names a member in logs without its card code (which, with the card,
+// opens the member's card): the first 12 hex digits of the SHA-256 of its
+// key.
+func Ref(cardID, userCardCode string) string {
+	sum := sha256.Sum256([]byte(Key(cardID, userCardCode)))
+	return hex.EncodeToString(sum[:6])
+}
+
+// Valid reports whether body is a member message (pacedqueue.Consumer.Valid).
+func Valid(body string) error {
+	_, err := ParseMessage(body)
+	return err
+}
+
+// Handle handles one message: one structured line, and the batch's counts.
+func (q *Queue) Handle(ctx context.Context, rec events.SQSMessage, m *pacedqueue.Tally) pacedqueue.Action {
+	msg, err := ParseMessage(rec.Body)
+	if err != nil {
+		q.Logger.ErrorContext(ctx, "malformed member message deleted", "message_id", rec.MessageId, "error", err.Error())
+		return pacedqueue.Malformed
+	}
+	o := msg.Opening
+	var out Outcome
+	if msg.Kind == Opened {
+		out, err = q.Keeper.Open(ctx, msg.Source, o)
+	} else {
+		out, err = q.Keeper.Delete(ctx, msg.Source, o)
+	}
+	attrs := []slog.Attr{slog.String("event_type", msg.EventType), slog.String("source", string(msg.Source)),
+		slog.String("card_id", o.CardID), slog.String("member", Ref(o.CardID, o.UserCardCode)),
+		slog.String("notification_id", msg.NotificationID), slog.String("message_id", rec.MessageId)}
+	if err != nil {
+		level, result := slog.LevelWarn, "retry"
+		var de *DecisionError
+		switch {
+		case errors.As(err, &de):
+			result, level = "decision_error", slog.LevelError
+			m.Count(DecisionErrMetric, 1)
+		case errors.Is(err, ErrInFlight):
+			result, level = "in_flight", slog.LevelInfo
+		case errors.Is(err, ErrNoIdentity):
+			level = slog.LevelError
+		}
+		q.Logger.LogAttrs(ctx, level, "member message delivered again", append(attrs, slog.String("outcome", result), slog.String("error", err.Error()))...)
+		return pacedqueue.Retry
+	}
+	level := slog.LevelInfo
+	switch out {
+	case Joined:
+		m.Count(JoinedMetric, 1)
+	case JoinRefused:
+		m.Count(RefusedMetric, 1)
+	case JoinFailed:
+		m.Count(FailedMetric, 1)
+		level = slog.LevelError
+	case Left:
+		m.Count(LeftMetric, 1)
+	case Duplicate, NotOpened:
+		m.Count(DuplicateMetric, 1)
+	}
+	q.Logger.LogAttrs(ctx, level, "member "+string(out), append(attrs, slog.String("outcome", string(out)))...)
+	return pacedqueue.Done
+}
