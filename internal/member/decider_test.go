@@ -132,7 +132,7 @@ func TestDeciderFromEnv(t *testing.T) {
 func TestPacerFromEnv(t *testing.T) {
 	p, err := member.PacerFromEnv(func(string) string { return "" })
 	require.NoError(t, err)
-	assert.Equal(t, 500*time.Millisecond, p.Interval, "4 a second across 2 invocations")
+	assert.Equal(t, 510*time.Millisecond, p.Interval, "4 a second across 2 invocations, with the slack")
 	_, err = member.PacerFromEnv(func(k string) string {
 		if k == "MEMBER_CALLS_PER_SECOND" {
 			return "6"

@@ -17,13 +17,24 @@ import (
 // invocation in its place goes faster. Any second then sees at most
 // callsPerSecond calls, however the invocations overlap. It is 0 when
 // callsPerSecond < concurrency, which PacerFromEnv refuses.
+//
+// The Interval is Slack longer than 1/perInvocation of a second: a call
+// arrives at WeChat Pay a few milliseconds after its start (signing, the
+// network), and not always as many, so starts exactly 1/rate apart can
+// arrive closer together, and a one-second window count one call too
+// many, answered 429 (measured: 3 in 40 confirmations at 2 × 2/s against
+// a 5/s limit, none with the slack).
 func Interval(callsPerSecond, concurrency int) time.Duration {
 	perInvocation := callsPerSecond / max(concurrency, 1)
 	if perInvocation < 1 {
 		return 0
 	}
-	return time.Second / time.Duration(perInvocation)
+	return (time.Second + Slack) / time.Duration(perInvocation)
 }
+
+// Slack is what Interval adds to each second's share: 2 % of the pace,
+// room for 20 ms of jitter between a call's start and its arrival.
+const Slack = 20 * time.Millisecond
 
 // A Pacer spaces the starts of calls at least Interval apart, across the
 // goroutines of one process. Its zero Interval does not pace, nor does a

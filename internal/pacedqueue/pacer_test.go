@@ -19,8 +19,8 @@ func TestInterval(t *testing.T) {
 		rate, concurrency int
 		want              time.Duration
 	}{
-		{8, 2, 250 * time.Millisecond}, {8, 3, 500 * time.Millisecond}, {10, 10, time.Second}, {8, 1, 125 * time.Millisecond},
-		{1, 2, 0}, {4, 0, 250 * time.Millisecond}, {3, -1, time.Second / 3},
+		{8, 2, 255 * time.Millisecond}, {8, 3, 510 * time.Millisecond}, {10, 10, 1020 * time.Millisecond}, {8, 1, 127500 * time.Microsecond},
+		{1, 2, 0}, {4, 0, 255 * time.Millisecond}, {3, -1, 340 * time.Millisecond},
 	} {
 		assert.Equal(t, tc.want, pacedqueue.Interval(tc.rate, tc.concurrency), "%d/s over %d", tc.rate, tc.concurrency)
 	}
@@ -34,10 +34,10 @@ func TestPacerFromEnv(t *testing.T) {
 		want time.Duration
 		err  string
 	}{
-		{nil, 500 * time.Millisecond, ""},
-		{map[string]string{"Q_RATE": " 5 ", "Q_CONCURRENCY": "5"}, time.Second, ""},
-		{map[string]string{"Q_RATE": "1", "Q_CONCURRENCY": "1"}, time.Second, ""},
-		{map[string]string{"Q_RATE": "3"}, time.Second, ""}, // 3 over 2: 1 a second each
+		{nil, 510 * time.Millisecond, ""},
+		{map[string]string{"Q_RATE": " 5 ", "Q_CONCURRENCY": "5"}, 1020 * time.Millisecond, ""},
+		{map[string]string{"Q_RATE": "1", "Q_CONCURRENCY": "1"}, 1020 * time.Millisecond, ""},
+		{map[string]string{"Q_RATE": "3"}, 1020 * time.Millisecond, ""}, // 3 over 2: 1 a second each
 		{map[string]string{"Q_RATE": "6"}, 0, `Q_RATE is "6": want a whole number from 1 to 5 (WeChat Pay's limit)`},
 		{map[string]string{"Q_RATE": "0"}, 0, `Q_RATE is "0": want a whole number from 1 to 5`},
 		{map[string]string{"Q_RATE": "2.5"}, 0, `Q_RATE is "2.5"`},

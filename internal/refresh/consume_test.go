@@ -232,8 +232,8 @@ func TestConsumerOnSQSDeletesMalformedAndRequeuesLeft(t *testing.T) {
 // invocations by default, at most WeChat Pay's 10.
 func TestPacerFromEnv(t *testing.T) {
 	for _, tc := range []struct{ rate, concurrency, want string }{
-		{"", "", "250ms"},
-		{"10", "10", "1s"},
+		{"", "", "255ms"},
+		{"10", "10", "1.02s"},
 		{"11", "", `REFRESH_CALLS_PER_SECOND is "11": want a whole number from 1 to 10 (WeChat Pay's limit)`},
 		{"", "11", `REFRESH_CONCURRENCY is "11": want a whole number from 1 to 10 (the most invocations at once)`},
 		{"1", "", "REFRESH_CONCURRENCY is 2, more than REFRESH_CALLS_PER_SECOND (1): each invocation must make at least one call a second"},
