@@ -34,9 +34,7 @@ import (
 // and why. Its examples are still sent: while they do not answer as
 // documented the test logs them as pending; once they do, it fails until
 // the entry is removed here. Empty this list as the local API learns them.
-var pendingLocally = map[string]string{
-	"POST /notify/brand-card-events": "the local API serves the service provider's card events only, not yet the brand's route",
-}
+var pendingLocally = map[string]string{}
 
 // issuerRoutes are served at the issuer (SessionKeysFunction's function
 // URL), not by the HTTP API of template.yaml.

@@ -37,6 +37,8 @@ func PrintBanner(w io.Writer, base string, stack *Stack, env lambdaapp.Env) {
 	for _, line := range AuthorityCurlLines(base) {
 		fmt.Fprintln(w, "  "+line)
 	}
-	fmt.Fprintln(w, "Card events: the sandbox plays WeChat Pay telling us the user opened the card (token, card opened, event):")
-	fmt.Fprintln(w, "  "+CardEventsCurlLine(base))
+	fmt.Fprintln(w, "Members: the sandbox user opens the sandbox card (a brand's, then a service provider's); WeChat Pay notifies, wxcard confirms, and the events print (then the first card is deleted):")
+	for _, line := range CardCurlLines(base) {
+		fmt.Fprintln(w, "  "+line)
+	}
 }

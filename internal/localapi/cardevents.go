@@ -1,37 +1,52 @@
 package localapi
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxcard/wxcard/internal/apigw"
+	"github.com/wxcard/wxcard/internal/cardapi"
 	"github.com/wxcard/wxcard/internal/cardevents"
 	"github.com/wxcard/wxcard/internal/eventbus"
 	"github.com/wxcard/wxcard/internal/idempotency"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/member"
+	"github.com/wxcard/wxcard/internal/pacedqueue"
 	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
 )
 
-// SandboxAPIv3Key is the sandbox merchant's API v3 key: the local API
-// decrypts the sandbox's notifications with it.
-const SandboxAPIv3Key = "wxcardSandboxAPIv3Key0123456789a"
-
-// NotifyPath is the card-events route; SendNotificationPath is the local
-// runner's own route that makes the sandbox post a genuine notification
-// to it, as WeChat Pay would after a user opens a card.
+// The sandbox's notification keys: the service provider's API v3 key and
+// the brand's brand API key (品牌API密钥). The local API decrypts the
+// sandbox's notifications with them.
 const (
-	NotifyPath           = "/notify/card-events"
-	SendNotificationPath = "/local/card-events/send"
+	SandboxAPIv3Key    = "wxcardSandboxAPIv3Key0123456789a"
+	SandboxBrandAPIKey = "wxcardSandboxBrandAPIKey01234567"
+)
+
+// The card-events routes, and the local runner's own routes that make the
+// sandbox play a user opening the sandbox card (and deleting it): WeChat
+// Pay posts the notification to the card-events route, and the member
+// flow runs as deployed.
+const (
+	NotifyPath      = cardevents.Route
+	BrandNotifyPath = cardevents.BrandRoute
+	OpenCardPath    = "/local/cards/open"
+	DeleteCardRoute = "/local/cards/{user_card_code}/delete"
 )
 
 // sandboxPartnerSecret is the sandbox service provider's secret, with its
@@ -39,6 +54,17 @@ const (
 func sandboxPartnerSecret(srv *wxpaytest.Server) []byte {
 	id := secretstest.IdentityOf(srv, srv.AddMerchant(SandboxMchID))
 	id.APIv3Key = []byte(SandboxAPIv3Key)
+	return encodeSecret(id)
+}
+
+// sandboxBrandSecret is the sandbox brand's secret, with its brand API key.
+func sandboxBrandSecret(srv *wxpaytest.Server) []byte {
+	id := secretstest.IdentityOf(srv, srv.AddBrand(SandboxBrandID))
+	id.BrandAPIKey = []byte(SandboxBrandAPIKey)
+	return encodeSecret(id)
+}
+
+func encodeSecret(id *secret.Identity) []byte {
 	v, err := secret.Encode(id)
 	if err != nil {
 		panic(err) // a generated identity always encodes
@@ -46,8 +72,9 @@ func sandboxPartnerSecret(srv *wxpaytest.Server) []byte {
 	return v
 }
 
-// cardEventsRoute is POST /notify/card-events with the state in memory and
-// events published to bus.
+// cardEventsRoute is the card-events route of the identity load gives (a
+// brand's or a service provider's), with the state in memory and events
+// published to bus.
 func cardEventsRoute(ctx context.Context, logger *slog.Logger, bus eventbus.Publisher, load lambdaapp.LoadFunc, secretID string) (Route, error) {
 	creds, err := lambdaapp.NewCredentials(ctx, func(ctx context.Context) (*secret.Identity, error) {
 		id, err := load(ctx)
@@ -59,49 +86,160 @@ func cardEventsRoute(ctx context.Context, logger *slog.Logger, bus eventbus.Publ
 	if err != nil {
 		return Route{}, err
 	}
-	h := &cardevents.Handler{Credentials: creds, Store: &idempotency.Memory{}, Bus: bus, Logger: logger}
-	return Route{"POST " + NotifyPath, h.Handle}, nil
+	route := cardevents.RouteFor(creds.Current(ctx).Scheme)
+	h := &cardevents.Handler{Route: route, Credentials: creds, Store: &idempotency.Memory{}, Bus: bus, Logger: logger}
+	return Route{"POST " + route, h.Handle}, nil
 }
 
-// sandboxNotificationRoute makes the sandbox play WeChat Pay: it builds a
-// genuine, freshly signed notification that the sandbox user opened the
-// sandbox card, posts it to this local API's NotifyPath, and answers what
-// that route answered.
-func sandboxNotificationRoute(srv *wxpaytest.Server) Route {
-	nt := srv.Notifier([]byte(SandboxAPIv3Key))
+// memberBus is the local bus: it prints every event (Memory) and hands the
+// card openings and deletions to the member queue's consumer at once, as
+// the template's rule and queue would, so the member's events print right
+// after the notification's.
+type memberBus struct {
+	*eventbus.Memory
+	consumer *pacedqueue.Consumer
+	logger   *slog.Logger
+}
+
+var memberTypes = member.EventTypes()
+
+func (b *memberBus) Publish(ctx context.Context, evs ...eventbus.Event) error {
+	if err := b.Memory.Publish(ctx, evs...); err != nil {
+		return err
+	}
+	var batch events.SQSEvent
+	for _, ev := range evs {
+		if !slices.Contains(memberTypes, ev.DetailType) {
+			continue
+		}
+		var id [8]byte
+		_, _ = rand.Read(id[:])
+		body, err := json.Marshal(map[string]any{"version": "0", "id": hex.EncodeToString(id[:]), "detail-type": ev.DetailType,
+			"source": eventbus.Source, "time": ev.Time.UTC().Format(time.RFC3339), "detail": ev.Detail})
+		if err != nil {
+			return err
+		}
+		batch.Records = append(batch.Records, events.SQSMessage{MessageId: hex.EncodeToString(id[:]), Body: string(body)})
+	}
+	if len(batch.Records) == 0 {
+		return nil
+	}
+	// The notification is accepted whatever becomes of the member, as the
+	// queue decouples them when deployed: a failure is the consumer's log.
+	resp, err := b.consumer.Handle(context.WithoutCancel(ctx), batch)
+	if err == nil && len(resp.BatchItemFailures) > 0 {
+		b.logger.WarnContext(ctx, "local member queue: messages not handled (deployed, SQS would deliver them again)", "count", len(resp.BatchItemFailures))
+	}
+	return nil
+}
+
+// newMemberBus is the local bus with the member queue's consumer behind
+// it: members kept in memory, every opening confirmed, as the brand or the
+// service provider.
+func newMemberBus(logger *slog.Logger, brand, partner cardapi.Caller) *memberBus {
+	b := &memberBus{Memory: &eventbus.Memory{}, logger: logger}
+	keeper := &member.Keeper{Store: &member.Memory{}, Bus: b.Memory, Decider: member.AlwaysConfirm{},
+		WeChatPay: &member.WeChatPay{Brand: brand, Partner: partner}, Logger: logger}
+	b.consumer = &pacedqueue.Consumer{Name: "member", Handler: &member.Queue{Keeper: keeper, Logger: logger}, Valid: member.Valid,
+		Logger: logger, Labels: member.Labels, Counts: member.Counts}
+	return b
+}
+
+// openCardRequest is the body of OpenCardPath: whose card the sandbox user
+// opens.
+type openCardRequest struct {
+	Flavour string `json:"flavour"` // "brand" (default) or "partner"
+}
+
+// sandboxCardRoutes make the sandbox play WeChat Pay and a user: the user
+// opens the sandbox card (brand or service-provider flavour), WeChat Pay
+// posts the genuine, freshly signed notification to this local API's
+// card-events route, and the answer is the user card as WeChat Pay then
+// holds it (EFFECTIVE once wxcard confirmed it). The deletion posts the
+// card's deletion.
+func sandboxCardRoutes(srv *membercardtest.Server) []Route {
 	client := &http.Client{Timeout: 10 * time.Second}
-	return Route{"POST " + SendNotificationPath, func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		h, body, err := nt.Build(wxpaytest.Notification{
-			EventType: "MEMBERCARDSP.USER_CARD.CREATE", Summary: "用户开通会员卡",
-			Resource: map[string]string{"brand_id": SandboxBrandID, "card_id": SandboxCardID, "openid": SandboxOpenID,
-				"user_card_code": "751234212312", "create_time": time.Now().Format(time.RFC3339)},
-		}, wxpaytest.Genuine)
-		if err != nil {
-			return events.APIGatewayV2HTTPResponse{}, err
-		}
-		// Post only to this machine: the Host the request came in on.
-		host := apigw.Header(&ev, "Host")
+	var mu sync.Mutex
+	routeOf := map[string]string{} // a card opened here -> its card-events route
+	// Post only to this machine: the Host the request came in on.
+	self := func(ev *events.APIGatewayV2HTTPRequest, path string) (string, *apigw.Error) {
+		host := apigw.Header(ev, "Host")
 		if name, _, err := net.SplitHostPort(host); err != nil || name != "localhost" && !net.ParseIP(name).IsLoopback() {
-			return apigw.ParamError("Host", "is not a loopback address of this local API").Respond(), nil
+			return "", apigw.ParamError("Host", "is not a loopback address of this local API")
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+host+NotifyPath, bytes.NewReader(body))
-		if err != nil {
-			return events.APIGatewayV2HTTPResponse{}, err
+		return "http://" + host + path, nil
+	}
+	cardAnswer := func(code string) events.APIGatewayV2HTTPResponse {
+		card, _ := srv.UserCard(code)
+		b, _ := json.Marshal(map[string]string{"user_card_code": card.UserCardCode, "card_id": card.CardID, "user_card_state": card.UserCardState})
+		return apigw.JSON(http.StatusOK, b)
+	}
+	open := func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		var req openCardRequest
+		if ev.Body != "" {
+			if err := membercard.Decode([]byte(ev.Body), &req); err != nil {
+				return apigw.ParamError("body", err.Error()).Respond(), nil
+			}
 		}
-		req.Header = h
-		resp, err := client.Do(req) //nolint:gosec // the local API posting to itself, at the address the request came in on
+		o := membercardtest.Opening{Flavour: membercardtest.FlavourBrand, BrandID: SandboxBrandID, CardID: SandboxCardID, OpenID: SandboxOpenID,
+			Key: []byte(SandboxBrandAPIKey)}
+		path := BrandNotifyPath
+		switch req.Flavour {
+		case "", "brand":
+		case "partner":
+			o.Flavour, o.Key, path = membercardtest.FlavourPartner, []byte(SandboxAPIv3Key), NotifyPath
+		default:
+			return apigw.ParamError("flavour", "must be brand or partner").Respond(), nil
+		}
+		url, aerr := self(&ev, path)
+		if aerr != nil {
+			return aerr.Respond(), nil
+		}
+		code, status, err := srv.PostOpenCard(ctx, client, url, o)
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("posting the notification: %w", err)
 		}
-		defer resp.Body.Close()
-		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		return apigw.JSON(resp.StatusCode, answer), nil
-	}}
+		mu.Lock()
+		routeOf[code] = path
+		mu.Unlock()
+		if status != http.StatusOK {
+			return apigw.JSON(http.StatusBadGateway, []byte(fmt.Sprintf(`{"code":"NOTIFICATION_REFUSED","message":"the card-events route answered %d"}`, status))), nil
+		}
+		return cardAnswer(code), nil
+	}
+	del := func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		code := ev.PathParameters["user_card_code"]
+		mu.Lock()
+		path, ok := routeOf[code]
+		mu.Unlock()
+		if !ok {
+			e := apigw.ParamError("user_card_code", "is no card the sandbox user opened here")
+			e.Status, e.Code = http.StatusNotFound, "NOT_FOUND"
+			return e.Respond(), nil
+		}
+		url, aerr := self(&ev, path)
+		if aerr != nil {
+			return aerr.Respond(), nil
+		}
+		status, err := srv.PostDeleteCard(ctx, client, url, code)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("posting the notification: %w", err)
+		}
+		if status != http.StatusOK {
+			return apigw.JSON(http.StatusBadGateway, []byte(fmt.Sprintf(`{"code":"NOTIFICATION_REFUSED","message":"the card-events route answered %d"}`, status))), nil
+		}
+		return cardAnswer(code), nil
+	}
+	return []Route{{"POST " + OpenCardPath, open}, {"POST " + DeleteCardRoute, del}}
 }
 
-// CardEventsCurlLine makes the sandbox post a genuine notification that
-// the sandbox user opened the sandbox card: the card-events route verifies,
-// decrypts and deduplicates it, and the event prints as a JSON line.
-func CardEventsCurlLine(base string) string {
-	return "curl -s -X POST " + base + SendNotificationPath
+// CardCurlLines have the sandbox user open the sandbox card, a brand's
+// and a service provider's, and delete the first; the events they print
+// show the notification, the confirmation and the member.
+func CardCurlLines(base string) []string {
+	return []string{
+		fmt.Sprintf(`CARD=$(curl -s -X POST %s%s | sed -E 's/.*"user_card_code":"([^"]+)".*/\1/')`, base, OpenCardPath),
+		fmt.Sprintf(`curl -s -X POST %s%s -H 'Content-Type: application/json' -d '{"flavour":"partner"}'`, base, OpenCardPath),
+		fmt.Sprintf(`curl -s -X POST %s/local/cards/$CARD/delete`, base),
+	}
 }

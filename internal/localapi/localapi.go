@@ -34,7 +34,6 @@ import (
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/refresh"
 	"github.com/wxcard/wxcard/internal/secret"
-	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxlogin/wxlogintest"
@@ -136,7 +135,7 @@ func serve(w http.ResponseWriter, r *http.Request, rt Route) {
 			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims},
 		}
 	}
-	for _, name := range []string{"card_id", "brand_id"} {
+	for _, name := range []string{"card_id", "brand_id", "user_card_code"} {
 		if v := r.PathValue(name); v != "" {
 			ev.PathParameters[name] = v
 		}
@@ -257,7 +256,7 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 		env.AuthorityBrandIDs = brands
 	}
 	secrets := map[wxsign.Scheme][]byte{
-		wxsign.Brand:    []byte(secretstest.ValueOf(srv.Server, srv.AddBrand(SandboxBrandID))),
+		wxsign.Brand:    sandboxBrandSecret(srv.Server),
 		wxsign.Merchant: sandboxPartnerSecret(srv.Server),
 	}
 	env.BaseURL, env.BackupURL = srv.URL, "-"
@@ -268,21 +267,43 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 			return secret.Parse(name, secrets[kind], kind)
 		}, hc, logger)
 	}
-	events := &eventbus.Memory{}
-	routes, err := routes(env, logger, upstream, events)
+	brand, err := upstream(wxsign.Brand)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	partner, err := upstream(wxsign.Merchant)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	bus := newMemberBus(logger, brand, partner)
+	events := bus.Memory
+	routes, err := routes(env, logger, func(kind wxsign.Scheme) (cardapi.Caller, error) {
+		if kind == wxsign.Brand {
+			return brand, nil
+		}
+		return partner, nil
+	}, events)
 	if err != nil {
 		srv.Close()
 		return nil, err
 	}
 	routes = append(routes, sandboxAuthorityRoutes(srv, brands)...)
-	notify, err := cardEventsRoute(ctx, logger, events, func(context.Context) (*secret.Identity, error) {
-		return secret.Parse("sandbox/service provider", secrets[wxsign.Merchant], wxsign.Merchant)
-	}, "sandbox/service provider")
-	if err != nil {
-		srv.Close()
-		return nil, err
+	// Both card-events routes, each with its identity's notification key;
+	// what they publish goes through the member queue's consumer.
+	for _, kind := range []wxsign.Scheme{wxsign.Merchant, wxsign.Brand} {
+		name := "sandbox/" + kind.IDParam()
+		notify, err := cardEventsRoute(ctx, logger, bus, func(context.Context) (*secret.Identity, error) {
+			return secret.Parse(name, secrets[kind], kind)
+		}, name)
+		if err != nil {
+			srv.Close()
+			return nil, err
+		}
+		routes = append(routes, notify)
 	}
-	routes = append(routes, notify, sandboxNotificationRoute(srv.Server))
+	routes = append(routes, sandboxCardRoutes(srv)...)
 	return &Stack{Routes: routes, Sandbox: srv, Events: events, env: env, logger: logger, close: srv.Close}, nil
 }
 

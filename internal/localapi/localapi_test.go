@@ -88,12 +88,12 @@ func TestBannerCurlLinesSucceed(t *testing.T) {
 				switch {
 				case strings.HasPrefix(l, "  curl "):
 					lines = append(lines, strings.TrimSpace(l))
-				case strings.HasPrefix(l, "  CODE=$(curl "), strings.HasPrefix(l, "  TOKEN=$(curl "):
+				case strings.HasPrefix(l, "  CODE=$(curl "), strings.HasPrefix(l, "  TOKEN=$(curl "), strings.HasPrefix(l, "  CARD=$(curl "):
 					signIn = append(signIn, strings.TrimSpace(l))
 				}
 			}
-			require.Len(t, lines, 9, banner.String())
-			require.Len(t, signIn, 2, banner.String())
+			require.Len(t, lines, 10, banner.String())
+			require.Len(t, signIn, 3, banner.String())
 			want := map[int]string{0: "token", 1: "token", 2: "permission_token", 3: "authorization_type"}
 			for i, line := range lines {
 				// Each line after a fresh sign-in, as a user pastes the banner.
