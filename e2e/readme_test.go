@@ -355,3 +355,29 @@ func TestSampleEventsCoverEveryRoute(t *testing.T) {
 	}
 	assert.Contains(t, commands, strings.Join(keys(map[string]any{"version": 0, "id": 0, "detail-type": 0, "source": 0, "account": 0, "time": 0, "region": 0, "resources": 0, "detail": 0}), ","), "the schedule's own event")
 }
+
+// The decision function README shows is the example's own code, line for
+// line, so that what a brand copies compiles (the example is built by the
+// e2e tests' go vet and by go build ./...).
+func TestReadmeDeciderIsTheExample(t *testing.T) {
+	t.Parallel()
+	root, err := lambdatest.ModuleRoot()
+	require.NoError(t, err)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	example, err := os.ReadFile(filepath.Join(root, "examples", "memberdecider", "main.go"))
+	require.NoError(t, err)
+	_, members, ok := strings.Cut(string(readme), "\n### Members\n")
+	require.True(t, ok, "README has a Members section")
+	_, block, ok := strings.Cut(members, "```go\n")
+	require.True(t, ok, "the Members section shows the decision function")
+	block, _, _ = strings.Cut(block, "```")
+	var lines int
+	for _, l := range strings.Split(block, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			assert.Contains(t, string(example), l, "README's decision function line is not in examples/memberdecider")
+			lines++
+		}
+	}
+	assert.GreaterOrEqual(t, lines, 6)
+}
