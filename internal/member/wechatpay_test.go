@@ -1,0 +1,118 @@
+package member_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wxcard/wxcard/internal/member"
+	"github.com/wxcard/wxcard/pkg/membercard"
+	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
+	"github.com/wxcard/wxcard/pkg/wxpay"
+	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
+	"github.com/wxcard/wxcard/pkg/wxsign"
+)
+
+// The confirm and user-card APIs against the stand-in, which checks them
+// as WeChat Pay does: each flavour through its own identity and API; a
+// second confirmation is 404; an unknown card reads as not found.
+func TestWeChatPayAgainstTheStandIn(t *testing.T) {
+	srv := membercardtest.NewServer(wxpaytest.Options{})
+	defer srv.Close()
+	srv.AddCard(opening.CardID)
+	client := func(id *wxsign.Identity) member.Caller {
+		c, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: id.Signer(), Verifier: srv.Verifier(),
+			HTTPClient: srv.Client(), PublicKeyID: srv.PublicKeyID, MaxAttempts: 1})
+		require.NoError(t, err)
+		return c
+	}
+	wx := &member.WeChatPay{Brand: client(srv.AddBrand("1004")), Partner: client(srv.AddMerchant("1900000001"))}
+	ctx := context.Background()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	for _, tc := range []struct {
+		flavour membercardtest.Flavour
+		src     member.Source
+	}{{membercardtest.FlavourBrand, member.SourceBrand}, {membercardtest.FlavourPartner, member.SourcePartner}} {
+		t.Run(string(tc.src), func(t *testing.T) {
+			code, _, _, err := srv.OpenCard(membercardtest.Opening{Flavour: tc.flavour, BrandID: "1004", CardID: opening.CardID, OpenID: "oWx" + string(tc.src), Key: key})
+			require.NoError(t, err)
+			o := member.Opening{BrandID: "1004", CardID: opening.CardID, UserCardCode: code, OpenID: "oWx" + string(tc.src)}
+			state, err := wx.CardState(ctx, tc.src, o)
+			require.NoError(t, err)
+			assert.Equal(t, membercard.UserCardUnactivated, state)
+
+			d := member.Decision{State: membercard.ConfirmSuccess, Level: "金卡", ValidDateInformation: &membercard.ValidDateInformation{Type: membercard.ValidDatePermanent}}
+			require.NoError(t, wx.Confirm(ctx, tc.src, o, d))
+			state, err = wx.CardState(ctx, tc.src, o)
+			require.NoError(t, err)
+			assert.Equal(t, membercard.UserCardEffective, state)
+			card, _ := srv.UserCard(code)
+			assert.Equal(t, "金卡", card.Level)
+
+			err = wx.Confirm(ctx, tc.src, o, d)
+			var ae *wxpay.APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, http.StatusNotFound, ae.Status)
+			assert.Equal(t, 1, srv.Confirmations(code))
+
+			// The other identity's API does not know the card.
+			other := member.SourcePartner
+			if tc.src == member.SourcePartner {
+				other = member.SourceBrand
+			}
+			_, err = wx.CardState(ctx, other, o)
+			require.ErrorIs(t, err, member.ErrCardNotFound)
+
+			// A request that breaks a rule is never sent.
+			bad := o
+			bad.BrandID = ""
+			before := len(srv.Requests())
+			err = wx.Confirm(ctx, tc.src, bad, member.Decision{State: "MAYBE"})
+			require.Error(t, err)
+			assert.Len(t, srv.Requests(), before)
+		})
+	}
+	for _, src := range []member.Source{member.SourceBrand, member.SourcePartner} {
+		none := &member.WeChatPay{}
+		require.ErrorIs(t, none.Confirm(ctx, src, opening, member.Decision{State: membercard.ConfirmSuccess}), member.ErrNoIdentity)
+		_, err := none.CardState(ctx, src, opening)
+		require.ErrorIs(t, err, member.ErrNoIdentity)
+	}
+	// An answer without a state is an error, not a state.
+	empty := &member.WeChatPay{Partner: callerFunc(func(context.Context, wxpay.Request) (*wxpay.Response, error) {
+		return &wxpay.Response{Status: 200, Body: []byte(`{"user_card_code":"1"}`)}, nil
+	})}
+	_, err := empty.CardState(ctx, member.SourcePartner, opening)
+	require.ErrorContains(t, err, "user_card_state")
+	failing := &member.WeChatPay{Partner: callerFunc(func(context.Context, wxpay.Request) (*wxpay.Response, error) {
+		return nil, errors.New("unreachable")
+	})}
+	_, err = failing.CardState(ctx, member.SourcePartner, opening)
+	require.ErrorContains(t, err, "unreachable")
+}
+
+type callerFunc func(context.Context, wxpay.Request) (*wxpay.Response, error)
+
+func (f callerFunc) Do(ctx context.Context, r wxpay.Request) (*wxpay.Response, error) { return f(ctx, r) }
+
+// The memory store: versions are checked, and what it hands out is a copy.
+func TestMemoryStore(t *testing.T) {
+	var m member.Memory
+	ctx := context.Background()
+	it := member.Item{CardID: "c", UserCardCode: "1", Version: 1, Decision: &member.Decision{State: membercard.ConfirmSuccess}}
+	require.NoError(t, m.Put(ctx, it, 0))
+	require.ErrorIs(t, m.Put(ctx, it, 0), member.ErrConflict)
+	got, err := m.Get(ctx, "c", "1")
+	require.NoError(t, err)
+	got.Decision.State = "changed"
+	again, _ := m.Get(ctx, "c", "1")
+	assert.Equal(t, membercard.ConfirmSuccess, again.Decision.State, "a copy")
+	assert.Len(t, m.Items(), 1)
+	absent, err := m.Get(ctx, "c", "2")
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), absent.Version)
+}
