@@ -97,7 +97,9 @@ func TestWeChatPayAgainstTheStandIn(t *testing.T) {
 
 type callerFunc func(context.Context, wxpay.Request) (*wxpay.Response, error)
 
-func (f callerFunc) Do(ctx context.Context, r wxpay.Request) (*wxpay.Response, error) { return f(ctx, r) }
+func (f callerFunc) Do(ctx context.Context, r wxpay.Request) (*wxpay.Response, error) {
+	return f(ctx, r)
+}
 
 // The memory store: versions are checked, and what it hands out is a copy.
 func TestMemoryStore(t *testing.T) {
