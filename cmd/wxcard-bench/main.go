@@ -35,6 +35,9 @@ var runs = []run{
 	{"./e2e", "^BenchmarkColdRequest$", []string{"-benchtime", "9x", "-count", "3"}},
 	{"./e2e", "^BenchmarkColdStartBaseline$", []string{"-benchtime", "21x", "-count", "3"}},
 	{"./e2e", "^BenchmarkColdStartSignIn$", []string{"-benchtime", "15x", "-count", "3"}},
+	// 1,000 openings through the paced member queue, twice (about 9 minutes):
+	// the pace is the measurement.
+	{"./internal/member", "^BenchmarkMemberJoins$", []string{"-benchtime", "1000x", "-count", "1", "-timeout", "30m"}},
 }
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
@@ -186,6 +189,21 @@ func report(samples map[string]map[string][]float64) {
 		median(mo["ns-without-metrics"])/1e6, median(mo["ns-with-metrics"])/1e6, median(mo["ratio-with/without"]), len(mo["ratio-with/without"]))
 
 	memoryTable(ms("Handler/pretoken"), maxCold)
+	membersTable(samples)
+}
+
+// membersTable is 1,000 openings drained by two paced members invocations
+// (MEMBER_CALLS_PER_SECOND 4 over 2), WeChat Pay's limit off and on.
+func membersTable(samples map[string]map[string][]float64) {
+	fmt.Println("\n### Members: 1,000 openings through the paced member queue (pace 4/s, 2 invocations)")
+	fmt.Println("| WeChat Pay's limit | members/s | / pace (≥ 0.95) | drain / (1.1 × N / pace) (≤ 1) | CPU per confirmation | lost | duplicate confirmations | 429s | failed | |\n|---|---|---|---|---|---|---|---|---|---|")
+	for _, c := range []string{"unlimited", "at-limit"} {
+		s := samples["MemberJoins/"+c]
+		get := func(unit string) float64 { return median(s[unit]) }
+		ok := get("pace-ratio") >= 0.95 && get("drain/bound") <= 1 && get("lost") == 0 && get("dup-confirms") == 0 && get("failed") == 0
+		fmt.Printf("| %s | %.3f | %.3f | %.3f | %.2f ms | %.0f | %.0f | %.0f | %.0f | %s |\n", c, get("members/s"), get("pace-ratio"),
+			get("drain/bound"), get("cpu-ms/confirm"), get("lost"), get("dup-confirms"), get("429s"), get("failed"), verdict(ok))
+	}
 }
 
 // coldRequestTable is the cold request with WeChat Pay 30 ms away and a
