@@ -442,13 +442,16 @@ func TestSampleEvents(t *testing.T) {
 			case "members":
 				// The sample's card is none the stand-in holds: confirmed,
 				// WeChat Pay answers it has no such card, and the member is
-				// recorded failed; the message is done, not retried.
+				// recorded failed and parked in the dead-letter queue; the
+				// message is done, not retried.
 				st := awstest.Stacks(t)[0]
-				f := StartFunction(t, fn, s.Env(secretID, append(stateEnv(st), "AWS_ENDPOINT_URL_SQS="+st.Endpoint)...))
+				dlq := st.NewQueue(t, "wxcard-sample-members-dlq")
+				f := StartFunction(t, fn, s.Env(secretID, append(stateEnv(st), "AWS_ENDPOINT_URL_SQS="+st.Endpoint, "MEMBER_DEAD_LETTER_QUEUE_URL="+dlq)...))
 				var ev events.SQSEvent
 				require.NoError(t, json.Unmarshal(raw, &ev))
 				assert.Empty(t, consume(t, f)(ev).BatchItemFailures)
 				assert.Contains(t, f.Proc.Output(), `"outcome":"failed"`)
+				assert.Equal(t, 1, st.QueueDepth(t, dlq), "parked")
 				return
 			case "cardevents":
 				// The sample is encrypted with notifyAPIv3Key (the brand's as

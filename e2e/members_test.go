@@ -80,7 +80,7 @@ func newMemberStack(t *testing.T, opts wxpaytest.Options, decide string) *member
 	m.brandEvents = StartFunction(t, "cardevents", s.Env("wxcard/brand-notify", awsEnv...))
 	// The identities the card-events functions hold (stored again with their
 	// notification keys, so the first two secrets are stale).
-	env := append(s.Env("wxcard/notify", awsEnv...), "WXPAY_BRAND_SECRET_ID=wxcard/brand-notify")
+	env := append(s.Env("wxcard/notify", awsEnv...), "WXPAY_BRAND_SECRET_ID=wxcard/brand-notify", "MEMBER_DEAD_LETTER_QUEUE_URL="+m.dlq)
 	if decide != "" {
 		m.decider = startDecider(t, decide)
 		env = append(env, "MEMBER_CONFIRM_FUNCTION=arn:aws:lambda:us-east-1:123456789012:function:brand-decides",
@@ -184,6 +184,21 @@ func (m *memberStack) open(t *testing.T, o membercardtest.Opening, times int) st
 	return code
 }
 
+// notifyAgain posts a second notification of the same opening under a new
+// id, as WeChat Pay might: the member queue gets a second message.
+func (m *memberStack) notifyAgain(t *testing.T, o membercardtest.Opening, code string) {
+	t.Helper()
+	card, ok := m.s.WxPay.UserCard(code)
+	require.True(t, ok)
+	eventType, fn, route := membercard.PartnerUserCardCreateEvent, m.partnerEvents, "/notify/card-events"
+	if o.Flavour == membercardtest.FlavourBrand {
+		eventType, fn, route = membercard.BrandUserCardCreateEvent, m.brandEvents, "/notify/brand-card-events"
+	}
+	h, body, err := m.s.WxPay.Notifier(o.Key).Build(wxpaytest.Notification{EventType: eventType, Summary: "用户开通会员卡通知", Resource: card}, wxpaytest.Genuine)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, notify(t, fn, route, h, body))
+}
+
 // drain hands the member queue to the members function until it is empty.
 func (m *memberStack) drain(t *testing.T) []awstest.Delivery {
 	t.Helper()
@@ -202,6 +217,18 @@ func (m *memberStack) memberEvents(t *testing.T, code string) map[string][]map[s
 		}
 	}
 	return out
+}
+
+// confirmRequests counts the confirmations of a card WeChat Pay received,
+// taken or not.
+func (m *memberStack) confirmRequests(code string) int {
+	n := 0
+	for _, r := range m.s.WxPay.Requests() {
+		if strings.Contains(r.URI, "/user-cards/"+code+"/confirm") {
+			n++
+		}
+	}
+	return n
 }
 
 func (m *memberStack) item(t *testing.T, code string) member.Item {
@@ -224,13 +251,19 @@ func TestMembersJoinThroughTheBinaries(t *testing.T) {
 			before        func(o *membercardtest.Opening) // changes the opening
 			faults        []wxpaytest.Fault               // WeChat Pay's answers to the confirmation
 			redeliver     bool                            // the member message delivered again after it was handled
+			second        bool                            // a second notification (another id) of the same opening
+			requests      int                             // confirmations WeChat Pay receives, at most
 		}{
-			"once":                         {notifications: 1},
-			"notification delivered twice": {notifications: 2},
-			"member message twice":         {notifications: 1, redeliver: true},
-			"confirmation's answer lost":   {notifications: 1, faults: []wxpaytest.Fault{{Kind: wxpaytest.DropAnswer}}},
-			"429 then 200":                 {notifications: 1, faults: []wxpaytest.Fault{{Kind: wxpaytest.Status, Status: http.StatusTooManyRequests}}},
-			"older event type": {notifications: 1, before: func(o *membercardtest.Opening) {
+			"once":                             {notifications: 1, requests: 1},
+			"notification delivered twice":     {notifications: 2, requests: 1},
+			"two notifications of one opening": {notifications: 1, second: true, requests: 1},
+			"member message twice":             {notifications: 1, redeliver: true, requests: 1},
+			"confirmation's answer lost":       {notifications: 1, faults: []wxpaytest.Fault{{Kind: wxpaytest.DropAnswer}}, requests: 2},
+			"429 then 200":                     {notifications: 1, faults: []wxpaytest.Fault{{Kind: wxpaytest.Status, Status: http.StatusTooManyRequests}}, requests: 2},
+			"429 past the client's retries": {notifications: 1, requests: 4, faults: []wxpaytest.Fault{
+				{Kind: wxpaytest.Status, Status: http.StatusTooManyRequests}, {Kind: wxpaytest.Status, Status: http.StatusTooManyRequests},
+				{Kind: wxpaytest.Status, Status: http.StatusTooManyRequests}}},
+			"older event type": {notifications: 1, requests: 1, before: func(o *membercardtest.Opening) {
 				if o.Flavour == membercardtest.FlavourPartner {
 					o.LegacyEventType = true
 				}
@@ -242,6 +275,9 @@ func TestMembersJoinThroughTheBinaries(t *testing.T) {
 					tc.before(&o)
 				}
 				code := m.open(t, o, tc.notifications)
+				if tc.second {
+					m.notifyAgain(t, o, code)
+				}
 				m.s.WxPay.Inject(tc.faults...)
 				ds := m.drain(t)
 				require.NotEmpty(t, ds)
@@ -254,6 +290,7 @@ func TestMembersJoinThroughTheBinaries(t *testing.T) {
 				require.True(t, ok)
 				assert.Equal(t, membercard.UserCardEffective, card.UserCardState)
 				assert.Equal(t, 1, m.s.WxPay.Confirmations(code), "one confirmation as WeChat Pay sees it")
+				assert.LessOrEqual(t, m.confirmRequests(code), tc.requests, "confirmations sent")
 				it := m.item(t, code)
 				assert.Equal(t, member.Effective, it.State)
 				assert.Equal(t, o.OpenID, it.OpenID)
@@ -392,4 +429,38 @@ func TestMembersRefuseToStartWithoutTheirParts(t *testing.T) {
 			assert.Contains(t, p.Output(), tc.want)
 		})
 	}
+}
+
+// WeChat Pay refusing a confirmation for good: the member is FAILED, one
+// Member join failed, and its opening waits in the dead-letter queue;
+// redriven once the cause is gone, the member joins.
+func TestMembersFailedAreParkedAndRedriven(t *testing.T) {
+	t.Parallel()
+	m := newMemberStack(t, wxpaytest.Options{}, "")
+	code := m.open(t, m.opening(membercardtest.FlavourPartner), 1)
+	m.s.WxPay.Inject(wxpaytest.Fault{Kind: wxpaytest.Status, Status: http.StatusBadRequest})
+	ds := m.drain(t)
+	require.Len(t, ds, 1)
+	assert.False(t, ds[0].Failed, "done: parked, not retried")
+	assert.Equal(t, member.Failed, m.item(t, code).State)
+	require.Len(t, m.memberEvents(t, code)[member.FailedEvent], 1)
+	require.Equal(t, 1, m.aws.QueueDepth(t, m.dlq), "parked in the dead-letter queue")
+
+	// The redrive: the dead-letter queue's message back to the member queue.
+	q := awstest.SQS(m.aws.Endpoint)
+	ctx := context.Background()
+	got, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(m.dlq), MaxNumberOfMessages: 1})
+	require.NoError(t, err)
+	require.Len(t, got.Messages, 1)
+	_, err = q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(m.queueURL), MessageBody: got.Messages[0].Body})
+	require.NoError(t, err)
+	_, err = q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(m.dlq), ReceiptHandle: got.Messages[0].ReceiptHandle})
+	require.NoError(t, err)
+	m.drain(t)
+	assert.Equal(t, member.Effective, m.item(t, code).State)
+	card, _ := m.s.WxPay.UserCard(code)
+	assert.Equal(t, membercard.UserCardEffective, card.UserCardState)
+	evs := m.memberEvents(t, code)
+	require.Len(t, evs[member.JoinedEvent], 1)
+	assert.Empty(t, evs[member.FailedEvent], "no second failure event")
 }

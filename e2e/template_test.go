@@ -532,6 +532,7 @@ func checkMembers(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
 	assert.NotNil(t, node(vars, "EVENT_BUS_NAME"))
 	assert.Equal(t, "MemberCallsPerSecond", node(vars, "MEMBER_CALLS_PER_SECOND").Value)
 	assert.Equal(t, "MemberConcurrency", node(vars, "MEMBER_CONCURRENCY").Value, "the pace and the mapping share one parameter")
+	assert.Equal(t, "MemberDeadLetterQueue", node(vars, "MEMBER_DEAD_LETTER_QUEUE_URL").Value, "failed members are parked in the dead-letter queue")
 	decider := node(vars, "MEMBER_CONFIRM_FUNCTION")
 	require.NotNil(t, decider)
 	assert.Equal(t, "!If", decider.Tag)
@@ -553,8 +554,8 @@ func checkMembers(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
 	assert.Equal(t, "StateTable.Arn", node(stmts[0], "Resource").Value)
 	assert.Equal(t, []string{"member#*"}, values(node(stmts[0], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys")))
 	assert.Equal(t, []string{"events:PutEvents", "events:DescribeEventBus"}, values(node(stmts[1], "Action")))
-	assert.Equal(t, "sqs:SendMessage", node(stmts[2], "Action").Value, "sends back what it had no time for")
-	assert.Equal(t, "MemberQueue.Arn", node(stmts[2], "Resource").Value)
+	assert.Equal(t, "sqs:SendMessage", node(stmts[2], "Action").Value, "sends back what it had no time for, parks the failed")
+	assert.Equal(t, []string{"MemberQueue.Arn", "MemberDeadLetterQueue.Arn"}, values(node(stmts[2], "Resource")))
 	invoke := policies[2]
 	require.Equal(t, "!If", invoke.Tag, "the decision function is granted only when given")
 	assert.Equal(t, "HasMemberDecider", invoke.Content[0].Value)

@@ -6,8 +6,9 @@
 // (WXPAY_SECRET_ID), paced under MEMBER_CALLS_PER_SECOND per identity
 // across MEMBER_CONCURRENCY invocations, and publishes the outcome to the
 // bus (EVENT_BUS_NAME). It reports the messages to deliver again, sends
-// back as new messages those it had no time for, and deletes malformed
-// ones.
+// back as new messages those it had no time for, parks the members WeChat
+// Pay refused in the dead-letter queue (MEMBER_DEAD_LETTER_QUEUE_URL) for
+// a redrive, and deletes malformed messages.
 package main
 
 import (
@@ -60,14 +61,19 @@ func main() {
 	if err != nil {
 		app.Refuse(err)
 	}
+	park, err := member.ParkFromEnv(os.Getenv)
+	if err != nil {
+		app.Refuse(err)
+	}
 	bus, err := bridge.FromEnvChecked(context.Background(), os.Getenv)
 	if err != nil {
 		app.Refuse(fmt.Errorf("event bus: %w", err))
 	}
 	keeper := &member.Keeper{Store: membertable.Table{Table: table}, Bus: bus, Decider: decider, WeChatPay: wechatpay, Logger: app.Logger}
 	h := &pacedqueue.Consumer{
-		Name: "member", Handler: &member.Queue{Keeper: keeper, Logger: app.Logger}, Valid: member.Valid,
-		Pacers: pacers, Logger: app.Logger, Metrics: app.Metrics, Requeue: requeue, Labels: member.Labels, Counts: member.Counts,
+		Name: "member", Handler: &member.Queue{Keeper: keeper, Logger: app.Logger, Park: park}, Valid: member.Valid,
+		MinTimeLeft: member.MinTimeLeft,
+		Pacers:      pacers, Logger: app.Logger, Metrics: app.Metrics, Requeue: requeue, Labels: member.Labels, Counts: member.Counts,
 	}
 	lambda.Start(h.Handle)
 }

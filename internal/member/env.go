@@ -1,6 +1,8 @@
 package member
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -8,7 +10,27 @@ import (
 
 	"github.com/wxcard/wxcard/internal/awsenv"
 	"github.com/wxcard/wxcard/internal/pacedqueue"
+	"github.com/wxcard/wxcard/internal/pacedqueue/sqsqueue"
 )
+
+// ParkFromEnv is Queue.Park through SQS: MEMBER_DEAD_LETTER_QUEUE_URL
+// (the member queue's dead-letter queue), the AWS region and credentials,
+// and AWS_ENDPOINT_URL_SQS for a local endpoint.
+func ParkFromEnv(getenv func(string) string) (func(ctx context.Context, body string) error, error) {
+	url := strings.TrimSpace(getenv("MEMBER_DEAD_LETTER_QUEUE_URL"))
+	if url == "" {
+		return nil, errors.New("MEMBER_DEAD_LETTER_QUEUE_URL is not set: name the member queue's dead-letter queue, where failed members wait for a redrive")
+	}
+	c, err := sqsqueue.ClientFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	q := &sqsqueue.Queue{Client: c, URL: url}
+	return func(ctx context.Context, body string) error {
+		_, err := q.Send(ctx, []string{body})
+		return err
+	}, nil
+}
 
 // The pace of confirmations, by default: WeChat Pay allows 5 a second per
 // brand and per service provider; the members function takes 4, across

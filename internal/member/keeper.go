@@ -71,12 +71,22 @@ func (k *Keeper) now() time.Time {
 	return time.Now()
 }
 
-func (k *Keeper) lease() time.Duration {
+// lease is how long this delivery keeps the member: Lease, or at least
+// until the invocation's deadline and a margin, so that a function whose
+// timeout is raised above DefaultLease cannot outlive its own lease.
+func (k *Keeper) lease(ctx context.Context) time.Duration {
+	d := DefaultLease
 	if k.Lease > 0 {
-		return k.Lease
+		d = k.Lease
 	}
-	return DefaultLease
+	if dl, ok := ctx.Deadline(); ok {
+		d = max(d, time.Until(dl)+leaseMargin)
+	}
+	return d
 }
+
+// leaseMargin outlasts the clock skew between invocations.
+const leaseMargin = 30 * time.Second
 
 // Open handles a card-opened notification: it records the member PENDING,
 // decides, confirms with WeChat Pay, and records and publishes the
@@ -96,34 +106,47 @@ func (k *Keeper) open(ctx context.Context, src Source, o Opening) (Outcome, erro
 	if err != nil {
 		return "", fmt.Errorf("reading the member: %w", err)
 	}
+	now := k.now()
+	if it.leased(now) {
+		// Another delivery decides, confirms or publishes: its transition's
+		// event is its own to publish, once.
+		return "", ErrInFlight
+	}
 	if len(it.Pending) > 0 {
+		// Left by a delivery that died after its transition: published now.
 		return k.flush(ctx, it)
 	}
 	switch it.State {
-	case Effective, Refused, Failed:
+	case Effective, Refused:
 		return Duplicate, nil
 	case Deleted:
 		return NotOpened, nil
+	case Failed:
+		// WeChat Pay refused the confirmation before (its cause perhaps
+		// fixed since: a decision, a secret, the user's other pending
+		// card): this delivery, a redrive from the dead-letter queue or a
+		// new notification of the opening, tries again, deciding afresh.
+		it.Decision = nil
 	}
-	now := k.now()
 	if it.Version == 0 {
 		it = Item{CardID: o.CardID, UserCardCode: o.UserCardCode, BrandID: o.BrandID, OpenID: o.OpenID, Source: src,
 			State: Pending, Level: o.Level, CreatedAt: now}
 	}
-	if it.LeaseID != "" && it.LeaseUntil.After(now) {
-		return "", ErrInFlight
-	}
 	// Take the lease, in the write that records the member.
-	it.LeaseID, it.LeaseUntil = newID(), now.Add(k.lease())
+	lease := newID()
+	it.LeaseID, it.LeaseUntil = lease, now.Add(k.lease(ctx))
 	if it, err = k.put(ctx, it); err != nil {
 		return "", err
 	}
 	out, err := k.confirm(ctx, src, o, it)
 	if err != nil && !errors.Is(err, ErrConflict) {
-		k.release(ctx, it)
+		k.release(ctx, o, lease)
 	}
 	return out, err
 }
+
+// leased reports whether a delivery holds the member's lease at now.
+func (it *Item) leased(now time.Time) bool { return it.LeaseID != "" && it.LeaseUntil.After(now) }
 
 // put writes it as the next version of what was read.
 func (k *Keeper) put(ctx context.Context, it Item) (Item, error) {
@@ -139,11 +162,21 @@ func (k *Keeper) put(ctx context.Context, it Item) (Item, error) {
 }
 
 // release gives the lease back after a delivery that will be retried, so
-// the retry need not wait for it to expire. A failure only delays it.
-func (k *Keeper) release(ctx context.Context, it Item) {
-	it.LeaseID, it.LeaseUntil = "", time.Time{}
-	if _, err := k.put(context.WithoutCancel(ctx), it); err != nil && !errors.Is(err, ErrConflict) {
-		k.Logger.WarnContext(ctx, "member lease not released: it expires", "card_id", it.CardID, "error", err.Error())
+// the retry need not wait for it to expire: it reads the member again (the
+// delivery may have written it since it took the lease) and clears the
+// lease if it is still this one's. A failure only delays the retry.
+func (k *Keeper) release(ctx context.Context, o Opening, lease string) {
+	ctx = context.WithoutCancel(ctx)
+	it, err := k.Store.Get(ctx, o.CardID, o.UserCardCode)
+	if err == nil && it.LeaseID != lease {
+		return
+	}
+	if err == nil {
+		it.LeaseID, it.LeaseUntil = "", time.Time{}
+		_, err = k.put(ctx, it)
+	}
+	if err != nil {
+		k.Logger.WarnContext(ctx, "member lease not released: the retry waits for it to expire", "card_id", o.CardID, "error", err.Error())
 	}
 }
 
@@ -154,7 +187,7 @@ func (k *Keeper) confirm(ctx context.Context, src Source, o Opening, it Item) (O
 	if it.Confirmations > 0 && it.Decision != nil {
 		// A confirmation was sent before and its outcome is unknown here:
 		// ask WeChat Pay, so that a lost answer is not confirmed twice.
-		done, out, err := k.alreadyConfirmed(ctx, src, o, it)
+		done, out, err := k.alreadyConfirmed(ctx, src, o, it, true)
 		if err != nil || done {
 			return out, err
 		}
@@ -180,20 +213,20 @@ func (k *Keeper) confirm(ctx context.Context, src Source, o Opening, it Item) (O
 	switch {
 	case err == nil:
 		return k.settle(ctx, it)
-	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
-		// "用户不存在未激活的会员卡": no pending card. A confirmation of ours
-		// may have reached WeChat Pay with its answer lost; ask.
-		done, out, qerr := k.alreadyConfirmed(ctx, src, o, it)
-		if qerr != nil || done {
-			return out, qerr
-		}
-		return k.fail(ctx, it, ae)
 	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
 		// SIGN_ERROR: our credentials, not the member (a secret rotated
 		// or misconfigured); the client rereads the secret. Delivered
 		// again, and dead-lettered if it lasts, to be redriven.
 		return "", fmt.Errorf("confirming: %w", err)
 	case errors.As(err, &ae) && !ae.Retryable():
+		// Refused for good, as far as this answer says. But a confirmation
+		// of ours may have reached WeChat Pay before it (an answer lost, an
+		// attempt on the backup host), and WeChat Pay documents only a 404
+		// ("用户不存在未激活的会员卡") for a card no longer pending: ask.
+		done, out, qerr := k.alreadyConfirmed(ctx, src, o, it, it.Confirmations > 1)
+		if qerr != nil || done {
+			return out, qerr
+		}
 		return k.fail(ctx, it, ae)
 	default:
 		return "", fmt.Errorf("confirming: %w", err)
@@ -203,15 +236,23 @@ func (k *Keeper) confirm(ctx context.Context, src Source, o Opening, it Item) (O
 // alreadyConfirmed asks WeChat Pay for the user card: done when it is no
 // longer waiting for a confirmation, and then settled as the stored
 // decision said (EFFECTIVE for a success; a refusal leaves it INVALID).
-func (k *Keeper) alreadyConfirmed(ctx context.Context, src Source, o Opening, it Item) (bool, Outcome, error) {
+// sentBefore says a confirmation before the last one may have reached
+// WeChat Pay.
+func (k *Keeper) alreadyConfirmed(ctx context.Context, src Source, o Opening, it Item, sentBefore bool) (bool, Outcome, error) {
 	state, err := k.WeChatPay.CardState(ctx, src, o)
+	success := it.Decision.State == membercard.ConfirmSuccess
 	switch {
+	case errors.Is(err, ErrCardNotFound) && !success && sentBefore:
+		// A refusal sent before this one: WeChat Pay may no longer show a
+		// card it was told to refuse (its docs do not say), so a refusal
+		// that once reached it is done.
+		out, err := k.settle(ctx, it)
+		return true, out, err
 	case errors.Is(err, ErrCardNotFound):
 		return false, "", nil
 	case err != nil:
 		return false, "", fmt.Errorf("reading the user card: %w", err)
 	}
-	success := it.Decision.State == membercard.ConfirmSuccess
 	switch {
 	case state == membercard.UserCardUnactivated:
 		return false, "", nil
@@ -226,7 +267,7 @@ func (k *Keeper) alreadyConfirmed(ctx context.Context, src Source, o Opening, it
 func (k *Keeper) settle(ctx context.Context, it Item) (Outcome, error) {
 	now := k.now()
 	it.ConfirmedAt = now
-	it.LeaseID, it.LeaseUntil = "", time.Time{}
+	it.ErrorCode, it.ErrorMessage = "", ""
 	detail := map[string]any{"brand_id": it.BrandID, "card_id": it.CardID, "user_card_code": it.UserCardCode, "openid": it.OpenID}
 	var event string
 	if it.Decision.State == membercard.ConfirmSuccess {
@@ -248,14 +289,23 @@ func (k *Keeper) settle(ctx context.Context, it Item) (Outcome, error) {
 // fail records WeChat Pay's refusal of the confirmation.
 func (k *Keeper) fail(ctx context.Context, it Item, ae *wxpay.APIError) (Outcome, error) {
 	now := k.now()
+	wasFailed := it.State == Failed
 	it.State, it.ErrorCode, it.ErrorMessage = Failed, ae.Code, ae.Message
-	it.LeaseID, it.LeaseUntil = "", time.Time{}
 	detail := map[string]any{"brand_id": it.BrandID, "card_id": it.CardID, "user_card_code": it.UserCardCode, "openid": it.OpenID,
 		"error_code": ae.Code, "error_message": ae.Message, "failed_at": stamp(now)}
+	if wasFailed {
+		// Failed again on a retry: no new transition, no second event.
+		it.LeaseID, it.LeaseUntil = "", time.Time{}
+		if _, err := k.put(ctx, it); err != nil {
+			return "", err
+		}
+		return JoinFailed, nil
+	}
 	return k.transition(ctx, it, FailedEvent, detail, now)
 }
 
-// transition writes the new state with its event pending, then publishes.
+// transition writes the new state with its event pending, still holding
+// the lease (so no other delivery publishes it too), then publishes.
 func (k *Keeper) transition(ctx context.Context, it Item, event string, detail map[string]any, at time.Time) (Outcome, error) {
 	b, err := json.Marshal(detail)
 	if err != nil {
@@ -268,15 +318,17 @@ func (k *Keeper) transition(ctx context.Context, it Item, event string, detail m
 	return k.flush(ctx, it)
 }
 
-// flush publishes the item's pending events and clears them. Published but
-// not cleared (a crash, a conflict), they are published again by the next
-// delivery: consumers see each at least once, byte-identical.
+// flush publishes the item's pending events and clears them with the
+// lease. Published but not cleared (a crash), they are published again by
+// the first delivery after the lease: consumers see each at least once,
+// byte-identical.
 func (k *Keeper) flush(ctx context.Context, it Item) (Outcome, error) {
 	if err := k.Bus.Publish(ctx, it.Pending...); err != nil {
 		return "", fmt.Errorf("publishing %q: %w", it.Pending[0].DetailType, err)
 	}
 	out := outcomeOf(it.Pending[0].DetailType)
 	it.Pending = nil
+	it.LeaseID, it.LeaseUntil = "", time.Time{}
 	if _, err := k.put(ctx, it); err != nil {
 		k.Logger.WarnContext(ctx, "member event published, not cleared: a later delivery may publish it again", "card_id", it.CardID, "error", err.Error())
 	}
@@ -316,7 +368,11 @@ func (k *Keeper) delete(ctx context.Context, src Source, o Opening) (Outcome, er
 	if err != nil {
 		return "", fmt.Errorf("reading the member: %w", err)
 	}
+	now := k.now()
 	if len(it.Pending) > 0 {
+		if it.leased(now) {
+			return "", ErrInFlight // its delivery publishes it
+		}
 		// An earlier transition's event first; then read again.
 		if _, err := k.flush(ctx, it); err != nil {
 			return "", err
@@ -326,19 +382,22 @@ func (k *Keeper) delete(ctx context.Context, src Source, o Opening) (Outcome, er
 	if it.State == Deleted {
 		return Duplicate, nil
 	}
-	now := k.now()
 	if it.Version == 0 {
 		it = Item{CardID: o.CardID, UserCardCode: o.UserCardCode, BrandID: o.BrandID, OpenID: o.OpenID, Source: src, CreatedAt: now}
 	}
 	was := it.State
 	it.State, it.DeletedAt = Deleted, now
-	it.LeaseID, it.LeaseUntil = "", time.Time{}
 	if was != Effective {
+		// No event: the lease of an opening in flight goes, and its
+		// delivery, finding the member deleted, confirms nothing more.
+		it.LeaseID, it.LeaseUntil = "", time.Time{}
 		if _, err := k.put(ctx, it); err != nil {
 			return "", err
 		}
 		return Gone, nil
 	}
+	// This delivery's own lease, held until its event is published.
+	it.LeaseID, it.LeaseUntil = newID(), now.Add(k.lease(ctx))
 	return k.transition(ctx, it, LeftEvent, map[string]any{"brand_id": it.BrandID, "card_id": it.CardID,
 		"user_card_code": it.UserCardCode, "openid": it.OpenID, "deleted_at": stamp(now)}, now)
 }

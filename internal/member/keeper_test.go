@@ -83,13 +83,20 @@ type decider struct {
 	d     member.Decision
 	err   error
 	calls int
+	hook  func() // run once, during the next decision
 }
 
 func (d *decider) Decide(context.Context, member.Opening) (member.Decision, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.calls++
-	return d.d, d.err
+	h := d.hook
+	d.hook = nil
+	dec, err := d.d, d.err
+	d.mu.Unlock()
+	if h != nil {
+		h()
+	}
+	return dec, err
 }
 
 // flakyBus fails its next publications.
@@ -491,4 +498,156 @@ type failingGet struct{ member.Memory }
 
 func (*failingGet) Get(context.Context, string, string) (member.Item, error) {
 	return member.Item{}, errors.New("DynamoDB unreachable")
+}
+
+// hookBus runs hook before publishing: a second delivery arriving while
+// the first publishes its transition's event.
+type hookBus struct {
+	eventbus.Memory
+	hook func()
+}
+
+func (b *hookBus) Publish(ctx context.Context, evs ...eventbus.Event) error {
+	if h := b.hook; h != nil {
+		b.hook = nil
+		h()
+	}
+	return b.Memory.Publish(ctx, evs...)
+}
+
+// Two deliveries of one opening at once: the second, arriving while the
+// first decides, confirms or publishes, waits (is delivered again); the
+// event is published once. The same for a deletion arriving then.
+func TestConcurrentDeliveries(t *testing.T) {
+	ctx := context.Background()
+	for name, second := range map[string]func(f *fixture) (member.Outcome, error){
+		"opening": func(f *fixture) (member.Outcome, error) { return f.keeper.Open(ctx, member.SourceBrand, opening) },
+		"deletion": func(f *fixture) (member.Outcome, error) {
+			return f.keeper.Delete(ctx, member.SourceBrand, opening)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture()
+			bus := &hookBus{}
+			f.keeper.Bus = bus
+			var secondErr error
+			bus.hook = func() { _, secondErr = second(f) }
+			out, err := f.keeper.Open(ctx, member.SourceBrand, opening)
+			require.NoError(t, err)
+			assert.Equal(t, member.Joined, out)
+			require.ErrorIs(t, secondErr, member.ErrInFlight, "the event is the first delivery's to publish")
+			assert.Len(t, bus.Events(), 1)
+			// Retried after the first is done: nothing more to publish.
+			out, err = f.keeper.Open(ctx, member.SourceBrand, opening)
+			require.NoError(t, err)
+			assert.Equal(t, member.Duplicate, out)
+			assert.Len(t, bus.Events(), 1)
+			assert.Equal(t, 1, f.wx.sent)
+		})
+	}
+	t.Run("while confirming", func(t *testing.T) {
+		f := newFixture()
+		var secondErr error
+		f.dec.hook = func() { _, secondErr = f.keeper.Open(ctx, member.SourceBrand, opening) }
+		_, err := f.keeper.Open(ctx, member.SourceBrand, opening)
+		require.NoError(t, err)
+		require.ErrorIs(t, secondErr, member.ErrInFlight)
+		assert.Equal(t, 1, f.dec.calls)
+		assert.Equal(t, 1, f.wx.sent)
+	})
+}
+
+// A delivery that will be retried gives its lease back, though it wrote
+// the member since taking it: the retry goes ahead at once.
+func TestLeaseReleasedAfterARetryableFailure(t *testing.T) {
+	f := newFixture()
+	f.wx.answers = []error{&wxpay.APIError{Status: http.StatusServiceUnavailable}}
+	_, err := f.keeper.Open(context.Background(), member.SourcePartner, opening)
+	require.Error(t, err)
+	assert.Empty(t, f.item(t).LeaseID)
+	out, err := f.keeper.Open(context.Background(), member.SourcePartner, opening) // no time passed
+	require.NoError(t, err)
+	assert.Equal(t, member.Joined, out)
+}
+
+// The lease lasts at least as long as the invocation: a function whose
+// timeout outlasts DefaultLease keeps the member to its deadline.
+func TestLeaseCoversTheInvocation(t *testing.T) {
+	f := newFixture()
+	f.wx.answers = []error{&wxpay.APIError{Status: http.StatusServiceUnavailable}}
+	// puts: 1 record and lease, 2 decision, 3 the release (lost: the lease stays)
+	f.store.failAt = map[int]error{3: errors.New("release lost")}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	_, err := f.keeper.Open(ctx, member.SourcePartner, opening)
+	require.Error(t, err)
+	it := f.item(t)
+	require.NotEmpty(t, it.LeaseID)
+	assert.GreaterOrEqual(t, it.LeaseUntil.Sub(f.now), 10*time.Minute, "to the deadline and beyond")
+	f.now = f.now.Add(member.DefaultLease + time.Second)
+	_, err = f.keeper.Open(context.Background(), member.SourcePartner, opening)
+	require.ErrorIs(t, err, member.ErrInFlight, "DefaultLease is not enough for this invocation")
+}
+
+// A member WeChat Pay refused is tried again when its opening comes
+// again (a redrive from the dead-letter queue, a new notification),
+// deciding afresh; failing again publishes no second event.
+func TestFailedIsTriedAgain(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	f.wx.answers = []error{&wxpay.APIError{Status: 400, Code: "INVALID_REQUEST", Message: "用户已有待激活的会员卡"}}
+	out, err := f.keeper.Open(ctx, member.SourcePartner, opening)
+	require.NoError(t, err)
+	assert.Equal(t, member.JoinFailed, out)
+	f.wx.answers = []error{&wxpay.APIError{Status: 400, Code: "INVALID_REQUEST", Message: "用户已有待激活的会员卡"}}
+	out, err = f.keeper.Open(ctx, member.SourcePartner, opening)
+	require.NoError(t, err)
+	assert.Equal(t, member.JoinFailed, out)
+	assert.Len(t, f.bus.Events(), 1, "failed once, one event")
+	out, err = f.keeper.Open(ctx, member.SourcePartner, opening)
+	require.NoError(t, err)
+	assert.Equal(t, member.Joined, out)
+	assert.Equal(t, 3, f.dec.calls, "decided afresh each time")
+	it := f.item(t)
+	assert.Equal(t, member.Effective, it.State)
+	assert.Empty(t, it.ErrorCode)
+	evs := f.events(t)
+	require.Len(t, evs, 2)
+	assert.Equal(t, member.FailedEvent, evs[0]["detail-type"])
+	assert.Equal(t, member.JoinedEvent, evs[1]["detail-type"])
+}
+
+// A refusal other than 404 after a confirmation that may have reached
+// WeChat Pay (the answer lost, retried on the backup host) reads the card
+// before recording a failure.
+func TestNon404AfterALostAnswer(t *testing.T) {
+	f := newFixture()
+	f.wx.lostAfter = true
+	_, err := f.keeper.Open(context.Background(), member.SourcePartner, opening)
+	require.Error(t, err)
+	// The card reads EFFECTIVE, but say the retry's query fails and the
+	// confirmation is answered 400: the card is read again first.
+	f.wx.queryFail = 1
+	_, err = f.keeper.Open(context.Background(), member.SourcePartner, opening)
+	require.Error(t, err)
+	f.wx.answers = []error{&wxpay.APIError{Status: 400, Code: "INVALID_REQUEST", Message: "用户已有已生效的会员卡"}}
+	out, err := f.keeper.Open(context.Background(), member.SourcePartner, opening)
+	require.NoError(t, err)
+	assert.Equal(t, member.Joined, out)
+	assert.Equal(t, 1, f.wx.confirms)
+}
+
+// A refusal whose answer was lost, and a card WeChat Pay then does not
+// show: the refusal reached it, and the member is REFUSED, not FAILED.
+func TestLostRefusalThenNoCard(t *testing.T) {
+	f := newFixture()
+	f.dec.d = member.Decision{State: membercard.ConfirmFail, FailReason: "no"}
+	f.wx.lostAfter = true
+	_, err := f.keeper.Open(context.Background(), member.SourcePartner, opening)
+	require.Error(t, err)
+	f.wx.state = "" // WeChat Pay no longer shows the refused card
+	out, err := f.keeper.Open(context.Background(), member.SourcePartner, opening)
+	require.NoError(t, err)
+	assert.Equal(t, member.JoinRefused, out)
+	assert.Equal(t, member.Refused, f.item(t).State)
 }

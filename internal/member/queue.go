@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -37,7 +38,18 @@ var Labels = pacedqueue.Labels{Route: "members", Items: "members", Done: "handle
 type Queue struct {
 	Keeper *Keeper
 	Logger *slog.Logger
+	// Park, when set, sends the message of a member WeChat Pay refused to
+	// confirm (FAILED) to the dead-letter queue, to be redriven once the
+	// cause is fixed: a FAILED member is tried again when its opening
+	// comes again. A message it cannot park is delivered again instead.
+	Park func(ctx context.Context, body string) error
 }
+
+// MinTimeLeft is the least time before the invocation's deadline in which
+// the members function starts a message: one member may take a decision
+// (DecisionTimeout), a user-card read and a confirmation of up to three
+// attempts, with room to answer the batch after.
+const MinTimeLeft = 45 * time.Second
 
 // Ref names a member in logs without its card code (which, with the card,
 // opens the member's card): the first 12 hex digits of the SHA-256 of its
@@ -94,6 +106,13 @@ func (q *Queue) Handle(ctx context.Context, rec events.SQSMessage, m *pacedqueue
 	case JoinFailed:
 		m.Count(FailedMetric, 1)
 		level = slog.LevelError
+		if q.Park != nil {
+			if err := q.Park(ctx, rec.Body); err != nil {
+				q.Logger.LogAttrs(ctx, slog.LevelError, "failed member not parked in the dead-letter queue: delivered again", append(attrs, slog.String("error", err.Error()))...)
+				return pacedqueue.Retry
+			}
+			attrs = append(attrs, slog.Bool("parked", true))
+		}
 	case Left:
 		m.Count(LeftMetric, 1)
 	case Duplicate, NotOpened:
