@@ -33,6 +33,8 @@ import (
 // The sandbox's notification keys: the service provider's API v3 key and
 // the brand's brand API key (品牌API密钥). The local API decrypts the
 // sandbox's notifications with them.
+//
+//nolint:gosec // the embedded sandbox's own keys, published on purpose
 const (
 	SandboxAPIv3Key    = "wxcardSandboxAPIv3Key0123456789a"
 	SandboxBrandAPIKey = "wxcardSandboxBrandAPIKey01234567"
