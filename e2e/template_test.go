@@ -822,33 +822,3 @@ func TestTemplateSignIn(t *testing.T) {
 	assert.NotNil(t, node(doc, "Outputs", "SessionUrl"))
 	assert.Contains(t, node(doc, "Outputs", "SessionUrl", "Value").Value, "/session")
 }
-
-// README's "Operations: metrics, alarms, logs, tracing" names every alarm
-// of the template, and no other.
-func TestReadmeAlarmsMatchTemplate(t *testing.T) {
-	t.Parallel()
-	doc, root := loadTemplate(t)
-	resources := node(doc, "Resources")
-	var inTemplate []string
-	for _, id := range mapKeys(resources) {
-		if node(resources, id, "Type").Value == "AWS::CloudWatch::Alarm" {
-			inTemplate = append(inTemplate, id)
-		}
-	}
-	require.NotEmpty(t, inTemplate)
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	require.NoError(t, err)
-	const heading = "### Operations: metrics, alarms, logs, tracing\n"
-	_, section, ok := strings.Cut(string(readme), heading)
-	require.True(t, ok, "README has the section %q", heading)
-	section, _, _ = strings.Cut(section, "\n#")
-	seen := map[string]bool{}
-	var inReadme []string
-	for _, m := range regexp.MustCompile("`([A-Za-z0-9]+Alarm)`").FindAllStringSubmatch(section, -1) {
-		if !seen[m[1]] {
-			seen[m[1]] = true
-			inReadme = append(inReadme, m[1])
-		}
-	}
-	assert.ElementsMatch(t, inTemplate, inReadme, "the alarms README lists (in backquotes) are the template's")
-}
