@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -100,6 +102,8 @@ func TestNoMoto(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.require+" "+tc.err.Error(), func(t *testing.T) {
 			t.Setenv(RequireMotoEnv, tc.require)
+			log := filepath.Join(t.TempDir(), "skips")
+			t.Setenv(SkipLogEnv, log)
 			rec := &recordingTB{TB: t}
 			func() {
 				defer func() { _ = recover() }()
@@ -107,6 +111,13 @@ func TestNoMoto(t *testing.T) {
 			}()
 			assert.Equal(t, tc.wantFail, rec.failed)
 			assert.Equal(t, tc.want, rec.msg)
+			// Only a skip for want of moto_server is counted: not "off", not a failure.
+			got, _ := os.ReadFile(log)
+			if !tc.wantFail && !errors.Is(tc.err, errMotoOff) {
+				assert.Equal(t, t.Name()+"\n", string(got))
+			} else {
+				assert.Empty(t, got)
+			}
 		})
 	}
 }

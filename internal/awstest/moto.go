@@ -29,6 +29,12 @@ const MotoEndpointEnv = "WXCARD_MOTO_ENDPOINT"
 // setup, not a pass. MotoEndpointEnv=off still leaves moto out on purpose.
 const RequireMotoEnv = "WXCARD_REQUIRE_MOTO"
 
+// SkipLogEnv names the environment variable that, set to a file's path,
+// makes every test skipped for want of moto_server append its name to that
+// file, one line each: `make test` counts them and says so at its end,
+// where a skip would otherwise go unseen without -v.
+const SkipLogEnv = "WXCARD_SKIP_LOG"
+
 // Why there is no moto_server: on purpose, or a setting not understood.
 var (
 	errMotoOff = errors.New(MotoEndpointEnv + "=off: moto_server is not started")
@@ -75,7 +81,23 @@ func noMoto(t testing.TB, err error) {
 	if os.Getenv(RequireMotoEnv) == "1" || errors.Is(err, errMotoEnv) {
 		t.Fatalf("%v (%s=1: this machine must have it)", err, RequireMotoEnv)
 	}
+	logSkip(t.Name())
 	t.Skipf("%v: this test needs moto_server (%s=1 makes this a failure)", err, RequireMotoEnv)
+}
+
+// logSkip appends name to SkipLogEnv's file, if set; one short write with
+// O_APPEND, so that test binaries running at once do not interleave.
+func logSkip(name string) {
+	path := os.Getenv(SkipLogEnv)
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600) //nolint:gosec // a path make test chose
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString(name + "\n")
+	_ = f.Close()
 }
 
 // StartMoto returns the endpoint of the test binary's moto_server (see
