@@ -57,6 +57,12 @@ func benchSetup(b *testing.B, s *Stack, fn string) ([]string, events.APIGatewayV
 	case "sessionkeys":
 		ss := newSignInStack(b)
 		return ss.Env("", "AWS_ENDPOINT_URL_KMS="+cannedKMS(b, 0)), sampleEvent(b, "sessionkeys-jwks")
+	case "members":
+		// Both secrets, the state table, the bus (checked at cold start) and
+		// the queues; it serves no HTTP request (see BenchmarkMemberJoins).
+		st := awstest.Stacks(b)[0]
+		return s.Env("wxcard/partner", append(stateEnv(st), "WXPAY_BRAND_SECRET_ID=wxcard/brand", "AWS_ENDPOINT_URL_SQS="+st.Endpoint,
+			"MEMBER_DEAD_LETTER_QUEUE_URL="+st.Endpoint+"/123456789012/wxcard-member-dlq")...), events.APIGatewayV2HTTPRequest{}
 	default:
 		return s.envFor(b, fn, "wxcard/partner"), httpEvent("GET", membercard.ProductAuthoritiesRoute, membercard.ProductAuthoritiesPath(brandID), "", map[string]string{"brand_id": brandID})
 	}
@@ -209,6 +215,9 @@ func BenchmarkWarmInvocation(b *testing.B) {
 		b.Run(fn, func(b *testing.B) {
 			if fn == "authoritiesschedule" || fn == "authoritiesrefresh" {
 				b.Skip("the refresh's functions serve no request: see TestRefreshThroughTheQueue and internal/refresh's tests")
+			}
+			if fn == "members" {
+				b.Skip("the member queue's consumer serves no request: see BenchmarkMemberJoins (internal/member) and TestMembersJoinThroughTheBinaries")
 			}
 			if fn == "session" {
 				b.Skip("each sign-in spends its code: see BenchmarkSignInWarm")
