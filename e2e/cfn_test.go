@@ -383,6 +383,34 @@ func (s *stack) resolveSub(t *testing.T, sub any) any {
 	return map[string]any{"Fn::Sub": []any{out, vars}}
 }
 
+// subText is a resolved string as Fn::Sub makes it: a Fn::Sub's own
+// variables substituted, each rendered the same way (a variable may be a
+// Fn::Sub of its own); what names a resource (${Queue.QueueName}) is left
+// as written, for the caller to check.
+func subText(t *testing.T, v any) string {
+	t.Helper()
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		switch sub := x["Fn::Sub"].(type) {
+		case string:
+			return sub
+		case []any:
+			require.Len(t, sub, 2)
+			vars := asMap(sub[1])
+			return subVar.ReplaceAllStringFunc(sub[0].(string), func(m string) string {
+				if val, ok := vars[m[2:len(m)-1]]; ok {
+					return subText(t, val)
+				}
+				return m
+			})
+		}
+	}
+	t.Fatalf("not a string or a Fn::Sub: %v", v)
+	return ""
+}
+
 // refs lists the logical IDs a resolved value refers to, by Ref, GetAtt
 // or Fn::Sub (a variable of Fn::Sub's own is not one).
 func refs(v any) []string {

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,9 +47,12 @@ type templateSet struct {
 // templateSets are the parameter sets the template is checked under: JWT
 // and NONE with and without sign-in, an issuer of the user's own, a key
 // rotation, an existing bus, CORS without a reservation, a reservation,
-// and the brand's decision function for members (none in the other sets)
-// with the stack's bus and, by an alias in another account, an existing
-// one; full and partial secret ARNs alternate.
+// and the brand's decision function for members (none in the other sets
+// with both secrets) with the stack's bus and, by an alias in another
+// account, an existing one; a brand's own stack (BrandSecretArn alone) and
+// a service provider's (PartnerSecretArn alone), each with and without
+// sign-in and with a decision function; full and partial secret ARNs
+// alternate.
 var templateSets = []templateSet{
 	{"jwt-signin", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretPartial,
 		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName}},
@@ -75,6 +80,16 @@ var templateSets = []templateSet{
 	{"member-decider-alias-existing-bus", map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretPartial,
 		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName, "ExistingEventBusName": "shared-bus",
 		"MemberConfirmFunctionArn": memberDeciderAlias, "MemberBacklogAgeThreshold": "3600"}},
+	{"brand-only-signin", map[string]string{"BrandSecretArn": brandSecretFull,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName, "MemberConfirmFunctionArn": memberDecider}},
+	{"brand-only", map[string]string{"BrandSecretArn": brandSecretPartial,
+		"TokenRoutesAuthorization": "NONE", "ExistingEventBusName": "shared-bus", "MemberConfirmFunctionArn": memberDeciderAlias}},
+	{"partner-only-signin", map[string]string{"PartnerSecretArn": partnerSecretPartial,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramPartial, "MemberConfirmFunctionArn": memberDeciderAlias,
+		"CorsAllowOrigins": "https://h5.example.com"}},
+	{"partner-only", map[string]string{"PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "JWT", "JwtIssuer": "https://login.example.com", "JwtAudience": "wxcard-api",
+		"MemberConfirmFunctionArn": memberDecider}},
 }
 
 // pseudo parameters and AWS::NoValue: names a Ref may use that are no resource.
@@ -97,13 +112,187 @@ func TestTemplateMatrix(t *testing.T) {
 			assert.Empty(t, s.ruleFailures(t), "a valid set passes every rule")
 			checkReferences(t, s)
 			checkNoCycle(t, s)
+			checkDeployed(t, s)
 			checkRoutes(t, s)
 			checkFunctionURL(t, s)
 			checkStatements(t, s, set.params)
 			checkMemberQueue(t, s)
 			checkSessionKey(t, s)
 			checkReservations(t, s)
+			checkOperations(t, s)
 		})
+	}
+}
+
+// given is whether the set gives what a function's condition
+// (functionConditions) stands for, read from the parameters themselves.
+func given(s *stack, cond string) bool {
+	switch cond {
+	case "":
+		return true
+	case "HasBrandSecret":
+		return s.Params["BrandSecretArn"] != ""
+	case "HasPartnerSecret":
+		return s.Params["PartnerSecretArn"] != ""
+	case "HasSignIn":
+		return s.Params["MiniProgramSecretId"] != ""
+	}
+	panic("no such condition in functionConditions: " + cond)
+}
+
+// checkDeployed: exactly the functions whose secret the set gives are
+// deployed (with sign-in, its two; the members function always), the
+// members function is told of exactly the secrets given, and the outputs
+// name only the routes that exist.
+func checkDeployed(t *testing.T, s *stack) {
+	t.Helper()
+	var want, got []string
+	for id, cond := range functionConditions {
+		if given(s, cond) {
+			want = append(want, id)
+		}
+	}
+	for id, r := range s.Resources {
+		if r.Type == "AWS::Lambda::Function" {
+			got = append(got, id)
+		}
+	}
+	assert.ElementsMatch(t, want, got, "the functions deployed are those whose secret is given")
+	vars := asMap(asMap(s.Resources["MembersFunction"].Properties["Environment"])["Variables"])
+	for param, env := range map[string]string{"PartnerSecretArn": "WXPAY_SECRET_ID", "BrandSecretArn": "WXPAY_BRAND_SECRET_ID"} {
+		if v := s.Params[param]; v != "" {
+			assert.Equal(t, v, vars[env], "MembersFunction's %s is %s", env, param)
+		} else {
+			assert.NotContains(t, vars, env, "MembersFunction without %s", param)
+		}
+	}
+	outputs := map[string]bool{}
+	for name, o := range asMap(s.raw["Outputs"]) {
+		c, ok := asMap(o)["Condition"].(string)
+		outputs[name] = !ok || s.condition(t, c)
+	}
+	assert.Equal(t, given(s, "HasPartnerSecret"), outputs["CardEventsUrl"], "the service provider's notify_url")
+	assert.Equal(t, given(s, "HasBrandSecret"), outputs["BrandCardEventsUrl"], "the brand's notify_url")
+	assert.True(t, outputs["ApiUrl"] && outputs["MemberQueueUrl"] && outputs["EventBusName"], "in every stack")
+}
+
+// metricFunctions: the function dimension of wxcard's metrics, as each
+// function emits it, and the function's logical ID (both card-events
+// functions emit cardevents: their route tells them apart).
+var metricFunctions = map[string]string{
+	"pretoken": "PreTokenFunction", "partnertoken": "PartnerTokenFunction", "permissiontoken": "PermissionTokenFunction",
+	"authorities": "AuthoritiesFunction", "authoritiesschedule": "AuthoritiesScheduleFunction",
+	"authoritiesrefresh": "AuthoritiesRefreshFunction", "session": "SessionFunction", "sessionkeys": "SessionKeysFunction",
+	"members": "MembersFunction",
+}
+
+// checkMetricFunction: the function whose metric (function and route
+// dimensions) something shows is deployed.
+func checkMetricFunction(t *testing.T, s *stack, where, function, route string) {
+	t.Helper()
+	id := metricFunctions[function]
+	if function == "cardevents" {
+		id = designRoutes["POST "+route].function
+	}
+	require.NotEmpty(t, id, "%s: a metric of function %s (route %s) this test does not know", where, function, route)
+	assert.Contains(t, s.Resources, id, "%s shows %s's metrics, which this stack does not deploy", where, id)
+}
+
+// dashboard is the stack's dashboard body as CloudWatch receives it.
+type dashboard struct {
+	Widgets []struct {
+		Properties struct {
+			Title   string     `json:"title"`
+			Region  string     `json:"region"`
+			Metrics [][]string `json:"metrics"`
+		} `json:"properties"`
+	} `json:"widgets"`
+}
+
+func renderDashboard(t *testing.T, s *stack) (dashboard, string) {
+	t.Helper()
+	d, ok := s.Resources["Dashboard"]
+	require.True(t, ok, "the stack has its dashboard")
+	body := subText(t, d.Properties["DashboardBody"])
+	var dash dashboard
+	require.NoError(t, json.Unmarshal([]byte(body), &dash), body)
+	return dash, body
+}
+
+// checkOperations: the alarms and the dashboard watch only functions and
+// queues the stack has; every function has its Errors alarm; an alarm's
+// metric math names only its own metrics; no widget is empty.
+func checkOperations(t *testing.T, s *stack) {
+	t.Helper()
+	errorsAlarm := map[string]bool{}
+	for id, r := range s.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		dimensionSets := []any{r.Properties["Dimensions"]}
+		metricIDs := map[string]bool{}
+		var expressions []string
+		for _, m := range list(r.Properties["Metrics"]) {
+			mm := asMap(m)
+			metricIDs[fmt.Sprint(mm["Id"])] = true
+			if e, ok := mm["Expression"].(string); ok {
+				expressions = append(expressions, e)
+				continue
+			}
+			dimensionSets = append(dimensionSets, asMap(asMap(mm["MetricStat"])["Metric"])["Dimensions"])
+		}
+		for _, e := range expressions {
+			for _, ref := range regexp.MustCompile(`\bm[0-9]+\b`).FindAllString(e, -1) {
+				assert.True(t, metricIDs[ref], "%s: its expression %q names %s, which it does not have", id, e, ref)
+			}
+		}
+		for _, ds := range dimensionSets {
+			dims := map[string]any{}
+			for _, d := range list(ds) {
+				dims[fmt.Sprint(asMap(d)["Name"])] = asMap(d)["Value"]
+			}
+			if fn, ok := dims["FunctionName"]; ok {
+				ref := fmt.Sprint(asMap(fn)["Ref"])
+				assert.Contains(t, s.Resources, ref, "%s watches %s", id, ref)
+				if r.Properties["MetricName"] == "Errors" {
+					errorsAlarm[ref] = true
+				}
+			}
+			if fn, ok := dims["function"]; ok {
+				checkMetricFunction(t, s, id, fmt.Sprint(fn), fmt.Sprint(dims["route"]))
+			}
+		}
+	}
+	for id, r := range s.Resources {
+		if r.Type == "AWS::Lambda::Function" {
+			assert.True(t, errorsAlarm[id], "%s has an Errors alarm", id)
+		}
+	}
+	// The authorities functions' one alarm without a function dimension.
+	_, ok := s.Resources["AuthorityStateFailuresAlarm"]
+	assert.Equal(t, given(s, "HasPartnerSecret"), ok, "AuthorityStateFailuresAlarm with the authorities functions")
+
+	dash, _ := renderDashboard(t, s)
+	require.NotEmpty(t, dash.Widgets)
+	for _, w := range dash.Widgets {
+		p := w.Properties
+		assert.NotEmpty(t, p.Metrics, "widget %q shows something", p.Title)
+		assert.Equal(t, testRegion, p.Region, "widget %q", p.Title)
+		for _, m := range p.Metrics {
+			if m[0] == "AWS/SQS" {
+				queue, ok := strings.CutSuffix(strings.TrimPrefix(m[3], "${"), ".QueueName}")
+				require.True(t, ok, "widget %q: a queue by its QueueName: %s", p.Title, m[3])
+				assert.Contains(t, s.Resources, queue, "widget %q shows %s", p.Title, queue)
+				continue
+			}
+			dims := map[string]string{}
+			for i := 2; i+1 < len(m); i += 2 {
+				dims[m[i]] = m[i+1]
+			}
+			if fn, ok := dims["function"]; ok {
+				checkMetricFunction(t, s, "widget "+strconv.Quote(p.Title), fn, dims["route"])
+			}
+		}
 	}
 }
 
@@ -202,6 +391,9 @@ func checkRoutes(t *testing.T, s *stack) {
 			if !assert.True(t, ok, "route %s is not in the design (designRoutes)", key) {
 				continue
 			}
+			if !assert.Contains(t, s.Resources, want.function, "route %s belongs to a function this stack deploys", key) {
+				continue
+			}
 			integ := asMap(asMap(op)["x-amazon-apigateway-integration"])
 			assert.Equal(t, "aws_proxy", integ["type"], key)
 			assert.Equal(t, "2.0", integ["payloadFormatVersion"], key)
@@ -231,10 +423,11 @@ func checkRoutes(t *testing.T, s *stack) {
 			checkInvokeGrant(t, s, want.function, key)
 		}
 	}
-	for key := range designRoutes {
-		want := 1
-		if key == "POST /session" && !signIn {
-			want = 0
+	// Each route exactly where its function is (checkDeployed: where its secret is).
+	for key, r := range designRoutes {
+		want := 0
+		if _, ok := s.Resources[r.function]; ok {
+			want = 1
 		}
 		assert.Equal(t, want, seen[key], "route %s", key)
 	}
@@ -369,7 +562,13 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 		"PreTokenFunction": {"BrandSecretArn"}, "PartnerTokenFunction": {"PartnerSecretArn"},
 		"PermissionTokenFunction": {"PartnerSecretArn"}, "AuthoritiesFunction": {"PartnerSecretArn"},
 		"AuthoritiesRefreshFunction": {"PartnerSecretArn"}, "CardEventsFunction": {"PartnerSecretArn"},
-		"BrandCardEventsFunction": {"BrandSecretArn"}, "MembersFunction": {"PartnerSecretArn", "BrandSecretArn"},
+		"BrandCardEventsFunction": {"BrandSecretArn"},
+	}
+	// The members function reads the secrets the stack has, either or both.
+	for _, p := range []string{"PartnerSecretArn", "BrandSecretArn"} {
+		if s.Params[p] != "" {
+			secretsOf["MembersFunction"] = append(secretsOf["MembersFunction"], p)
+		}
 	}
 	// The items of the state table each function may touch (design.md).
 	itemsOf := map[string]string{
@@ -678,7 +877,8 @@ func checkReservations(t *testing.T, s *stack) {
 	}
 }
 
-// A stack with default parameters (and the three without a default) reserves
+// A stack with default parameters (and TokenRoutesAuthorization, which has
+// none, and the two secrets) reserves
 // no concurrency: AWS refuses any reservation on a new account whose limit
 // is 10.
 func TestTemplateDefaultsReserveNothing(t *testing.T) {
@@ -719,6 +919,9 @@ func TestTemplateRulesRefuseInvalidSets(t *testing.T) {
 		{"sign-in with a registered claim", with("TokenRoutesAuthorization", "NONE", "MiniProgramSecretId", miniProgramName, "OpenIdClaim", "sub"), "SignInOpenIdClaimNotRegistered"},
 		{"more member invocations than calls a second", with("TokenRoutesAuthorization", "NONE", "MemberConcurrency", "3", "MemberCallsPerSecond", "2"), "MemberPaceCoversConcurrency"},
 		{"five member invocations at four a second", with("TokenRoutesAuthorization", "NONE", "MemberConcurrency", "5"), "MemberPaceCoversConcurrency"},
+		{"neither secret", with("TokenRoutesAuthorization", "NONE", "BrandSecretArn", "", "PartnerSecretArn", ""), "NeedsAWeChatPaySecret"},
+		{"neither secret, with sign-in", with("TokenRoutesAuthorization", "JWT", "MiniProgramSecretId", miniProgramName,
+			"BrandSecretArn", "", "PartnerSecretArn", ""), "NeedsAWeChatPaySecret"},
 	}
 	doc, _ := loadTemplate(t)
 	for _, tc := range cases {

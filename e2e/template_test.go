@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"debug/elf"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +82,34 @@ var designRoutes = map[string]struct{ function, dir, auth string }{
 // authorityFunctions record product authorities in the state table.
 var authorityFunctions = map[string]bool{"authorities": true, "authoritiesrefresh": true}
 
+// functionConditions: each function exists only where what it needs does.
+// The brand's functions call WeChat Pay with the brand secret, the service
+// provider's with its own (the refresh's scheduler holds none, but feeds
+// the refresh of the service provider's product authorities); sign-in's
+// need the mini-program's secret. The members function confirms cards of
+// either kind and exists in every stack.
+var functionConditions = map[string]string{
+	"PreTokenFunction": "HasBrandSecret", "BrandCardEventsFunction": "HasBrandSecret",
+	"PartnerTokenFunction": "HasPartnerSecret", "PermissionTokenFunction": "HasPartnerSecret",
+	"AuthoritiesFunction": "HasPartnerSecret", "AuthoritiesScheduleFunction": "HasPartnerSecret",
+	"AuthoritiesRefreshFunction": "HasPartnerSecret", "CardEventsFunction": "HasPartnerSecret",
+	"SessionFunction": "HasSignIn", "SessionKeysFunction": "HasSignIn",
+	"MembersFunction": "",
+}
+
+// ifThen is the value an !If gives under cond: n must be
+// !If [cond, value, !Ref AWS::NoValue].
+func ifThen(t *testing.T, n *yaml.Node, cond string) *yaml.Node {
+	t.Helper()
+	require.NotNil(t, n)
+	require.Equal(t, "!If", n.Tag, "an !If under %s", cond)
+	require.Len(t, n.Content, 3)
+	assert.Equal(t, cond, n.Content[0].Value)
+	assert.Equal(t, "!Ref", n.Content[2].Tag)
+	assert.Equal(t, "AWS::NoValue", n.Content[2].Value, "nothing without %s", cond)
+	return n.Content[1]
+}
+
 func TestTemplate(t *testing.T) {
 	t.Parallel()
 	doc, root := loadTemplate(t)
@@ -97,6 +124,37 @@ func TestTemplate(t *testing.T) {
 		}
 	}
 	require.Len(t, functions, 11)
+	for id, fn := range functions {
+		want, ok := functionConditions[id]
+		require.True(t, ok, "%s: functionConditions says where it exists", id)
+		if want == "" {
+			assert.Nil(t, node(fn, "Condition"), "%s exists in every stack", id)
+		} else {
+			assert.Equal(t, want, node(fn, "Condition").Value, id)
+		}
+	}
+	// Either secret is optional, and the rule refuses a stack without both
+	// (TestTemplateRulesRefuseInvalidSets): a brand deploys with its own
+	// secret alone, a service provider with its own.
+	for param, cond := range map[string]string{"BrandSecretArn": "HasBrandSecret", "PartnerSecretArn": "HasPartnerSecret"} {
+		p := node(doc, "Parameters", param)
+		require.NotNil(t, node(p, "Default"), param)
+		assert.Empty(t, node(p, "Default").Value, "%s is optional", param)
+		pat := regexp.MustCompile(node(p, "AllowedPattern").Value)
+		for _, ok := range []string{"", brandSecretFull, partnerSecretPartial,
+			"arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:wxcard/brand-AbC123"} {
+			assert.Regexp(t, pat, ok, param)
+		}
+		for _, bad := range []string{"wxcard/brand", "arn:aws:kms:ap-east-1:123456789012:key/x", " ",
+			"arn:aws:secretsmanager:ap-east-1:1234:secret:x"} {
+			assert.NotRegexp(t, pat, bad, param)
+		}
+		c := node(doc, "Conditions", cond)
+		require.NotNil(t, c, cond)
+		assert.Equal(t, "!Not", c.Tag, "%s: %s is not empty", cond, param)
+		assert.Contains(t, yamlText(t, c), param, cond)
+		assert.Contains(t, yamlText(t, node(doc, "Rules", "NeedsAWeChatPaySecret", "Assertions")), param)
+	}
 
 	// Every function is built by its Makefile target, from a directory that exists.
 	dirOf := map[string]string{}
@@ -149,6 +207,10 @@ func TestTemplate(t *testing.T) {
 			assert.Nil(t, node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID"), id)
 			continue
 		}
+		if dirOf[id] == "members" {
+			checkMembers(t, doc, fn)
+			continue
+		}
 		secretRef := node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID")
 		require.NotNil(t, secretRef, id)
 		want := "PartnerSecretArn"
@@ -189,15 +251,12 @@ func TestTemplate(t *testing.T) {
 				}
 				rs := node(resources, "ApiStage", "Properties", "RouteSettings", key)
 				require.NotNil(t, rs, "the card-events route %s has its own throttling", key)
+				rs = ifThen(t, rs, functionConditions[id]) // where the route exists
 				assert.Equal(t, "CardEventsRateLimit", node(rs, "ThrottlingRateLimit").Value, key)
 				assert.Equal(t, "CardEventsBurstLimit", node(rs, "ThrottlingBurstLimit").Value, key)
 				throttled++
 			}
 			assert.Equal(t, 1, throttled, "%s serves one route", id)
-			continue
-		}
-		if dirOf[id] == "members" {
-			checkMembers(t, doc, fn)
 			continue
 		}
 		if !authorityFunctions[dirOf[id]] {
@@ -357,16 +416,10 @@ func TestTemplateOperations(t *testing.T) {
 	assert.Equal(t, "1", node(dead, "Threshold").Value)
 	assert.Equal(t, "GreaterThanOrEqualToThreshold", node(dead, "ComparisonOperator").Value)
 
-	body := node(resources, "Dashboard", "Properties", "DashboardBody")
-	require.NotNil(t, body)
-	var dash struct {
-		Widgets []struct {
-			Properties struct {
-				Metrics [][]string `json:"metrics"`
-			} `json:"properties"`
-		} `json:"widgets"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(strings.ReplaceAll(body.Value, "${AWS::Region}", "us-east-1")), &dash))
+	// The dashboard of a stack with everything (per set: TestTemplateMatrix).
+	full := map[string]string{"BrandSecretArn": brandSecretFull, "PartnerSecretArn": partnerSecretFull,
+		"TokenRoutesAuthorization": "JWT", "MiniProgramSecretId": miniProgramName}
+	dash, body := renderDashboard(t, resolveStack(t, yamlToAny(t, doc), full))
 	seen, seenQueues := map[string]bool{}, map[string]bool{}
 	seenMetrics := map[string]bool{}
 	for _, w := range dash.Widgets {
@@ -394,11 +447,11 @@ func TestTemplateOperations(t *testing.T) {
 	// opening, and what became of the members.
 	assert.True(t, seen["members"], "the dashboard shows members")
 	assert.True(t, seenQueues["${MemberQueue.QueueName}"] && seenQueues["${MemberDeadLetterQueue.QueueName}"], "the dashboard shows the member queues")
-	assert.Contains(t, body.Value, `["AWS/SQS","ApproximateAgeOfOldestMessage","QueueName","${MemberQueue.QueueName}"]`)
+	assert.Contains(t, body, `["AWS/SQS","ApproximateAgeOfOldestMessage","QueueName","${MemberQueue.QueueName}"]`)
 	for _, m := range []string{member.JoinedMetric, member.RefusedMetric, member.FailedMetric, member.LeftMetric, "MemberRetries"} {
 		assert.True(t, seenMetrics[m], "the dashboard shows %s", m)
 	}
-	assert.Contains(t, body.Value, `"route","/notify/brand-card-events"`, "the dashboard shows the brand route")
+	assert.Contains(t, body, `"route","/notify/brand-card-events"`, "the dashboard shows the brand route")
 }
 
 // dimensions are an alarm's dimensions, by name.
@@ -508,6 +561,7 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	// The GET route gets what the refresh leaves of WeChat Pay's 10/s.
 	get := node(doc, "Resources", "ApiStage", "Properties", "RouteSettings", "GET /v3/brand-basic/partner/brands/{brand_id}/product-authorities")
 	require.NotNil(t, get, "the GET route has its own throttling")
+	get = ifThen(t, get, "HasPartnerSecret")
 	assert.Equal(t, "AuthoritiesRateLimit", node(get, "ThrottlingRateLimit").Value)
 	getRate, err := strconv.Atoi(node(doc, "Parameters", "AuthoritiesRateLimit", "Default").Value)
 	require.NoError(t, err)
@@ -515,8 +569,8 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	assert.Equal(t, "1", node(sched, "Properties", "EventInvokeConfig", "MaximumRetryAttempts").Value)
 }
 
-// checkMembers (design.md, "Members"): the members function reads both
-// secrets, its own member# items, publishes to the bus and sends back to
+// checkMembers (design.md, "Members"): the members function reads the
+// secrets the stack has (either or both), its own member# items, publishes to the bus and sends back to
 // its queue, and invokes the brand's decision function only when one is
 // given; it consumes the member queue in batches of 10 with per-item
 // failures under a maximum concurrency that its pace shares; the queue
@@ -526,8 +580,8 @@ func checkMembers(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
 	t.Helper()
 	resources := node(doc, "Resources")
 	vars := node(fn, "Properties", "Environment", "Variables")
-	assert.Equal(t, "PartnerSecretArn", node(vars, "WXPAY_SECRET_ID").Value)
-	assert.Equal(t, "BrandSecretArn", node(vars, "WXPAY_BRAND_SECRET_ID").Value)
+	assert.Equal(t, "PartnerSecretArn", ifThen(t, node(vars, "WXPAY_SECRET_ID"), "HasPartnerSecret").Value)
+	assert.Equal(t, "BrandSecretArn", ifThen(t, node(vars, "WXPAY_BRAND_SECRET_ID"), "HasBrandSecret").Value)
 	assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value)
 	assert.NotNil(t, node(vars, "EVENT_BUS_NAME"))
 	assert.Equal(t, "MemberCallsPerSecond", node(vars, "MEMBER_CALLS_PER_SECOND").Value)
@@ -541,12 +595,13 @@ func checkMembers(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
 
 	policies := node(fn, "Properties", "Policies").Content
 	require.Len(t, policies, 3, "the secrets, the state, the decision function")
-	// Both secrets, each as given and with Secrets Manager's suffix.
+	// Each secret the stack has, as given and with Secrets Manager's suffix.
 	secrets := node(policies[0], "Statement").Content
 	require.Len(t, secrets, 2)
 	for i, param := range []string{"PartnerSecretArn", "BrandSecretArn"} {
-		assert.Equal(t, "secretsmanager:GetSecretValue", node(secrets[i], "Action").Value)
-		assert.Equal(t, []string{param, "${" + param + "}-??????"}, values(node(secrets[i], "Resource")))
+		st := ifThen(t, secrets[i], map[string]string{"PartnerSecretArn": "HasPartnerSecret", "BrandSecretArn": "HasBrandSecret"}[param])
+		assert.Equal(t, "secretsmanager:GetSecretValue", node(st, "Action").Value)
+		assert.Equal(t, []string{param, "${" + param + "}-??????"}, values(node(st, "Resource")))
 	}
 	stmts := node(policies[1], "Statement").Content
 	require.Len(t, stmts, 3)
