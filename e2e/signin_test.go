@@ -38,7 +38,7 @@ const (
 	miniAppSecret = "e2eAppSecretNeverLogged0123456789"
 	// signInIssuer is the keys function's URL in events/sessionkeys-*.json:
 	// the issuer the keys function derives from the host it is called on.
-	signInIssuer   = "https://k3xq7v2mzr5t4l6y2w7u3n4p5o0abcde.lambda-url.ap-shanghai.on.aws"
+	signInIssuer   = "https://k3xq7v2mzr5t4l6y2w7u3n4p5o0abcde.lambda-url.ap-east-1.on.aws"
 	signInAudience = "wxcard"
 )
 
@@ -253,7 +253,7 @@ func TestSignInThroughTheBinaries(t *testing.T) {
 	wrongAud := good
 	wrongAud.Audience = "someone-else"
 	wrongIss := good
-	wrongIss.Issuer = "https://other.lambda-url.ap-shanghai.on.aws"
+	wrongIss.Issuer = "https://other.lambda-url.ap-east-1.on.aws"
 
 	parts := strings.Split(ans.Token, ".")
 	var payload map[string]any
