@@ -54,8 +54,9 @@ func newEnv(t *testing.T) *env {
 	mch, br := srv.AddMerchant(mchid), srv.AddBrand(brandID)
 	hc := srv.Client()
 	mk := func(id *wxsign.Identity) *wxpay.Client {
-		c, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: id.Signer(), Verifier: srv.Verifier(),
-			PublicKeyID: srv.PublicKeyID, HTTPClient: hc, Logger: e.logger, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+		cfg := srv.Config(id)
+		cfg.HTTPClient, cfg.Logger, cfg.BaseBackoff, cfg.MaxBackoff = hc, e.logger, time.Millisecond, 5*time.Millisecond
+		c, err := wxpay.New(cfg)
 		require.NoError(t, err)
 		return c
 	}

@@ -19,9 +19,13 @@ type Env struct {
 	SecretID string // WXPAY_SECRET_ID (required but by BootEither)
 	// BrandSecretID is WXPAY_BRAND_SECRET_ID: the brand secret of a
 	// function that calls WeChat Pay as either identity (BootEither).
-	BrandSecretID     string
-	BaseURL           string   // WXPAY_BASE_URL
-	BackupURL         string   // WXPAY_BACKUP_BASE_URL
+	BrandSecretID string
+	BaseURL       string // WXPAY_BASE_URL (default wxpay.DefaultBaseURL)
+	// BackupURL is WXPAY_BACKUP_BASE_URL; empty leaves the choice to
+	// wxpay.Config: WeChat Pay's backup host when BaseURL is WeChat Pay's
+	// own, none otherwise, so a function pointed at a stand-in never
+	// fails over to the real WeChat Pay. "-" means none.
+	BackupURL         string
 	AuthorityBrandIDs []string // AUTHORITY_BRAND_IDS
 	AllowedCardIDs    []string // ALLOWED_CARD_IDS (empty: any)
 	AllowedBrandIDs   []string // ALLOWED_BRAND_IDS (empty: any)
@@ -89,7 +93,7 @@ func envFrom(getenv func(string) string) (Env, error) {
 		SecretID:      strings.TrimSpace(getenv("WXPAY_SECRET_ID")),
 		BrandSecretID: strings.TrimSpace(getenv("WXPAY_BRAND_SECRET_ID")),
 		BaseURL:       orDefault(getenv("WXPAY_BASE_URL"), wxpay.DefaultBaseURL),
-		BackupURL:     orDefault(getenv("WXPAY_BACKUP_BASE_URL"), wxpay.DefaultBackupURL),
+		BackupURL:     strings.TrimSpace(getenv("WXPAY_BACKUP_BASE_URL")),
 		OpenIDClaim:   orDefault(getenv("OPENID_CLAIM"), "openid"),
 	}
 	switch v := strings.TrimSpace(getenv("TOKEN_ROUTES_AUTHORIZATION")); v {

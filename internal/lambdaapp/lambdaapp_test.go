@@ -5,9 +5,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +34,7 @@ func TestEnvFrom(t *testing.T) {
 	e, err := EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": " wxcard/partner ", "AUTHORITY_BRAND_IDS": "1004, 1005,,", "ALLOWED_CARD_IDS": "c1"}))
 	require.NoError(t, err)
 	assert.Equal(t, Env{
-		SecretID: "wxcard/partner", BaseURL: wxpay.DefaultBaseURL, BackupURL: wxpay.DefaultBackupURL,
+		SecretID: "wxcard/partner", BaseURL: wxpay.DefaultBaseURL, BackupURL: "",
 		AuthorityBrandIDs: []string{"1004", "1005"}, AllowedCardIDs: []string{"c1"}, OpenIDClaim: "openid",
 	}, e)
 
@@ -44,6 +49,63 @@ func TestEnvFrom(t *testing.T) {
 	require.ErrorContains(t, err, "AUTHORITY_BRAND_IDS")
 	_, err = EnvFrom(get(map[string]string{"WXPAY_SECRET_ID": "s", "ALLOWED_BRAND_IDS": "a b"}))
 	require.ErrorContains(t, err, "ALLOWED_BRAND_IDS")
+}
+
+// hostsDialed is an http.Client that dials nothing: it records the host of
+// every request and fails it as a refused connection would.
+func hostsDialed() (*http.Client, func() []string) {
+	var mu sync.Mutex
+	var hosts []string
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		hosts = append(hosts, r.URL.Host)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	})
+	return &http.Client{Transport: rt}, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(hosts)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A function fails over to WeChat Pay's backup host only when it calls
+// WeChat Pay's own host, or when WXPAY_BACKUP_BASE_URL names one: a
+// function pointed at a stand-in or a proxy never reaches the real WeChat
+// Pay through its backup.
+func TestBackupHostFollowsTheBaseURL(t *testing.T) {
+	srv := membercardtest.NewServer(wxpaytest.Options{})
+	defer srv.Close()
+	id := secretstest.IdentityOf(srv.Server, srv.AddMerchant("1900000001"))
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"WeChat Pay by default", nil, []string{"api.mch.weixin.qq.com", "api2.mch.weixin.qq.com"}},
+		{"WeChat Pay named", map[string]string{"WXPAY_BASE_URL": "https://api.mch.weixin.qq.com/"}, []string{"api.mch.weixin.qq.com", "api2.mch.weixin.qq.com"}},
+		{"WeChat Pay without backup", map[string]string{"WXPAY_BACKUP_BASE_URL": "-"}, []string{"api.mch.weixin.qq.com"}},
+		{"a stand-in", map[string]string{"WXPAY_BASE_URL": "https://wxpay.example.test"}, []string{"wxpay.example.test"}},
+		{"a stand-in and its backup", map[string]string{"WXPAY_BASE_URL": "https://wxpay.example.test", "WXPAY_BACKUP_BASE_URL": " https://wxpay2.example.test "},
+			[]string{"wxpay.example.test", "wxpay2.example.test"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{"WXPAY_SECRET_ID": "wxcard/partner"}
+			maps.Copy(vars, tc.env)
+			env, err := EnvFrom(func(k string) string { return vars[k] })
+			require.NoError(t, err)
+			hc, dialed := hostsDialed()
+			u, err := NewUpstream(context.Background(), env, func(context.Context) (*secret.Identity, error) { return id, nil }, hc, slog.New(slog.DiscardHandler))
+			require.NoError(t, err)
+			_, err = u.Do(context.Background(), wxpay.Request{Method: http.MethodGet, Path: membercard.ProductAuthoritiesPath("1004"), Route: membercard.ProductAuthoritiesRoute})
+			require.ErrorIs(t, err, wxpay.ErrUnreachable)
+			assert.Equal(t, tc.want, dialed())
+		})
+	}
 }
 
 // Warm calls never read the secret; a refresh happens after an hour, and

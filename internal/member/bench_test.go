@@ -75,8 +75,9 @@ func benchmarkJoins(b *testing.B, limits bool) {
 	var wg sync.WaitGroup
 	for range concurrency {
 		pacer := &pacedqueue.Pacer{Interval: pacedqueue.Interval(rate, concurrency)}
-		client, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: mch.Signer(), Verifier: srv.Verifier(),
-			HTTPClient: srv.Client(), PublicKeyID: srv.PublicKeyID, Pace: pacer.Wait})
+		cfg := srv.Config(mch)
+		cfg.Pace = pacer.Wait
+		client, err := wxpay.New(cfg)
 		require.NoError(b, err)
 		keeper := &member.Keeper{Store: store, Bus: bus, Decider: member.AlwaysConfirm{}, WeChatPay: &member.WeChatPay{Partner: client}, Logger: logger}
 		c := &pacedqueue.Consumer{Name: "member", Handler: &member.Queue{Keeper: keeper, Logger: logger}, Valid: member.Valid,

@@ -25,8 +25,9 @@ func TestWeChatPayAgainstTheStandIn(t *testing.T) {
 	defer srv.Close()
 	srv.AddCard(opening.CardID)
 	client := func(id *wxsign.Identity) member.Caller {
-		c, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: id.Signer(), Verifier: srv.Verifier(),
-			HTTPClient: srv.Client(), PublicKeyID: srv.PublicKeyID, MaxAttempts: 1})
+		cfg := srv.Config(id)
+		cfg.MaxAttempts = 1
+		c, err := wxpay.New(cfg)
 		require.NoError(t, err)
 		return c
 	}

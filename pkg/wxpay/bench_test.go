@@ -239,8 +239,9 @@ func BenchmarkCallStandIn(b *testing.B) {
 	srv.AddCard(cardID)
 	srv.SetAuthorities(membercard.ProductAuthorities{BrandID: brandID, AuthorizationType: "AUTHORIZATION_TYPE_HOSTING", UpdateTime: "2025-05-20T13:29:35+08:00"})
 	mch := srv.AddMerchant(mchid)
-	c, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: mch.Signer(), Verifier: srv.Verifier(),
-		PublicKeyID: srv.PublicKeyID, HTTPClient: srv.Client(), Logger: slog.New(slog.DiscardHandler)})
+	cfg := srv.Config(mch)
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	c, err := wxpay.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

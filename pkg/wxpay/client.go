@@ -1,9 +1,16 @@
 // Package wxpay is a WeChat Pay API v3 client that does the transport right:
 // it signs each attempt with [wxsign], verifies every 2xx answer before
 // returning it, retries 429 and 5xx with backoff inside the caller's
-// deadline, fails over to the backup host once when the first cannot be
+// deadline, fails over to a backup host once when the first cannot be
 // reached, and keeps one connection pool that survives a process that was
 // suspended between calls.
+//
+// The backup host is WeChat Pay's own ([DefaultBackupURL]) only for a
+// client of WeChat Pay's own host ([DefaultBaseURL]); a client pointed at
+// anything else (a stand-in such as package wxpaytest, a proxy) has no
+// backup unless [Config].BackupURL names one, so it never fails over to
+// the real WeChat Pay. For tests, wxpaytest's Server.Config returns a
+// ready Config.
 //
 // The client logs one line per call to Config.Logger, if one is given, and
 // never the Authorization header, a body, or a token. Its User-Agent names
@@ -86,8 +93,13 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 
 // Config configures a Client. Signer and Verifier are required.
 type Config struct {
-	BaseURL   string // default DefaultBaseURL
-	BackupURL string // default DefaultBackupURL; "-" disables fail-over
+	BaseURL string // default DefaultBaseURL
+	// BackupURL is the host a call fails over to, once, when BaseURL
+	// cannot be reached. Empty means DefaultBackupURL when BaseURL is
+	// WeChat Pay's own host (DefaultBaseURL, or empty), and no backup
+	// otherwise: a client of a stand-in or a proxy never fails over to
+	// the real WeChat Pay. "-" means no backup whatever the BaseURL.
+	BackupURL string
 
 	Signer   *wxsign.Signer   // signs every attempt
 	Verifier *wxsign.Verifier // verifies every 2xx answer
@@ -132,11 +144,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.BackupURL == "" {
+	hosts := []string{strings.TrimRight(cfg.BaseURL, "/")}
+	if cfg.BackupURL == "" && isWeChatPay(hosts[0]) {
 		cfg.BackupURL = DefaultBackupURL
 	}
-	hosts := []string{strings.TrimRight(cfg.BaseURL, "/")}
-	if cfg.BackupURL != "-" {
+	if cfg.BackupURL != "" && cfg.BackupURL != "-" {
 		hosts = append(hosts, strings.TrimRight(cfg.BackupURL, "/"))
 	}
 	for _, h := range hosts {
@@ -175,6 +187,12 @@ func New(cfg Config) (*Client, error) {
 		hosts:     hosts,
 		userAgent: ua,
 	}, nil
+}
+
+// isWeChatPay reports whether host (no trailing slash) is DefaultBaseURL,
+// as a URL compares: the host name in any case, the port 443 implied.
+func isWeChatPay(host string) bool {
+	return strings.EqualFold(strings.TrimSuffix(host, ":443"), DefaultBaseURL)
 }
 
 // checkProduct accepts space-separated product tokens, name or name/version,

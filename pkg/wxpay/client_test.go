@@ -58,12 +58,8 @@ func newFixture(t *testing.T, opts wxpaytest.Options) *fixture {
 // client builds a partner client; edit tweaks the config.
 func (f *fixture) client(t *testing.T, edit func(*wxpay.Config)) *wxpay.Client {
 	t.Helper()
-	cfg := wxpay.Config{
-		BaseURL: f.srv.URL, BackupURL: "-",
-		Signer: f.mch.Signer(), Verifier: f.srv.Verifier(), PublicKeyID: f.srv.PublicKeyID,
-		HTTPClient: f.srv.Client(), Logger: f.logger,
-		BaseBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-	}
+	cfg := f.srv.Config(f.mch)
+	cfg.Logger, cfg.BaseBackoff, cfg.MaxBackoff = f.logger, 5*time.Millisecond, 20*time.Millisecond
 	if edit != nil {
 		edit(&cfg)
 	}

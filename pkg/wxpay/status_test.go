@@ -55,7 +55,7 @@ func TestSandboxRedirectIsNotFollowed(t *testing.T) {
 	srv := wxpaytest.NewServer(wxpaytest.Options{})
 	t.Cleanup(srv.Close)
 	id := srv.AddMerchant(mchid)
-	c, err := wxpay.New(wxpay.Config{BaseURL: srv.URL, BackupURL: "-", Signer: id.Signer(), Verifier: srv.Verifier(), PublicKeyID: srv.PublicKeyID, HTTPClient: srv.Client()})
+	c, err := wxpay.New(srv.Config(id))
 	require.NoError(t, err)
 	srv.Inject(wxpaytest.Fault{Kind: wxpaytest.Redirect})
 	_, err = c.Do(ctxWithin(t, 5*time.Second), partnerRequest())

@@ -40,8 +40,9 @@ func partnerOpening() membercardtest.Opening {
 // a test says otherwise.
 func upstream(t *testing.T, s *membercardtest.Server, id *wxsign.Identity, attempts int) *wxpay.Client {
 	t.Helper()
-	c, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: id.Signer(), Verifier: s.Verifier(), PublicKeyID: s.PublicKeyID,
-		HTTPClient: s.Client(), MaxAttempts: attempts, BaseBackoff: time.Nanosecond, MaxBackoff: time.Nanosecond})
+	cfg := s.Config(id)
+	cfg.MaxAttempts, cfg.BaseBackoff, cfg.MaxBackoff = attempts, time.Nanosecond, time.Nanosecond
+	c, err := wxpay.New(cfg)
 	require.NoError(t, err)
 	return c
 }
@@ -298,11 +299,11 @@ func TestConfirmationIsDated(t *testing.T) {
 	code, _, _, err := s.OpenCard(brandOpening())
 	require.NoError(t, err)
 	now = now.Add(time.Minute)
-	sg := brand.Signer()
-	sg.Now = func() time.Time { return now }
-	v := s.Verifier()
-	v.Now = sg.Now
-	c, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: sg, Verifier: v, PublicKeyID: s.PublicKeyID, HTTPClient: s.Client(), MaxAttempts: 1})
+	cfg := s.Config(brand)
+	cfg.Signer.Now = func() time.Time { return now }
+	cfg.Verifier.Now = cfg.Signer.Now
+	cfg.MaxAttempts = 1
+	c, err := wxpay.New(cfg)
 	require.NoError(t, err)
 	status, answer := do(t, c, http.MethodPost, membercard.UserCardConfirmPath(code), "", membercard.UserCardConfirmRequest{CardID: cardID, OpenID: openid, UserCardConfirmState: membercard.ConfirmSuccess})
 	require.Equal(t, 200, status, "%s", answer)

@@ -6,6 +6,10 @@
 // [Handler] of its [Route], signs the answer, can be told to misbehave, and
 // records what it got.
 //
+// A client of the stand-in is one call away: [Server.Config] returns a
+// ready wxpay.Config for an identity the server knows ([Server.AddMerchant],
+// [Server.AddBrand]), trusting its CA and with no backup host.
+//
 // It knows no API of its own: register the APIs a test needs with
 // [Server.Handle]. Package membercard/membercardtest registers the
 // membership-card APIs, and plays the user whose opened and deleted cards
@@ -159,6 +163,23 @@ func (s *Server) CertPool() *x509.CertPool { return s.pool }
 // Client returns a production-configured client (wxpay.NewHTTPClient) that
 // trusts the server. Each call returns a new client with its own pool.
 func (s *Server) Client() *http.Client { return wxpay.NewHTTPClient(s.pool) }
+
+// Config is a ready wxpay.Config that calls the stand-in as id: BaseURL
+// is the server's URL with no backup host (a connection the stand-in
+// drops never fails over to the real WeChat Pay), id signs, the server's
+// Verifier verifies, Wechatpay-Serial is the server's PublicKeyID, and
+// HTTPClient is a new Client. id is an identity of this server
+// (AddMerchant, AddBrand). Set any other field on the result.
+func (s *Server) Config(id *wxsign.Identity) wxpay.Config {
+	return wxpay.Config{
+		BaseURL:     s.URL,
+		BackupURL:   "-",
+		Signer:      id.Signer(),
+		Verifier:    s.Verifier(),
+		PublicKeyID: s.PublicKeyID,
+		HTTPClient:  s.Client(),
+	}
+}
 
 // PublicKeyPEM is the stand-in's WeChat Pay public key.
 func (s *Server) PublicKeyPEM() []byte { return PublicKeyPEM(&s.Key.PublicKey) }

@@ -44,7 +44,11 @@ func refundServer(t *testing.T, opts wxpaytest.Options) (*wxpaytest.Server, chan
 
 func client(t *testing.T, s *wxpaytest.Server, signer *wxsign.Signer) *wxpay.Client {
 	t.Helper()
-	c, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: signer, Verifier: s.Verifier(), HTTPClient: s.Client(), MaxAttempts: 1})
+	cfg := s.Config(&signer.Identity)
+	// The signer as given (a pinned clock, a wrong key), and no
+	// Wechatpay-Serial: TestRequireSerial sends it on its own.
+	cfg.Signer, cfg.PublicKeyID, cfg.MaxAttempts = signer, "", 1
+	c, err := wxpay.New(cfg)
 	require.NoError(t, err)
 	return c
 }
@@ -114,11 +118,11 @@ func TestHandleRoutesVerifiedRequests(t *testing.T) {
 func TestRouteRateLimit(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	s, got, _ := refundServer(t, wxpaytest.Options{RateLimits: true, Now: func() time.Time { return now }})
-	sg := s.AddMerchant("1900000001").Signer()
-	sg.Now = func() time.Time { return now }
-	v := s.Verifier()
-	v.Now = sg.Now
-	c, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: sg, Verifier: v, HTTPClient: s.Client(), MaxAttempts: 1})
+	cfg := s.Config(s.AddMerchant("1900000001"))
+	cfg.Signer.Now = func() time.Time { return now }
+	cfg.Verifier.Now = cfg.Signer.Now
+	cfg.MaxAttempts = 1
+	c, err := wxpay.New(cfg)
 	require.NoError(t, err)
 	for i := range 2 {
 		_, apiErr := call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/R1/retry", `{}`)
@@ -177,19 +181,16 @@ func TestEscapedPathParameters(t *testing.T) {
 func TestRateLimitCoversEveryPathOfARoute(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	s, got, _ := refundServer(t, wxpaytest.Options{RateLimits: true, Now: func() time.Time { return now }})
-	signer := func(id string) *wxsign.Signer {
-		sg := s.AddMerchant(id).Signer()
-		sg.Now = func() time.Time { return now }
-		return sg
-	}
-	v := s.Verifier()
-	v.Now = func() time.Time { return now }
-	newClient := func(sg *wxsign.Signer) *wxpay.Client {
-		c, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: sg, Verifier: v, HTTPClient: s.Client(), MaxAttempts: 1})
+	newClient := func(mchid string) *wxpay.Client {
+		cfg := s.Config(s.AddMerchant(mchid))
+		cfg.Signer.Now = func() time.Time { return now }
+		cfg.Verifier.Now = cfg.Signer.Now
+		cfg.MaxAttempts = 1
+		c, err := wxpay.New(cfg)
 		require.NoError(t, err)
 		return c
 	}
-	c := newClient(signer("1900000001"))
+	c := newClient("1900000001")
 	for _, id := range []string{"R1", "R2"} {
 		_, apiErr := call(t, c, http.MethodPost, "/v3/refund/domestic/refunds/"+id+"/retry", `{}`)
 		require.Nil(t, apiErr)
@@ -199,7 +200,7 @@ func TestRateLimitCoversEveryPathOfARoute(t *testing.T) {
 	require.NotNil(t, apiErr)
 	assert.Equal(t, "FREQUENCY_LIMITED", apiErr.Code, "a third refund in the second")
 
-	_, apiErr = call(t, newClient(signer("1900000002")), http.MethodPost, "/v3/refund/domestic/refunds/R3/retry", `{}`)
+	_, apiErr = call(t, newClient("1900000002"), http.MethodPost, "/v3/refund/domestic/refunds/R3/retry", `{}`)
 	assert.Nil(t, apiErr, "another merchant has its own window")
 }
 
@@ -210,7 +211,7 @@ func TestRequireSerial(t *testing.T) {
 	s.Handle(wxpaytest.Route{Method: http.MethodGet, Pattern: "/v3/x", Scheme: wxsign.Merchant, RequireSerial: true,
 		Handler: func(*wxpaytest.Call) wxpaytest.Reply { return wxpaytest.OK(map[string]string{}) }})
 	mch := s.AddMerchant("1900000001")
-	with, err := wxpay.New(wxpay.Config{BaseURL: s.URL, BackupURL: "-", Signer: mch.Signer(), Verifier: s.Verifier(), HTTPClient: s.Client(), MaxAttempts: 1, PublicKeyID: s.PublicKeyID})
+	with, err := wxpay.New(s.Config(mch))
 	require.NoError(t, err)
 	_, apiErr := call(t, with, http.MethodGet, "/v3/x", "")
 	assert.Nil(t, apiErr)
