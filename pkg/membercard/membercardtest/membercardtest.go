@@ -9,6 +9,13 @@
 // authorities and user cards a test sets, so that a client and its tests
 // hold to one set of rules. The faults wxpaytest injects apply to every
 // API here.
+//
+// A new stand-in knows no card template and no brand, and answers as
+// WeChat Pay answers for unknown ones: a test makes the templates it uses
+// with [Cards.AddCard], and sets the authorities of every brand a service
+// provider calls for with [Cards.SetAuthorities]. Until then the partner
+// pre-auth token and product authorities of that brand are 400
+// PARAM_ERROR 品牌ID错误，或未建立授权关系.
 package membercardtest
 
 import (
@@ -31,6 +38,15 @@ type Server struct {
 }
 
 // NewServer starts a stand-in serving the card APIs. Close it when done.
+//
+// It starts empty, as Install leaves it: no card template, and no brand
+// that has authorised a service provider. The brand pre-auth token needs
+// the card (AddCard); the partner pre-auth token needs the card and the
+// brand's authorities (SetAuthorities), without which it answers 400
+// PARAM_ERROR 品牌ID错误，或未建立授权关系, as WeChat Pay does for a brand
+// that has not authorised the service provider. That refusal is WeChat
+// Pay's answer to a revoked authorisation too, which a client must handle,
+// so the stand-in gives it by default rather than guess an authorisation.
 func NewServer(opts wxpaytest.Options) *Server {
 	srv := wxpaytest.NewServer(opts)
 	return &Server{Server: srv, Cards: Install(srv)}
@@ -48,7 +64,9 @@ type Cards struct {
 }
 
 // Install registers the card APIs on srv, which may serve other APIs too,
-// and returns their state.
+// and returns their state: no card template and no brand authorities yet
+// (see NewServer). Set them with AddCard and SetAuthorities before the
+// pre-auth tokens can succeed.
 func Install(srv *wxpaytest.Server) *Cards {
 	c := &Cards{srv: srv, cards: map[string]bool{}, authorities: map[string]membercard.ProductAuthorities{}, userCards: map[string]*userCard{}}
 	for _, rt := range c.Routes() {
@@ -64,9 +82,12 @@ func (c *Cards) AddCard(cardID string) {
 	c.cards[cardID] = true
 }
 
-// SetAuthorities sets what product-authorities answers for a brand; a
-// brand without authorities is unknown (400 PARAM_ERROR, as WeChat Pay
-// answers for a brand with no authorisation).
+// SetAuthorities records that a brand has authorised the service
+// provider: product-authorities answers a for a.BrandID, and the partner
+// pre-auth token accepts the brand. A brand without authorities is
+// unknown to both (400 PARAM_ERROR 品牌ID错误，或未建立授权关系, as WeChat Pay
+// answers for a brand with no authorisation). Brand APIs, signed by the
+// brand itself, need none.
 func (c *Cards) SetAuthorities(a membercard.ProductAuthorities) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
