@@ -1,7 +1,9 @@
+module github.com/wxcard/wxcard
+
 // Module wxcard: AWS Lambda functions and Go packages that put WeChat Pay
 // membership cards in front of a brand's users. Licensed under the Apache
-// License, Version 2.0: see LICENSE.
-module github.com/wxcard/wxcard
+// License, Version 2.0: see LICENSE. (The module line stays first:
+// gremlins, which make mutate runs, reads the module's name from line 1.)
 
 go 1.26
 
