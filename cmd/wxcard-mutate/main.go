@@ -162,6 +162,11 @@ func main() {
 		}
 		verdict := ""
 		switch {
+		case killed+timedOut+lived == 0:
+			// No mutant ran a test: gremlins measured nothing (as when it
+			// could not read the module's name from go.mod's first line
+			// and took every mutant for uncovered). That is no 100 %.
+			verdict, failed = " **no mutant covered: not measured**", true
 		case timedOut > killed+lived:
 			// Timed-out mutants count as killed: when most time out, the
 			// measurement, not the tests, failed.
