@@ -14,7 +14,7 @@ GREMLINS_VERSION      := v0.6.0
 GOVULNCHECK_VERSION   := v1.9.0
 # The vulnerability database: golang.org/x/vulndb's OSV entries at this
 # version, from the module proxy (vuln.go.dev may be unreachable), built
-# once into $(VULNDB_DIR) by cmd/wxcard-vulndb. README, "Developing", says
+# once into $(VULNDB_DIR) by cmd/wxcard-vulndb. docs/developing.md says
 # how to move it.
 VULNDB_VERSION        := v0.0.0-20261105234957-e22db6528018
 VULNDB_DIR            := .cache/vulndb/$(VULNDB_VERSION)
@@ -99,7 +99,7 @@ mutate: ## mutation testing of the critical packages (gremlins $(GREMLINS_VERSIO
 
 # make run builds the local API and execs it, so one signal (Ctrl-C, or a
 # SIGTERM to make) stops it. TOKEN_ROUTES_AUTHORIZATION=JWT serves the
-# token routes as behind the JWT authorizer (see README).
+# token routes as behind the JWT authorizer (see docs/sign-in.md).
 RUN_ADDR ?= 127.0.0.1:3000
 run: ## serve the functions on $(RUN_ADDR) against an embedded WeChat Pay sandbox (TOKEN_ROUTES_AUTHORIZATION=JWT to require tokens)
 	$(GO) build -o bin/wxcard-local ./cmd/wxcard-local

@@ -4,7 +4,7 @@
 // every brand with a snapshot in STATE_TABLE_NAME) to the refresh queue
 // (REFRESH_QUEUE_URL), which authoritiesrefresh consumes. Operators invoke
 // it with {"brand_ids": [...]} to add brands and {"remove_brand_ids":
-// [...]} to remove them (README, "Scheduled refresh, at scale"). It holds no WeChat
+// [...]} to remove them (docs/refresh.md). It holds no WeChat
 // Pay credentials.
 package main
 
