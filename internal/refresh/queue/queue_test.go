@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +23,7 @@ import (
 type fakeSQS struct {
 	err    error
 	attrs  map[string]string
+	mu     sync.Mutex // the queue sends batches concurrently
 	brands []string
 }
 
@@ -35,7 +37,9 @@ func (s *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchIn
 		if err != nil {
 			return nil, err
 		}
+		s.mu.Lock()
 		s.brands = append(s.brands, m.BrandID)
+		s.mu.Unlock()
 		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id})
 	}
 	return out, nil
