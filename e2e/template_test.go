@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/lambdatest"
 	"github.com/wxcard/wxcard/internal/member"
 	"github.com/wxcard/wxcard/internal/pacedqueue"
@@ -337,6 +338,7 @@ func TestTemplateCfnLint(t *testing.T) {
 	t.Parallel()
 	path, err := exec.LookPath("cfn-lint")
 	if err != nil {
+		awstest.LogSkip("cfn-lint is not installed: template.yaml is not linted: pip install cfn-lint")
 		t.Skip("cfn-lint is not installed; template.yaml not linted")
 	}
 	_, root := loadTemplate(t)

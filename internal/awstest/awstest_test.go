@@ -114,7 +114,7 @@ func TestNoMoto(t *testing.T) {
 			// Only a skip for want of moto_server is counted: not "off", not a failure.
 			got, _ := os.ReadFile(log)
 			if !tc.wantFail && !errors.Is(tc.err, errMotoOff) {
-				assert.Equal(t, t.Name()+"\n", string(got))
+				assert.Equal(t, MotoMissing+"\n", string(got))
 			} else {
 				assert.Empty(t, got)
 			}

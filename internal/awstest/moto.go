@@ -30,10 +30,14 @@ const MotoEndpointEnv = "WXCARD_MOTO_ENDPOINT"
 const RequireMotoEnv = "WXCARD_REQUIRE_MOTO"
 
 // SkipLogEnv names the environment variable that, set to a file's path,
-// makes every test skipped for want of moto_server append its name to that
-// file, one line each: `make test` counts them and says so at its end,
-// where a skip would otherwise go unseen without -v.
+// makes every test skipped for want of a tool (moto_server, samtranslator)
+// append why to that file, one line each (LogSkip): `make test` counts
+// them by reason and says so at its end, where a skip would otherwise go
+// unseen without -v.
 const SkipLogEnv = "WXCARD_SKIP_LOG"
+
+// MotoMissing is the skip log's line for a test that needed moto_server.
+const MotoMissing = "moto_server is not installed or did not start: the AWS tests (DynamoDB, SQS, EventBridge, KMS) need it: pip install 'moto[server]' (docs/developing.md)"
 
 // Why there is no moto_server: on purpose, or a setting not understood.
 var (
@@ -81,13 +85,14 @@ func noMoto(t testing.TB, err error) {
 	if os.Getenv(RequireMotoEnv) == "1" || errors.Is(err, errMotoEnv) {
 		t.Fatalf("%v (%s=1: this machine must have it)", err, RequireMotoEnv)
 	}
-	logSkip(t.Name())
+	LogSkip(MotoMissing)
 	t.Skipf("%v: this test needs moto_server (%s=1 makes this a failure)", err, RequireMotoEnv)
 }
 
-// logSkip appends name to SkipLogEnv's file, if set; one short write with
-// O_APPEND, so that test binaries running at once do not interleave.
-func logSkip(name string) {
+// LogSkip appends why a test is skipped to SkipLogEnv's file, if set; one
+// short write with O_APPEND, so that test binaries running at once do not
+// interleave.
+func LogSkip(reason string) {
 	path := os.Getenv(SkipLogEnv)
 	if path == "" {
 		return
@@ -96,7 +101,7 @@ func logSkip(name string) {
 	if err != nil {
 		return
 	}
-	_, _ = f.WriteString(name + "\n")
+	_, _ = f.WriteString(reason + "\n")
 	_ = f.Close()
 }
 

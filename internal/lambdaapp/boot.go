@@ -40,24 +40,11 @@ func Boot(ctx context.Context, fn *lambdainit.Function, kind wxsign.Scheme) (*Ap
 	if err != nil {
 		return nil, err
 	}
-	hc := wxpay.NewHTTPClient(nil)
-	if !env.NoPreconnect {
-		// The handshake with WeChat Pay overlaps the secret read below.
-		StartPreconnect(hc.Transport.(*http.Transport), env.BaseURL, wxpay.IdleConnTimeout)
-	}
-	ctx, cancel := context.WithTimeout(ctx, SecretsTimeout)
-	defer cancel()
-	sm, err := secret.ClientFromEnv(os.Getenv)
-	if err != nil {
-		return nil, fmt.Errorf("AWS environment: %w", err)
-	}
-	load := func(ctx context.Context) (*secret.Identity, error) { return secret.Load(ctx, sm, env.SecretID, kind) }
-	up, err := NewUpstream(ctx, env, load, hc, fn.Logger)
-	if err != nil {
+	app := &App{Function: fn, Env: env}
+	if err := bootClients(ctx, app, identity{env.SecretID, kind, &app.Upstream}); err != nil {
 		return nil, err
 	}
-	up.Credentials().Metrics = fn.Metrics
-	return &App{Function: fn, Env: env, Upstream: up}, nil
+	return app, nil
 }
 
 // BootEither is the cold start of a function that calls WeChat Pay as a
@@ -69,34 +56,52 @@ func BootEither(ctx context.Context, fn *lambdainit.Function) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	app := &App{Function: fn, Env: env}
+	var ids []identity
+	if env.SecretID != "" {
+		ids = append(ids, identity{env.SecretID, wxsign.Merchant, &app.Upstream})
+	}
+	if env.BrandSecretID != "" {
+		ids = append(ids, identity{env.BrandSecretID, wxsign.Brand, &app.Brand})
+	}
+	if err := bootClients(ctx, app, ids...); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// identity is a secret a function signs with, and where its client goes.
+type identity struct {
+	secretID string
+	kind     wxsign.Scheme
+	dst      **Upstream
+}
+
+// bootClients builds one HTTP client (its connection to WeChat Pay opened
+// while the secrets are read), then reads and checks each secret as its
+// identity and builds its WeChat Pay client.
+func bootClients(ctx context.Context, app *App, ids ...identity) error {
 	hc := wxpay.NewHTTPClient(nil)
-	if !env.NoPreconnect {
-		StartPreconnect(hc.Transport.(*http.Transport), env.BaseURL, wxpay.IdleConnTimeout)
+	if !app.Env.NoPreconnect {
+		// The handshake with WeChat Pay overlaps the secret reads below.
+		StartPreconnect(hc.Transport.(*http.Transport), app.Env.BaseURL, wxpay.IdleConnTimeout)
 	}
 	ctx, cancel := context.WithTimeout(ctx, SecretsTimeout)
 	defer cancel()
 	sm, err := secret.ClientFromEnv(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("AWS environment: %w", err)
+		return fmt.Errorf("AWS environment: %w", err)
 	}
-	app := &App{Function: fn, Env: env}
-	for _, s := range []struct {
-		id   string
-		kind wxsign.Scheme
-		dst  **Upstream
-	}{{env.SecretID, wxsign.Merchant, &app.Upstream}, {env.BrandSecretID, wxsign.Brand, &app.Brand}} {
-		if s.id == "" {
-			continue
-		}
-		load := func(ctx context.Context) (*secret.Identity, error) { return secret.Load(ctx, sm, s.id, s.kind) }
-		up, err := NewUpstream(ctx, env, load, hc, fn.Logger)
+	for _, id := range ids {
+		load := func(ctx context.Context) (*secret.Identity, error) { return secret.Load(ctx, sm, id.secretID, id.kind) }
+		up, err := NewUpstream(ctx, app.Env, load, hc, app.Logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		up.Credentials().Metrics = fn.Metrics
-		*s.dst = up
+		up.Credentials().Metrics = app.Metrics
+		*id.dst = up
 	}
-	return app, nil
+	return nil
 }
 
 // MustBootEither is BootEither or, failing, refuses to serve as MustBoot

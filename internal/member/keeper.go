@@ -92,8 +92,14 @@ const leaseMargin = 30 * time.Second
 // decides, confirms with WeChat Pay, and records and publishes the
 // outcome.
 func (k *Keeper) Open(ctx context.Context, src Source, o Opening) (Outcome, error) {
+	return untilNoConflict(func() (Outcome, error) { return k.open(ctx, src, o) })
+}
+
+// untilNoConflict runs step again, from a fresh read, after a write
+// another delivery's write beat, at most maxConflicts times.
+func untilNoConflict(step func() (Outcome, error)) (Outcome, error) {
 	for range maxConflicts {
-		out, err := k.open(ctx, src, o)
+		out, err := step()
 		if !errors.Is(err, ErrConflict) {
 			return out, err
 		}
@@ -354,13 +360,7 @@ func outcomeOf(event string) Outcome {
 // A deletion of a member never seen leaves a DELETED item, so that a late
 // notification of its opening confirms nothing.
 func (k *Keeper) Delete(ctx context.Context, src Source, o Opening) (Outcome, error) {
-	for range maxConflicts {
-		out, err := k.delete(ctx, src, o)
-		if !errors.Is(err, ErrConflict) {
-			return out, err
-		}
-	}
-	return "", fmt.Errorf("member: %d conflicting writes in a row: %w", maxConflicts, ErrConflict)
+	return untilNoConflict(func() (Outcome, error) { return k.delete(ctx, src, o) })
 }
 
 func (k *Keeper) delete(ctx context.Context, src Source, o Opening) (Outcome, error) {
