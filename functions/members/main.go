@@ -1,5 +1,5 @@
 // Command members consumes the member queue: card openings and deletions
-// the bus's rule sends it (design.md, "Members"). For each opening it
+// the bus's rule sends it (docs/card-events-and-members.md, "Members"). For each opening it
 // records the member in the state table (STATE_TABLE_NAME), decides
 // (MEMBER_CONFIRM_FUNCTION, or confirm every opening), confirms with
 // WeChat Pay as the brand (WXPAY_BRAND_SECRET_ID) or the service provider

@@ -1,6 +1,6 @@
 // Package member keeps the members of the cards opened through wxcard's
 // tokens: it owns the member#<card_id>#<user_card_code> items of the state
-// table (design.md, "Members") and moves each through a small state
+// table (docs/card-events-and-members.md, "Members") and moves each through a small state
 // machine,
 //
 //	PENDING → EFFECTIVE | REFUSED | FAILED → DELETED
@@ -111,7 +111,7 @@ type Item struct {
 	Pending []eventbus.Event
 }
 
-// Key is the item's partition key, design.md's member#<card_id>#<code>.
+// Key is the item's partition key, member#<card_id>#<code> (docs/card-events-and-members.md).
 func Key(cardID, userCardCode string) string { return "member#" + cardID + "#" + userCardCode }
 
 // Store reads and writes member items.
