@@ -83,6 +83,42 @@ func Number(v int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
 }
 
+// ErrVersionChanged is a PutVersioned whose expected version was no
+// longer stored: another writer got there first.
+var ErrVersionChanged = errors.New("statetable: the item's version changed since it was read")
+
+// PutVersioned writes item if its versionAttr still holds expect (0: no
+// item with its key yet): the optimistic concurrency of every owner of
+// the table's items. On a failed condition DynamoDB answers the item it
+// met; own reports whether that item is this very write, which the SDK
+// retried after its answer was lost and whose retry failed its own
+// version check: then the write is done. Any other failed condition is
+// ErrVersionChanged.
+func (t *Table) PutVersioned(ctx context.Context, item map[string]types.AttributeValue, versionAttr string, expect int64,
+	own func(old map[string]types.AttributeValue) bool) error {
+	in := &dynamodb.PutItemInput{TableName: &t.Name, Item: item,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
+	if expect == 0 {
+		in.ConditionExpression = ptr("attribute_not_exists(#pk)")
+		in.ExpressionAttributeNames = map[string]string{"#pk": KeyAttr}
+	} else {
+		in.ConditionExpression = ptr("#v = :v")
+		in.ExpressionAttributeNames = map[string]string{"#v": versionAttr}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": Number(expect)}
+	}
+	_, err := t.Client.PutItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf) && own(ccf.Item):
+		return nil
+	case ConditionFailed(err):
+		return ErrVersionChanged
+	}
+	return err
+}
+
+func ptr(s string) *string { return &s }
+
 // ConditionFailed reports whether err is DynamoDB refusing a write whose
 // condition did not hold.
 func ConditionFailed(err error) bool {

@@ -90,25 +90,10 @@ func (t Table) Put(ctx context.Context, it authority.Item, expect int64) error {
 	if !it.ExpiresAt.IsZero() {
 		av[statetable.TTLAttr] = statetable.Number(it.ExpiresAt.Unix())
 	}
-	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
-	if expect == 0 {
-		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
-		in.ExpressionAttributeNames = map[string]string{"#pk": statetable.KeyAttr}
-	} else {
-		in.ConditionExpression = aws.String("#v = :v")
-		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": statetable.Number(expect)}
-	}
-	_, err := t.Client.PutItem(ctx, in)
-	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &ccf) && ownWrite(ccf.Item, it):
-		// The SDK retried a write whose answer was lost after DynamoDB
-		// applied it, and the retry failed its own version check: the item
-		// is this write (its pending ID, new to this check, and version).
-		return nil
-	case statetable.ConditionFailed(err):
+	// A retried write whose answer was lost meets itself: its pending ID,
+	// new to this check, and its version.
+	err := t.PutVersioned(ctx, av, attrVersion, expect, func(old map[string]types.AttributeValue) bool { return ownWrite(old, it) })
+	if errors.Is(err, statetable.ErrVersionChanged) {
 		return authority.ErrConflict
 	}
 	return err

@@ -124,24 +124,9 @@ func (t Table) Put(ctx context.Context, it member.Item, expect int64) error {
 	}
 	writeID := newWriteID()
 	av[attrWriteID] = statetable.String(writeID)
-	in := &dynamodb.PutItemInput{TableName: aws.String(t.Name), Item: av,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
-	if expect == 0 {
-		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
-		in.ExpressionAttributeNames = map[string]string{"#pk": statetable.KeyAttr}
-	} else {
-		in.ConditionExpression = aws.String("#v = :v")
-		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": statetable.Number(expect)}
-	}
-	_, err := t.Client.PutItem(ctx, in)
-	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &ccf) && ownWrite(ccf.Item, writeID, it.Version):
-		// The SDK retried a write whose answer was lost after DynamoDB
-		// applied it, and the retry failed its own version check.
-		return nil
-	case statetable.ConditionFailed(err):
+	// A retried write whose answer was lost meets itself: its write ID and version.
+	err := t.PutVersioned(ctx, av, attrVersion, expect, func(old map[string]types.AttributeValue) bool { return ownWrite(old, writeID, it.Version) })
+	if errors.Is(err, statetable.ErrVersionChanged) {
 		return member.ErrConflict
 	}
 	return err
