@@ -23,7 +23,6 @@ import (
 
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/lambdatest"
-	"github.com/wxcard/wxcard/internal/secret"
 	"github.com/wxcard/wxcard/internal/secretstest"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
@@ -460,11 +459,7 @@ func TestSampleEvents(t *testing.T) {
 				// stand-in's WeChat Pay key, it is accepted.
 				secretID := "wxcard/notify"
 				if name == "brand-card-events" {
-					id := secretstest.IdentityOf(s.WxPay.Server, s.WxPay.AddBrand(brandID))
-					id.BrandAPIKey = notifyAPIv3Key
-					v, err := secret.Encode(id)
-					require.NoError(t, err)
-					s.Secrets.Set("wxcard/brand-notify", string(v))
+					brandNotifySecret(t, s, notifyAPIv3Key)
 					secretID = "wxcard/brand-notify"
 				} else {
 					notifySecret(t, s)

@@ -36,12 +36,12 @@ import (
 // are encrypted with it.
 var brandAPIKey = []byte("brandApiKey0123456789abcdefABCDE")
 
-// brandNotifySecret stores the brand secret with its brand API key as
-// "wxcard/brand-notify".
-func brandNotifySecret(t testing.TB, s *Stack) {
+// brandNotifySecret stores the brand secret with key as its brand API key
+// as "wxcard/brand-notify".
+func brandNotifySecret(t testing.TB, s *Stack, key []byte) {
 	t.Helper()
 	id := secretstest.IdentityOf(s.WxPay.Server, s.WxPay.AddBrand(brandID))
-	id.BrandAPIKey = brandAPIKey
+	id.BrandAPIKey = key
 	v, err := secret.Encode(id)
 	require.NoError(t, err)
 	s.Secrets.Set("wxcard/brand-notify", string(v))
@@ -72,7 +72,7 @@ func newMemberStack(t *testing.T, opts wxpaytest.Options, decide string) *member
 	st := awstest.Stacks(t)[0]
 	s := NewStack(t, opts)
 	notifySecret(t, s)
-	brandNotifySecret(t, s)
+	brandNotifySecret(t, s, brandAPIKey)
 	m := &memberStack{s: s, aws: st}
 	m.queueURL, m.dlq = memberQueue(t, st)
 	awsEnv := append(stateEnv(st), "AWS_ENDPOINT_URL_SQS="+st.Endpoint)
