@@ -20,7 +20,9 @@ const MaxBodyBytes = 16 << 10
 // request bodies, and stricter ones that keep a caller from smuggling
 // anything through: UTF-8 of 1 to 3 byte characters only, no JSON null, no
 // duplicate keys, no unknown fields, one object and nothing after it, at
-// most MaxBodyBytes. Keys must match v's field names exactly:
+// most MaxBodyBytes; and no missing key of those a type of this package
+// requires whatever their value, such as point_balance, whose 0 is valid
+// (UserPointsSyncRequest, BalanceInformation). Keys must match v's field names exactly:
 // encoding/json alone matches them case-insensitively (and folds U+017F
 // into s and the Kelvin sign into k), so {"openid":"a","OPENID":"b"} would
 // be read as b by it and as a by anything that compares keys exactly. Errors
@@ -39,7 +41,7 @@ func Decode(data []byte, v any) error {
 			return &FieldError{Field: "body", Reason: "must not contain 4-byte UTF-8 characters such as emoji"}
 		}
 	}
-	if err := scan(data, fieldsOf(reflect.TypeOf(v))); err != nil {
+	if err := scan(data, reflect.TypeOf(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -109,10 +111,27 @@ func fieldsOf(t reflect.Type) fields {
 	return f
 }
 
+// requiredKeyer is a type whose body must hold some keys whatever their
+// values: a number whose 0 is a valid value cannot tell a missing key
+// from 0 once decoded.
+type requiredKeyer interface{ requiredKeys() []string }
+
+// requiredOf is the keys t (after pointers) requires, if it says.
+func requiredOf(t reflect.Type) []string {
+	t = indirect(t)
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	if r, ok := reflect.New(t).Interface().(requiredKeyer); ok {
+		return r.requiredKeys()
+	}
+	return nil
+}
+
 // scan walks the tokens once to refuse what encoding/json lets through:
-// duplicate keys, keys that are not exactly a field's name, null, and a
-// top level that is not exactly one object.
-func scan(data []byte, known fields) error {
+// duplicate keys, keys that are not exactly a field's name, null, missing
+// required keys, and a top level that is not exactly one object.
+func scan(data []byte, t reflect.Type) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -122,7 +141,7 @@ func scan(data []byte, known fields) error {
 	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
 		return &FieldError{Field: "body", Reason: "must be a JSON object"}
 	}
-	if err := scanObject(dec, "", known); err != nil {
+	if err := scanObject(dec, "", t); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -137,7 +156,7 @@ func scanValue(dec *json.Decoder, tok json.Token, path string, t reflect.Type) e
 		return &FieldError{Field: path, Reason: "must not be null; omit it instead"}
 	case json.Delim:
 		if d == '{' {
-			return scanObject(dec, path, fieldsOf(t))
+			return scanObject(dec, path, t)
 		}
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
@@ -148,7 +167,8 @@ func scanValue(dec *json.Decoder, tok json.Token, path string, t reflect.Type) e
 	return nil
 }
 
-func scanObject(dec *json.Decoder, path string, known fields) error {
+func scanObject(dec *json.Decoder, path string, t reflect.Type) error {
+	known := fieldsOf(t)
 	keys := map[string]bool{}
 	for {
 		tok, err := dec.Token()
@@ -156,6 +176,11 @@ func scanObject(dec *json.Decoder, path string, known fields) error {
 			return invalidAt(path, err)
 		}
 		if d, ok := tok.(json.Delim); ok && d == '}' {
+			for _, key := range requiredOf(t) {
+				if !keys[key] {
+					return &FieldError{Field: join(path, key), Reason: "is required"}
+				}
+			}
 			return nil
 		}
 		key, _ := tok.(string) // the decoder only yields strings in key position

@@ -1,11 +1,16 @@
 // Package membercard holds the request and answer types of WeChat Pay's
 // membership-card APIs, their paths, and the documented rules their fields
 // must keep: the brand and partner pre-auth tokens, permission tokens and
-// product authorities; and, for a card a user opened, the brand and partner
-// confirm APIs and user-card queries, with the event types of the
-// notifications that a user opened or deleted a card. A caller checks its
-// requests with it before calling WeChat Pay, and the membercardtest
-// stand-in checks them as WeChat Pay does, so both hold to one set of rules.
+// product authorities; for a card a user opened, the brand and partner
+// confirm APIs, user-card queries and updates and the user-points sync,
+// with the event types of the notifications that a user opened or deleted
+// a card or that WeChat Pay asks for a member's points; and the
+// membercard-open (商家会员卡) APIs of a user's card: decrypting its code,
+// reading the activation form, activating it, reading it and updating its
+// level, balance and points, with the notification of its activation. A
+// caller checks its requests with it before calling WeChat Pay, and the
+// membercardtest stand-in checks them as WeChat Pay does, so both hold to
+// one set of rules.
 package membercard
 
 import (

@@ -118,9 +118,6 @@ const (
 	// length of its other short names, so that a decision cannot send
 	// WeChat Pay a paragraph.
 	maxLevel = 32
-	// maxAttach: a third-party SDK's 256 (WeChat Pay's own table was not
-	// readable), the bound of the merchant data packet of its other APIs.
-	maxAttach = 256
 	// maxCardPictureURL is WeChat Pay's string(256).
 	maxCardPictureURL = 256
 	// maxUserCardCode is WeChat Pay's string(32) of the path parameter.
@@ -246,7 +243,7 @@ func (r *UserCardConfirmRequest) checkOptional() error {
 		errs = append(errs, checkText("level", r.Level, maxLevel))
 	}
 	if r.Attach != "" {
-		errs = append(errs, checkText("attach", r.Attach, maxAttach))
+		errs = append(errs, checkText("attach", r.Attach, MaxAttach))
 	}
 	if r.CardColor != "" {
 		errs = append(errs, checkColor("card_color", r.CardColor))
@@ -324,4 +321,174 @@ func CheckUserCardCode(field, v string) error {
 		return &FieldError{Field: field, Reason: "must not be . or .."}
 	}
 	return nil
+}
+
+// UserCardUpdatePath is the path and query of the brand's update of a user
+// card: PATCH /brand/card-member/user-cards/{code}?card_id=… (the route is
+// UserCardRoute), with a UserCardUpdateRequest, answered 200 with the
+// UserCard. card_id is in the query, as pay.weixin.qq.com has it.
+func UserCardUpdatePath(code, cardID string) string {
+	q := url.Values{"card_id": {cardID}}
+	return "/brand/card-member/user-cards/" + pathSegment(code) + "?" + q.Encode()
+}
+
+// PartnerUserCardUpdatePath is the path and query of the service
+// provider's update of a user card: PATCH
+// /v3/brand/partner/card-member/user-cards/{code}?card_id=… (the route is
+// PartnerUserCardRoute), with a PartnerUserCardUpdateRequest, answered
+// 200 with the UserCard.
+func PartnerUserCardUpdatePath(code, cardID string) string {
+	q := url.Values{"card_id": {cardID}}
+	return "/v3/brand/partner/card-member/user-cards/" + pathSegment(code) + "?" + q.Encode()
+}
+
+// UserCardUpdateRequest is the body of the brand's update of a user card
+// (brand doc 4015582719): the user, and the fields it changes; empty ones
+// are omitted and keep their value. It has no out_request_no: the update
+// sets values, so sending it again changes nothing more. WeChat Pay's API
+// also takes card_color, card_picture_url, phone_number,
+// valid_date_information and user_information, which this type does not
+// hold; Decode refuses them.
+type UserCardUpdateRequest struct {
+	OpenID string `json:"openid"`
+	// Level is the member's level shown on the card: 1 to BrandLevelMax
+	// characters of text.
+	Level string `json:"level,omitempty"`
+	// Attach is the merchant's data packet: 1 to MaxAttach characters of
+	// text.
+	Attach string `json:"attach,omitempty"`
+}
+
+// Validate checks the documented rules; the error names the first field
+// that breaks one.
+func (r *UserCardUpdateRequest) Validate() error {
+	errs := []error{CheckID("openid", r.OpenID, 128)}
+	if r.Level != "" {
+		errs = append(errs, CheckLevel("level", r.Level, BrandLevelMax))
+	}
+	if r.Attach != "" {
+		errs = append(errs, checkText("attach", r.Attach, MaxAttach))
+	}
+	return firstError(errs...)
+}
+
+// PartnerUserCardUpdateRequest is the body of the service provider's
+// update of a user card (partner doc 4015336985): the brand's body with
+// brand_id in front, flat.
+type PartnerUserCardUpdateRequest struct {
+	BrandID string `json:"brand_id"`
+	UserCardUpdateRequest
+}
+
+// Validate checks the documented rules; the error names the first field
+// that breaks one.
+func (r *PartnerUserCardUpdateRequest) Validate() error {
+	return firstError(
+		CheckID("brand_id", r.BrandID, 32),
+		r.UserCardUpdateRequest.Validate(),
+	)
+}
+
+// Paths of the user-points sync (同步积分余额; brand doc 4015897319,
+// partner doc 4015897280): the merchant tells WeChat Pay a member's point
+// balance, on its own or when a SYNC_USER_POINT notification asks for it.
+// WeChat Pay limits the brand's to 10/s per brand, the partner's to 5/s
+// per service provider.
+const (
+	UserPointsSyncPath        = "/brand/card-member/user-points/sync"
+	PartnerUserPointsSyncPath = "/v3/brand/partner/card-member/user-points/sync"
+)
+
+// UserPointsSyncRequest is the body of the brand's user-points sync, POST
+// UserPointsSyncPath. Every key is required, point_balance too: 0 is a
+// balance, so Decode refuses a body without the key.
+type UserPointsSyncRequest struct {
+	// OutRequestNo makes the sync idempotent: 1 to 128 characters of
+	// [0-9A-Za-z_-] (no | or *, unlike membercard-open), unique per sync.
+	OutRequestNo string `json:"out_request_no"`
+	CardID       string `json:"card_id"`
+	OpenID       string `json:"openid"`
+	UserCardCode string `json:"user_card_code"`
+	// PointBalance is the member's balance, not a change: 0 to MaxPoints.
+	PointBalance int64 `json:"point_balance"`
+}
+
+func (*UserPointsSyncRequest) requiredKeys() []string {
+	return []string{"out_request_no", "card_id", "openid", "user_card_code", "point_balance"}
+}
+
+// Validate checks the documented rules; the error names the first field
+// that breaks one.
+func (r *UserPointsSyncRequest) Validate() error {
+	return firstError(
+		CheckOutRequestNo("out_request_no", r.OutRequestNo, 128),
+		CheckID("card_id", r.CardID, 32),
+		CheckID("openid", r.OpenID, 128),
+		CheckUserCardCode("user_card_code", r.UserCardCode),
+		checkPoints("point_balance", r.PointBalance),
+	)
+}
+
+// PartnerUserPointsSyncRequest is the body of the service provider's
+// user-points sync, POST PartnerUserPointsSyncPath: the brand's body with
+// brand_id (string(16)) in front, flat. The brand's body must not carry
+// brand_id: WeChat Pay refuses a parameter its API does not define.
+type PartnerUserPointsSyncRequest struct {
+	BrandID string `json:"brand_id"`
+	UserPointsSyncRequest
+}
+
+// Validate checks the documented rules; the error names the first field
+// that breaks one.
+func (r *PartnerUserPointsSyncRequest) Validate() error {
+	return firstError(
+		CheckID("brand_id", r.BrandID, 16),
+		r.UserPointsSyncRequest.Validate(),
+	)
+}
+
+// UserPointsSync is the answer of both user-points syncs: the request
+// echoed, brand_id only in the service provider's (the brand's answer is
+// not documented; the stand-in answers it without).
+type UserPointsSync struct {
+	OutRequestNo string `json:"out_request_no"`
+	BrandID      string `json:"brand_id,omitempty"`
+	CardID       string `json:"card_id"`
+	OpenID       string `json:"openid"`
+	UserCardCode string `json:"user_card_code"`
+	PointBalance int64  `json:"point_balance"`
+}
+
+// Event types of the notification by which WeChat Pay asks for a member's
+// point balance, to be answered with the user-points sync. The service
+// provider's is documented (partner doc 4016096820), with its older name;
+// the brand's follows the brand pattern (brand doc 4016096803).
+const (
+	BrandSyncUserPointEvent         = "BRAND_MEMBER_CARD.SYNC_USER_POINT"
+	PartnerSyncUserPointEvent       = "BRAND_MEMBER_CARD_SP.SYNC_USER_POINT"
+	LegacyPartnerSyncUserPointEvent = "MEMBERCARDSP.SYNC_USER_POINT"
+)
+
+// SyncUserPointResourceType is the original_type and associated_data of a
+// SYNC_USER_POINT notification's resource.
+const SyncUserPointResourceType = "sync_user_point"
+
+// IsSyncUserPointEvent reports whether an event type is WeChat Pay asking
+// for a member's point balance, under any of its names.
+func IsSyncUserPointEvent(eventType string) bool {
+	switch eventType {
+	case BrandSyncUserPointEvent, PartnerSyncUserPointEvent, LegacyPartnerSyncUserPointEvent:
+		return true
+	}
+	return false
+}
+
+// SyncUserPoint is the decrypted resource of a SYNC_USER_POINT
+// notification: which member's card. It carries no points: the receiver
+// looks up its own and syncs them.
+type SyncUserPoint struct {
+	BrandID      string `json:"brand_id"`
+	CardID       string `json:"card_id"`
+	OpenID       string `json:"openid"`
+	UserCardCode string `json:"user_card_code"`
 }

@@ -4,7 +4,12 @@
 // the brand and partner confirm APIs and user-card queries; and the user's
 // side, a card opened or deleted (OpenCard, DeleteCard) with the signed
 // and encrypted notification WeChat Pay would post (PostOpenCard,
-// PostDeleteCard post it). Requests are checked with the rules of package
+// PostDeleteCard post it); the brand and partner user-card updates and
+// user-points syncs, with WeChat Pay asking for a member's points
+// (SyncUserPoint, PostSyncUserPoint); and the membercard-open user-card
+// APIs, over cards a user takes with JUMP_ACTIVATE (IssueOpenCard) or
+// AUTO_ACTIVATE (AutoActivate, PostAutoActivate post its notification).
+// Requests are checked with the rules of package
 // membercard as WeChat Pay checks them, over the card templates, brand
 // authorities and user cards a test sets, so that a client and its tests
 // hold to one set of rules. The faults wxpaytest injects apply to every
@@ -47,6 +52,26 @@ type Server struct {
 // that has not authorised the service provider. That refusal is WeChat
 // Pay's answer to a revoked authorisation too, which a client must handle,
 // so the stand-in gives it by default rather than guess an authorisation.
+//
+// Cards users hold, WeChat Pay's rules for them:
+//   - Brand and partner cards (OpenCard) are confirmed, read and updated
+//     (level, attach) through the APIs of their flavour only, by their
+//     card_id and openid (else 404 NOT_FOUND); the user-points sync sets
+//     an EFFECTIVE card's points (else 400 INVALID_REQUEST), once per
+//     out_request_no: the same request again is answered as the first,
+//     another under the same out_request_no is 400 INVALID_REQUEST.
+//   - A JUMP_ACTIVATE membercard-open card (IssueOpenCard) is NOT_ACTIVATE
+//     until POST …/activate, which sets its membership number and spends
+//     its activate_ticket. Its encrypt_code decrypts with its own card_id
+//     only; the ticket reads the user's form for ActivateTicketLife,
+//     unless spent. An AUTO_ACTIVATE card (AutoActivate) is EFFECTIVE at
+//     once. Only an EFFECTIVE card's level, balance (from before_balance,
+//     which must be the card's) and points (from before_bonus_value, if
+//     given) are updated, once per out_request_no, as the sync is.
+//
+// The stand-in posts nothing itself: a test posts the notifications it
+// builds (PostOpenCard, PostAutoActivate, PostSyncUserPoint…); the
+// activation API sends none.
 func NewServer(opts wxpaytest.Options) *Server {
 	srv := wxpaytest.NewServer(opts)
 	return &Server{Server: srv, Cards: Install(srv)}
@@ -56,19 +81,27 @@ func NewServer(opts wxpaytest.Options) *Server {
 // which brands have authorised the service provider, and the cards users
 // opened, by code.
 type Cards struct {
-	srv         *wxpaytest.Server
-	mu          sync.Mutex
-	cards       map[string]bool
-	authorities map[string]membercard.ProductAuthorities
-	userCards   map[string]*userCard
+	srv          *wxpaytest.Server
+	mu           sync.Mutex
+	cards        map[string]bool
+	authorities  map[string]membercard.ProductAuthorities
+	userCards    map[string]*userCard
+	openCards    map[string]*openCard      // membercard-open cards, by code
+	encryptCodes map[string]string         // encrypt_code -> code
+	tickets      map[string]string         // activate_ticket -> code, until spent
+	applied      map[string]appliedRequest // caller, API and out_request_no -> what it did
 }
 
 // Install registers the card APIs on srv, which may serve other APIs too,
-// and returns their state: no card template and no brand authorities yet
-// (see NewServer). Set them with AddCard and SetAuthorities before the
-// pre-auth tokens can succeed.
+// and returns their state: no card template, no brand authorities and no
+// user card yet, with the rules NewServer describes. Set them with
+// AddCard and SetAuthorities before the pre-auth tokens can succeed, and
+// give users cards with OpenCard, IssueOpenCard or AutoActivate.
 func Install(srv *wxpaytest.Server) *Cards {
-	c := &Cards{srv: srv, cards: map[string]bool{}, authorities: map[string]membercard.ProductAuthorities{}, userCards: map[string]*userCard{}}
+	c := &Cards{
+		srv: srv, cards: map[string]bool{}, authorities: map[string]membercard.ProductAuthorities{}, userCards: map[string]*userCard{},
+		openCards: map[string]*openCard{}, encryptCodes: map[string]string{}, tickets: map[string]string{}, applied: map[string]appliedRequest{},
+	}
 	for _, rt := range c.Routes() {
 		srv.Handle(rt)
 	}
@@ -108,9 +141,12 @@ func (c *Cards) brandAuthorities(id string) (membercard.ProductAuthorities, bool
 }
 
 // Routes are the card APIs with WeChat Pay's rate limits: 5/s per brand on
-// the brand pre-auth, confirm and user-card APIs; 5/s per merchant on the
-// partner pre-auth, confirm and user-card APIs; 10/s per merchant on
-// product authorities and permission tokens.
+// the brand pre-auth, confirm and user-card APIs (query and update); 10/s
+// per brand on the brand user-points sync; 5/s per merchant on the
+// partner pre-auth, confirm, user-card and user-points sync APIs; 10/s
+// per merchant on product authorities and permission tokens; and 5/s per
+// merchant on each membercard-open user-card API (WeChat Pay documents no
+// limit there; 5 is ours).
 func (c *Cards) Routes() []wxpaytest.Route {
 	return []wxpaytest.Route{
 		{Method: http.MethodPost, Pattern: membercard.BrandPreAuthTokensPath, Scheme: wxsign.Brand, Limit: 5, Handler: c.brandPreAuth},
@@ -122,6 +158,16 @@ func (c *Cards) Routes() []wxpaytest.Route {
 		{Method: http.MethodPost, Pattern: membercard.PartnerUserCardConfirmRoute, Scheme: wxsign.Merchant, Limit: 5, RequireSerial: true, Handler: c.partnerConfirm},
 		{Method: http.MethodGet, Pattern: membercard.UserCardRoute, Scheme: wxsign.Brand, Limit: 5, Handler: c.brandUserCard},
 		{Method: http.MethodGet, Pattern: membercard.PartnerUserCardRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.partnerUserCard},
+		{Method: http.MethodPatch, Pattern: membercard.UserCardRoute, Scheme: wxsign.Brand, Limit: 5, Handler: c.brandUpdateUserCard},
+		{Method: http.MethodPatch, Pattern: membercard.PartnerUserCardRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.partnerUpdateUserCard},
+		{Method: http.MethodPost, Pattern: membercard.UserPointsSyncPath, Scheme: wxsign.Brand, Limit: 10, Handler: c.brandSyncPoints},
+		{Method: http.MethodPost, Pattern: membercard.PartnerUserPointsSyncPath, Scheme: wxsign.Merchant, Limit: 5, Handler: c.partnerSyncPoints},
+		{Method: http.MethodGet, Pattern: membercard.DecryptCodeRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.decryptCode},
+		{Method: http.MethodGet, Pattern: membercard.OpenUserCardRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.getOpenCard},
+		{Method: http.MethodPatch, Pattern: membercard.OpenUserCardRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.updateOpenCard},
+		{Method: http.MethodGet, Pattern: membercard.ActivateInformationRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.activateInformation},
+		{Method: http.MethodPost, Pattern: membercard.ActivateRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.activate},
+		{Method: http.MethodPatch, Pattern: membercard.RightsRoute, Scheme: wxsign.Merchant, Limit: 5, Handler: c.updateRights},
 	}
 }
 

@@ -112,6 +112,8 @@ type userCard struct {
 	card          membercard.UserCard
 	opening       Opening
 	confirmations int
+	points        int64 // as the user-points sync set it
+	pointSyncs    int
 }
 
 // clone is a copy that shares nothing with the stored card.
@@ -129,7 +131,7 @@ var chinaTime = time.FixedZone("CST", 8*3600)
 func (c *Cards) now() string { return c.srv.Now().In(chinaTime).Format(time.RFC3339) }
 
 // newCode is a code in WeChat Pay's SYSTEM_ALLOCATE form, 24 digits, that
-// no user card has yet. c.mu is held.
+// no user card, brand or membercard-open, has yet. c.mu is held.
 func (c *Cards) newCode() string {
 	for {
 		var b [24]byte
@@ -137,7 +139,8 @@ func (c *Cards) newCode() string {
 		for i := range b {
 			b[i] = '0' + b[i]%10
 		}
-		if _, taken := c.userCards[string(b[:])]; !taken {
+		_, brand := c.userCards[string(b[:])]
+		if _, open := c.openCards[string(b[:])]; !brand && !open {
 			return string(b[:])
 		}
 	}
@@ -360,9 +363,15 @@ var idLengths = map[string]int{"brand_id": 32, "card_id": 32, "openid": 128}
 // exactly the named query parameters, once each, in the documented
 // order of checks.
 func userCardCall(call *wxpaytest.Call, names ...string) (string, map[string]string, wxpaytest.Reply, bool) {
-	if len(call.Body) != 0 {
-		return "", nil, wxpaytest.Error(http.StatusBadRequest, "INVALID_REQUEST", "GET 请求不应有包体"), false
+	if reply, ok := noBody(call); !ok {
+		return "", nil, reply, false
 	}
+	return pathAndQuery(call, names...)
+}
+
+// pathAndQuery checks a user-card path's code, and that the query holds
+// exactly the named identifiers, once each.
+func pathAndQuery(call *wxpaytest.Call, names ...string) (string, map[string]string, wxpaytest.Reply, bool) {
 	code := call.PathValue("user_card_code")
 	if err := membercard.CheckUserCardCode("user_card_code", code); err != nil {
 		return "", nil, paramError(err), false
