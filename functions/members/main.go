@@ -1,4 +1,5 @@
-// Command members consumes the member queue: card openings and deletions
+// Command members consumes the member queue: card openings and deletions,
+// member changes to sync, SYNC_USER_POINT and AUTO_ACTIVATE notifications
 // the bus's rule sends it (docs/card-events-and-members.md, "Members"). For each opening it
 // records the member in the state table (STATE_TABLE_NAME), decides
 // (MEMBER_CONFIRM_FUNCTION, or confirm every opening), confirms with
@@ -69,7 +70,7 @@ func main() {
 	if err != nil {
 		app.Refuse(fmt.Errorf("event bus: %w", err))
 	}
-	keeper := &member.Keeper{Store: membertable.Table{Table: table}, Bus: bus, Decider: decider, WeChatPay: wechatpay, Logger: app.Logger}
+	keeper := &member.Keeper{Store: membertable.Table{Table: table}, Bus: bus, Decider: decider, WeChatPay: wechatpay, Updater: wechatpay, Logger: app.Logger}
 	h := &pacedqueue.Consumer{
 		Name: "member", Handler: &member.Queue{Keeper: keeper, Logger: app.Logger, Park: park}, Valid: member.Valid,
 		MinTimeLeft: member.MinTimeLeft,

@@ -67,8 +67,8 @@ func SQS(endpoint string) *sqs.Client {
 }
 
 // CreateStateTable creates the state table of design.md: string partition
-// key pk, on-demand, TTL on expires_at, and the template's sparse index
-// kind-pk.
+// key pk, on-demand, TTL on expires_at, and the template's sparse indexes
+// kind-pk and openid-pk.
 func CreateStateTable(t testing.TB, endpoint, name string) {
 	t.Helper()
 	ctx := context.Background()
@@ -78,6 +78,7 @@ func CreateStateTable(t testing.TB, endpoint, name string) {
 		AttributeDefinitions: []dbtypes.AttributeDefinition{
 			{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS},
 			{AttributeName: aws.String("kind"), AttributeType: dbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("openid"), AttributeType: dbtypes.ScalarAttributeTypeS},
 		},
 		KeySchema:   []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
 		BillingMode: dbtypes.BillingModePayPerRequest,
@@ -89,6 +90,15 @@ func CreateStateTable(t testing.TB, endpoint, name string) {
 				{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeRange},
 			},
 			Projection: &dbtypes.Projection{ProjectionType: dbtypes.ProjectionTypeInclude, NonKeyAttributes: []string{"state"}},
+		}, {
+			// The members of a user (statetable.OpenIDIndex).
+			IndexName: aws.String("openid-pk"),
+			KeySchema: []dbtypes.KeySchemaElement{
+				{AttributeName: aws.String("openid"), KeyType: dbtypes.KeyTypeHash},
+				{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeRange},
+			},
+			Projection: &dbtypes.Projection{ProjectionType: dbtypes.ProjectionTypeInclude,
+				NonKeyAttributes: []string{"card_id", "user_card_code", "state", "level", "points", "balance"}},
 		}},
 	})
 	if err != nil {

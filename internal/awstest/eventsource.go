@@ -24,17 +24,16 @@ func (s *Stack) NewQueue(t testing.TB, prefix string) string {
 	return aws.ToString(out.QueueUrl)
 }
 
-// QueueDepth is how many messages the queue holds, visible or not.
+// QueueDepth is how many messages the queue holds: visible, in flight or
+// delayed.
 func (s *Stack) QueueDepth(t testing.TB, queueURL string) int {
 	t.Helper()
-	out, err := SQS(s.backend).GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL), AttributeNames: []sqstypes.QueueAttributeName{
-		sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-	}})
+	out, err := SQS(s.backend).GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL), AttributeNames: depthAttributes})
 	if err != nil {
 		t.Fatalf("reading the depth of %s: %v", queueURL, err)
 	}
 	n := 0
-	for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+	for _, k := range depthAttributes {
 		v, err := strconv.Atoi(out.Attributes[string(k)])
 		if err != nil {
 			t.Fatalf("attribute %s of %s: %q", k, queueURL, out.Attributes[string(k)])
@@ -43,6 +42,9 @@ func (s *Stack) QueueDepth(t testing.TB, queueURL string) int {
 	}
 	return n
 }
+
+var depthAttributes = []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+	sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}
 
 // EventSource stands in for a Lambda SQS event source mapping with
 // ReportBatchItemFailures, one invocation at a time: it receives a batch,
@@ -53,6 +55,10 @@ type EventSource struct {
 	Stack     *Stack
 	QueueURL  string
 	BatchSize int32 // 0 means 10
+	// WaitTimeSeconds long-polls each receive, as Lambda's poller does:
+	// messages sent with a delay (member.WakeDelay) are received once it
+	// passed, not missed by a receive that finds the queue empty first.
+	WaitTimeSeconds int32
 }
 
 // Delivery is one message as the function saw it.
@@ -74,8 +80,9 @@ func (e *EventSource) Drain(t testing.TB, rounds int, invoke func(events.SQSEven
 	}
 	var out []Delivery
 	for range rounds {
-		got, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.QueueURL), MaxNumberOfMessages: size,
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		got, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.QueueURL), MaxNumberOfMessages: size, WaitTimeSeconds: e.WaitTimeSeconds,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount,
+				sqstypes.MessageSystemAttributeNameSentTimestamp}})
 		if err != nil {
 			t.Fatalf("receiving from %s: %v", e.QueueURL, err)
 		}

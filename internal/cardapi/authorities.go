@@ -172,7 +172,7 @@ type BrandResult struct {
 // brand is an outcome, not a failure; each outcome is one log line. The
 // call keeps DeadlineMargin free before ctx's deadline.
 func (h *BrandChecker) Check(ctx context.Context, brandID string) BrandResult {
-	ctx, cancel := upstreamContext(ctx)
+	ctx, cancel := UpstreamContext(ctx)
 	defer cancel()
 	return h.check(ctx, brandID)
 }

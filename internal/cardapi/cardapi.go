@@ -56,7 +56,8 @@ func allowed(list []string, id string) bool {
 	return false
 }
 
-func (p *Policy) checkCard(cardID string) *apigw.Error {
+// CheckCard refuses a card the deployment does not serve (403 FORBIDDEN).
+func (p *Policy) CheckCard(cardID string) *apigw.Error {
 	if !allowed(p.AllowedCardIDs, cardID) {
 		return apigw.Forbidden("card_id", "is not served by this deployment")
 	}
@@ -70,13 +71,13 @@ func (p *Policy) checkBrand(brandID string) *apigw.Error {
 	return nil
 }
 
-// bindOpenID applies the JWT binding. With RequireJWT the event must carry
+// BindOpenID applies the JWT binding. With RequireJWT the event must carry
 // the caller's claims and the configured claim must be a usable openid;
 // the body's openid must then equal it, and an absent one is taken from
 // it. Anything else is refused: a token that names no openid never mints a
 // token for any openid (OWASP API1, broken object-level authorisation).
 // Without RequireJWT the body's openid stands.
-func (p *Policy) bindOpenID(ev *events.APIGatewayV2HTTPRequest, openid *string) *apigw.Error {
+func (p *Policy) BindOpenID(ev *events.APIGatewayV2HTTPRequest, openid *string) *apigw.Error {
 	if !p.RequireJWT {
 		return nil
 	}
@@ -109,7 +110,7 @@ func (p *Policy) readTokenRequest(ev *events.APIGatewayV2HTTPRequest, out *outco
 	if aerr := decodeBody(ev, req); aerr != nil {
 		return aerr
 	}
-	if aerr := p.bindOpenID(ev, openid); aerr != nil {
+	if aerr := p.BindOpenID(ev, openid); aerr != nil {
 		return aerr
 	}
 	out.openid = *openid
@@ -128,8 +129,8 @@ type outcome struct {
 // after WeChat Pay ran out of time there is still time to answer 504.
 const DeadlineMargin = 300 * time.Millisecond
 
-// upstreamContext is ctx with its deadline moved DeadlineMargin earlier.
-func upstreamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// UpstreamContext is ctx with its deadline moved DeadlineMargin earlier.
+func UpstreamContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if dl, ok := ctx.Deadline(); ok {
 		return context.WithDeadline(ctx, dl.Add(-DeadlineMargin))
 	}
@@ -149,7 +150,7 @@ func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Cal
 	req, aerr := build(&out)
 	var resp *wxpay.Response
 	if aerr == nil {
-		uctx, cancel := upstreamContext(ctx)
+		uctx, cancel := UpstreamContext(ctx)
 		var err error
 		called := time.Now()
 		resp, err = up.Do(uctx, req)
@@ -279,7 +280,7 @@ func (h *PreToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 		if aerr := h.Policy.readTokenRequest(&ev, out, &req, &req.OpenID); aerr != nil {
 			return wxpay.Request{}, aerr
 		}
-		if aerr := h.Policy.checkCard(req.CardID); aerr != nil {
+		if aerr := h.Policy.CheckCard(req.CardID); aerr != nil {
 			return wxpay.Request{}, aerr
 		}
 		return wxpay.Request{Method: http.MethodPost, Path: membercard.BrandPreAuthTokensPath, Route: membercard.BrandPreAuthTokensPath, Body: marshal(req)}, nil
@@ -306,7 +307,7 @@ func (h *PartnerToken) Handle(ctx context.Context, ev events.APIGatewayV2HTTPReq
 		if aerr := h.Policy.checkBrand(req.BrandID); aerr != nil {
 			return wxpay.Request{}, aerr
 		}
-		if aerr := h.Policy.checkCard(req.CardID); aerr != nil {
+		if aerr := h.Policy.CheckCard(req.CardID); aerr != nil {
 			return wxpay.Request{}, aerr
 		}
 		return wxpay.Request{Method: http.MethodPost, Path: membercard.PartnerPreAuthTokensPath, Route: membercard.PartnerPreAuthTokensPath, Body: marshal(req)}, nil
@@ -339,7 +340,7 @@ func (h *PermissionTokenHandler) Handle(ctx context.Context, ev events.APIGatewa
 		if err := req.Validate(); err != nil {
 			return wxpay.Request{}, FromFieldError(err)
 		}
-		if aerr := h.Policy.checkCard(cardID); aerr != nil {
+		if aerr := h.Policy.CheckCard(cardID); aerr != nil {
 			return wxpay.Request{}, aerr
 		}
 		return wxpay.Request{Method: http.MethodPost, Path: membercard.PermissionTokensPath(cardID), Route: membercard.PermissionTokensRoute, Body: marshal(req)}, nil

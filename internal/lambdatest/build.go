@@ -9,7 +9,7 @@ import (
 )
 
 // Functions are the project's functions, by directory under functions/.
-var Functions = []string{"pretoken", "partnertoken", "permissiontoken", "authorities", "authoritiesschedule", "authoritiesrefresh", "cardevents", "session", "sessionkeys", "members"}
+var Functions = []string{"pretoken", "partnertoken", "permissiontoken", "authorities", "authoritiesschedule", "authoritiesrefresh", "cardevents", "session", "sessionkeys", "members", "memberapi"}
 
 // ModuleRoot is the directory of the go.mod of the working directory.
 func ModuleRoot() (string, error) {

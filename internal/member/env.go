@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/wxcard/wxcard/internal/awsenv"
 	"github.com/wxcard/wxcard/internal/pacedqueue"
@@ -67,4 +70,42 @@ func DeciderFromEnv(getenv func(string) string) (Decider, error) {
 	}
 	c := lambda.New(lambda.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("LAMBDA")})
 	return LambdaDecider{Client: c, FunctionARN: fn}, nil
+}
+
+// WakeDelay holds a sync message back from the members function long
+// enough for the write it is sent before to land (milliseconds): a message
+// that still comes first is delivered again.
+const WakeDelay = 2 * time.Second
+
+// SendAPI is the SQS call a QueueWaker makes.
+type SendAPI interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// QueueWaker is a Waker through the member queue.
+type QueueWaker struct {
+	Client SendAPI
+	URL    string
+}
+
+// Wake sends the sync message, held back WakeDelay.
+func (w *QueueWaker) Wake(ctx context.Context, cardID, code string, version int64) error {
+	_, err := w.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(w.URL), MessageBody: aws.String(WakeBody(cardID, code, version)),
+		DelaySeconds: int32(WakeDelay / time.Second)})
+	return err
+}
+
+// WakerFromEnv is a QueueWaker of MEMBER_QUEUE_URL (the member queue), the
+// AWS region and credentials, and AWS_ENDPOINT_URL_SQS for a local
+// endpoint.
+func WakerFromEnv(getenv func(string) string) (*QueueWaker, error) {
+	url := strings.TrimSpace(getenv("MEMBER_QUEUE_URL"))
+	if url == "" {
+		return nil, errors.New("MEMBER_QUEUE_URL is not set: name the member queue, through which functions/members syncs each change")
+	}
+	c, err := sqsqueue.ClientFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return &QueueWaker{Client: c, URL: url}, nil
 }

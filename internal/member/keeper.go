@@ -31,8 +31,13 @@ type Keeper struct {
 	Bus       eventbus.Publisher
 	Decider   Decider
 	WeChatPay Confirmer
-	Logger    *slog.Logger
-	Now       func() time.Time // nil means time.Now
+	// Updater sends accepted changes and answers SYNC_USER_POINT (nil in a
+	// keeper that does neither); Waker wakes the sync of an accepted
+	// change (nil in a keeper that accepts none).
+	Updater Updater
+	Waker   Waker
+	Logger  *slog.Logger
+	Now     func() time.Time // nil means time.Now
 	// Lease is how long a delivery keeps others off a member while it
 	// decides and confirms; 0 means DefaultLease.
 	Lease time.Duration
@@ -351,6 +356,8 @@ func outcomeOf(event string) Outcome {
 		return JoinFailed
 	case LeftEvent:
 		return Left
+	case ActivatedEvent:
+		return Activated
 	}
 	return Republished
 }

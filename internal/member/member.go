@@ -52,6 +52,11 @@ type Source string
 const (
 	SourceBrand   Source = "brand"
 	SourcePartner Source = "partner"
+	// SourceOpen is a card of WeChat Pay's membercard-open (商家会员卡):
+	// activated by the merchant (POST /members/activate) or by WeChat Pay
+	// (AUTO_ACTIVATE), read and changed through the membercard-open APIs,
+	// signed as the merchant of WXPAY_SECRET_ID.
+	SourceOpen Source = "membercard-open"
 )
 
 // The events' DetailType.
@@ -60,6 +65,10 @@ const (
 	RefusedEvent = "Member join refused"
 	FailedEvent  = "Member join failed"
 	LeftEvent    = "Member left"
+
+	ActivatedEvent    = "Member activated"     // a membercard-open card activated
+	UpdatedEvent      = "Member updated"       // a change WeChat Pay took
+	UpdateFailedEvent = "Member update failed" // a change WeChat Pay refused for good
 )
 
 // Opening is what a card-opened notification says of the member: what the
@@ -102,6 +111,16 @@ type Item struct {
 	LeaseID    string
 	LeaseUntil time.Time
 
+	// Points and Balance (fen; membercard-open cards only) are the values
+	// WeChat Pay has: the last change it took, or what it said at the
+	// activation. Level is too, once a change of it was synced.
+	Points           int64
+	Balance          int64
+	MembershipNumber string
+	// Changes are the changes accepted (PATCH /members/…) and not yet
+	// synced, in version order: functions/members sends each once.
+	Changes []Change
+
 	FailReason   string // REFUSED: the decision's reason
 	ErrorCode    string // FAILED: WeChat Pay's code
 	ErrorMessage string // FAILED: WeChat Pay's message
@@ -122,7 +141,14 @@ type Store interface {
 	// Put writes it if the stored version is still expect (0: absent), or
 	// answers ErrConflict.
 	Put(ctx context.Context, it Item, expect int64) error
+	// ByOpenID lists the user's members, at most MaxMembersPerUser, in key
+	// order (through the table's openid-pk index: eventually consistent).
+	ByOpenID(ctx context.Context, openid string) ([]Item, error)
 }
+
+// MaxMembersPerUser bounds GET /members/me: a user holds a card of each of
+// a few brands, not hundreds.
+const MaxMembersPerUser = 100
 
 // ErrConflict is a Put whose expected version was no longer stored.
 var ErrConflict = errors.New("member: the item changed since it was read")

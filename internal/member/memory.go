@@ -3,6 +3,7 @@ package member
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -49,8 +50,28 @@ func (m *Memory) Items() []Item {
 	return out
 }
 
+// ByOpenID lists the user's members in key order.
+func (m *Memory) ByOpenID(_ context.Context, openid string) ([]Item, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Item
+	for _, it := range m.items {
+		if it.OpenID == openid {
+			out = append(out, clone(it))
+		}
+	}
+	slices.SortFunc(out, func(a, b Item) int {
+		return strings.Compare(Key(a.CardID, a.UserCardCode), Key(b.CardID, b.UserCardCode))
+	})
+	if len(out) > MaxMembersPerUser {
+		out = out[:MaxMembersPerUser]
+	}
+	return out, nil
+}
+
 func clone(it Item) Item {
 	it.Pending = slices.Clone(it.Pending)
+	it.Changes = slices.Clone(it.Changes)
 	if it.Decision != nil {
 		d := *it.Decision
 		it.Decision = &d

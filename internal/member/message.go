@@ -14,8 +14,11 @@ type Kind int
 
 // The kinds of member message.
 const (
-	Opened  Kind = iota + 1 // a user opened a card: confirm it
-	Removed                 // a user deleted a card
+	Opened        Kind = iota + 1 // a user opened a card: confirm it
+	Removed                       // a user deleted a card
+	PointsAsked                   // WeChat Pay asks for a member's points (*.SYNC_USER_POINT)
+	OpenActivated                 // WeChat Pay activated a membercard-open card (AUTO_ACTIVATE)
+	SyncAsked                     // the member API accepted a change: sync it (a Wake message)
 )
 
 // eventKinds are the card notifications the member queue's rule matches,
@@ -31,6 +34,10 @@ var eventKinds = map[string]struct {
 	membercard.PartnerUserCardDeleteEvent:       {Removed, SourcePartner},
 	membercard.LegacyPartnerUserCardCreateEvent: {Opened, SourcePartner},
 	membercard.LegacyPartnerUserCardDeleteEvent: {Removed, SourcePartner},
+	membercard.BrandSyncUserPointEvent:          {PointsAsked, SourceBrand},
+	membercard.PartnerSyncUserPointEvent:        {PointsAsked, SourcePartner},
+	membercard.LegacyPartnerSyncUserPointEvent:  {PointsAsked, SourcePartner},
+	membercard.OpenCardActivateEvent:            {OpenActivated, SourceOpen},
 }
 
 // EventTypes are the card notifications' event types the member queue
@@ -52,6 +59,56 @@ type Message struct {
 	// NotificationID is WeChat Pay's notification id, for the log.
 	NotificationID string
 	Opening        Opening
+	// Version is the member version a SyncAsked message was sent for.
+	Version int64
+}
+
+// WakeBody is the member-queue message that asks functions/members to sync
+// a member's changes up to version (what a Waker sends).
+func WakeBody(cardID, code string, version int64) string {
+	b, err := json.Marshal(wake{Kind: wakeKind, CardID: cardID, Code: code, Version: version})
+	if err != nil {
+		panic(err) // strings and a number: cannot fail
+	}
+	return string(b)
+}
+
+const wakeKind = "member.sync"
+
+// wake is a WakeBody: "wxcard" names its kind, which no EventBridge event
+// carries.
+type wake struct {
+	Kind    string `json:"wxcard"`
+	CardID  string `json:"card_id"`
+	Code    string `json:"code"`
+	Version int64  `json:"version"`
+}
+
+func parseWake(body string) (Message, error) {
+	var w wake
+	if err := json.Unmarshal([]byte(body), &w); err != nil {
+		return Message{}, fmt.Errorf("sync message: %w", typeError(err))
+	}
+	if w.Kind != wakeKind {
+		return Message{}, fmt.Errorf("wxcard is %.40q, not %q", w.Kind, wakeKind)
+	}
+	if err := firstError(membercard.CheckID("card_id", w.CardID, 32), membercard.CheckUserCardCode("code", w.Code)); err != nil {
+		return Message{}, fmt.Errorf("sync message: %w", err)
+	}
+	if w.Version < 1 {
+		return Message{}, errors.New("sync message: version is not a positive whole number")
+	}
+	return Message{Kind: SyncAsked, Source: "", EventType: wakeKind, Version: w.Version,
+		Opening: Opening{CardID: w.CardID, UserCardCode: w.Code}}, nil
+}
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // envelope is the part of an EventBridge event the member queue reads.
@@ -59,6 +116,7 @@ type envelope struct {
 	DetailType string          `json:"detail-type"`
 	Source     string          `json:"source"`
 	Detail     json.RawMessage `json:"detail"`
+	Wxcard     string          `json:"wxcard"` // a WakeBody's kind
 }
 
 // detail is a card event's Detail (cardevents.Event).
@@ -72,6 +130,7 @@ type detail struct {
 // Pay's other fields are not kept.
 type resource struct {
 	UserCardCode    string          `json:"user_card_code"`
+	Code            string          `json:"code"` // membercard-open's name of the card code
 	CardID          string          `json:"card_id"`
 	OpenID          string          `json:"openid"`
 	BrandID         string          `json:"brand_id"`
@@ -87,12 +146,15 @@ func ParseMessage(body string) (Message, error) {
 	if err := json.Unmarshal([]byte(body), &env); err != nil {
 		return Message{}, errors.New("not an EventBridge event (JSON object)")
 	}
+	if env.Wxcard != "" {
+		return parseWake(body)
+	}
 	if env.Source != eventbus.Source {
 		return Message{}, fmt.Errorf("source is %.40q, not %q", env.Source, eventbus.Source)
 	}
 	k, ok := eventKinds[env.DetailType]
 	if !ok {
-		return Message{}, fmt.Errorf("detail-type %.60q is not a card opening or deletion", env.DetailType)
+		return Message{}, fmt.Errorf("detail-type %.60q is not a card event the member queue takes", env.DetailType)
 	}
 	var d detail
 	if err := json.Unmarshal(env.Detail, &d); err != nil || len(d.Resource) == 0 {
@@ -108,9 +170,13 @@ func ParseMessage(body string) (Message, error) {
 	if string(r.UserInformation) == "null" {
 		r.UserInformation = nil
 	}
+	if k.kind == OpenActivated {
+		// membercard-open names the code "code" and has no brand.
+		r.UserCardCode, r.BrandID = r.Code, ""
+	}
 	o := Opening{BrandID: r.BrandID, CardID: r.CardID, UserCardCode: r.UserCardCode, OpenID: r.OpenID,
 		Level: r.Level, PhoneNumber: r.PhoneNumber, UserInformation: r.UserInformation}
-	if err := checkOpening(o); err != nil {
+	if err := checkOpening(o, k.src); err != nil {
 		return Message{}, fmt.Errorf("resource: %w", err)
 	}
 	return Message{Kind: k.kind, Source: k.src, EventType: env.DetailType, NotificationID: d.ID, Opening: o}, nil
@@ -118,18 +184,14 @@ func ParseMessage(body string) (Message, error) {
 
 // checkOpening applies WeChat Pay's rules to the identifiers a member is
 // keyed and confirmed by.
-func checkOpening(o Opening) error {
-	for _, err := range []error{
-		membercard.CheckUserCardCode("user_card_code", o.UserCardCode),
-		membercard.CheckID("card_id", o.CardID, 32),
-		membercard.CheckID("openid", o.OpenID, 128),
-		membercard.CheckID("brand_id", o.BrandID, 32),
-	} {
-		if err != nil {
-			return err
-		}
+func checkOpening(o Opening, src Source) error {
+	if src == SourceOpen {
+		return firstError(membercard.CheckUserCardCode("code", o.UserCardCode),
+			membercard.CheckID("card_id", o.CardID, 32), membercard.CheckID("openid", o.OpenID, 128))
 	}
-	return nil
+	return firstError(membercard.CheckUserCardCode("user_card_code", o.UserCardCode),
+		membercard.CheckID("card_id", o.CardID, 32), membercard.CheckID("openid", o.OpenID, 128),
+		membercard.CheckID("brand_id", o.BrandID, 32))
 }
 
 // typeError keeps a JSON type error's field, never the value.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -22,10 +23,21 @@ const (
 	LeftMetric        = "MembersLeft"
 	DuplicateMetric   = "MemberDuplicates"
 	DecisionErrMetric = "MemberDecisionErrors"
+	UpdatedMetric     = "MembersUpdated"
+	UpdateFailMetric  = "MemberUpdatesFailed" // WeChat Pay refused a change for good: alarmed
+	ActivatedMetric   = "MembersActivated"
+	PointsMetric      = "MemberPointsSynced"
+	StaleMetric       = "MemberSyncsStale"
 )
 
 // Counts are the queue's own metrics, reported with every batch.
-var Counts = []string{JoinedMetric, RefusedMetric, FailedMetric, LeftMetric, DuplicateMetric, DecisionErrMetric}
+var Counts = []string{JoinedMetric, RefusedMetric, FailedMetric, LeftMetric, DuplicateMetric, DecisionErrMetric,
+	UpdatedMetric, UpdateFailMetric, ActivatedMetric, PointsMetric, StaleMetric}
+
+// StaleAfter is how long a sync message for a version not stored may wait
+// for its write: the member API writes within its own timeout of the
+// message, so an older one is of a change that was never accepted.
+const StaleAfter = time.Minute
 
 // Labels are the member queue's words in the consumer's logs and metrics:
 // MemberRetries counts the deliveries to come again (a transient failure,
@@ -59,6 +71,13 @@ func Ref(cardID, userCardCode string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
+// sentBefore reports whether SQS took the message before t (its
+// SentTimestamp attribute, in milliseconds); a message without one is new.
+func sentBefore(rec events.SQSMessage, t time.Time) bool {
+	ms, err := strconv.ParseInt(rec.Attributes["SentTimestamp"], 10, 64)
+	return err == nil && time.UnixMilli(ms).Before(t)
+}
+
 // Valid reports whether body is a member message (pacedqueue.Consumer.Valid).
 func Valid(body string) error {
 	_, err := ParseMessage(body)
@@ -73,15 +92,39 @@ func (q *Queue) Handle(ctx context.Context, rec events.SQSMessage, m *pacedqueue
 		return pacedqueue.Malformed
 	}
 	o := msg.Opening
-	var out Outcome
-	if msg.Kind == Opened {
-		out, err = q.Keeper.Open(ctx, msg.Source, o)
-	} else {
-		out, err = q.Keeper.Delete(ctx, msg.Source, o)
-	}
 	attrs := []slog.Attr{slog.String("event_type", msg.EventType), slog.String("source", string(msg.Source)),
 		slog.String("card_id", o.CardID), slog.String("member", Ref(o.CardID, o.UserCardCode)),
 		slog.String("notification_id", msg.NotificationID), slog.String("message_id", rec.MessageId)}
+	var out Outcome
+	switch msg.Kind {
+	case Opened:
+		out, err = q.Keeper.Open(ctx, msg.Source, o)
+	case Removed:
+		out, err = q.Keeper.Delete(ctx, msg.Source, o)
+	case PointsAsked:
+		out, err = q.Keeper.AnswerPoints(ctx, o, msg.NotificationID)
+	case OpenActivated:
+		out, err = q.Keeper.AutoActivated(ctx, o)
+	case SyncAsked:
+		var res SyncResult
+		res, err = q.Keeper.Sync(ctx, o.CardID, o.UserCardCode, msg.Version)
+		m.Count(UpdatedMetric, res.Updated)
+		m.Count(UpdateFailMetric, res.Failed)
+		attrs = append(attrs, slog.Int64("version", msg.Version), slog.Int("updated", res.Updated), slog.Int("update_failed", res.Failed))
+		out = Updated
+		switch {
+		case res.Failed > 0:
+			out = UpdateFailed
+		case res.Updated == 0:
+			out = Duplicate
+		}
+		if errors.Is(err, ErrNotWritten) && sentBefore(rec, time.Now().Add(-StaleAfter)) {
+			// The change this message was sent for was never written.
+			m.Count(StaleMetric, 1)
+			q.Logger.LogAttrs(ctx, slog.LevelInfo, "member sync message of a change never written deleted", append(attrs, slog.String("outcome", "stale"))...)
+			return pacedqueue.Done
+		}
+	}
 	if err != nil {
 		level, result := slog.LevelWarn, "retry"
 		var de *DecisionError
@@ -91,6 +134,8 @@ func (q *Queue) Handle(ctx context.Context, rec events.SQSMessage, m *pacedqueue
 			m.Count(DecisionErrMetric, 1)
 		case errors.Is(err, ErrInFlight):
 			result, level = "in_flight", slog.LevelInfo
+		case errors.Is(err, ErrNotWritten):
+			result, level = "not_written_yet", slog.LevelInfo
 		case errors.Is(err, ErrNoIdentity):
 			level = slog.LevelError
 		}
@@ -115,6 +160,12 @@ func (q *Queue) Handle(ctx context.Context, rec events.SQSMessage, m *pacedqueue
 		}
 	case Left:
 		m.Count(LeftMetric, 1)
+	case UpdateFailed:
+		level = slog.LevelError
+	case Activated:
+		m.Count(ActivatedMetric, 1)
+	case PointsSynced:
+		m.Count(PointsMetric, 1)
 	case Duplicate, NotOpened:
 		m.Count(DuplicateMetric, 1)
 	}

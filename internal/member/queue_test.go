@@ -65,7 +65,9 @@ func TestParseMessage(t *testing.T) {
 		})
 	}
 	assert.ElementsMatch(t, []string{membercard.BrandUserCardCreateEvent, membercard.BrandUserCardDeleteEvent, membercard.PartnerUserCardCreateEvent,
-		membercard.PartnerUserCardDeleteEvent, membercard.LegacyPartnerUserCardCreateEvent, membercard.LegacyPartnerUserCardDeleteEvent}, member.EventTypes())
+		membercard.PartnerUserCardDeleteEvent, membercard.LegacyPartnerUserCardCreateEvent, membercard.LegacyPartnerUserCardDeleteEvent,
+		membercard.BrandSyncUserPointEvent, membercard.PartnerSyncUserPointEvent, membercard.LegacyPartnerSyncUserPointEvent,
+		membercard.OpenCardActivateEvent}, member.EventTypes())
 
 	with := func(k string, v any) map[string]any {
 		r := resource()
@@ -81,7 +83,13 @@ func TestParseMessage(t *testing.T) {
 	}{
 		"not JSON":            {`{`, "not an EventBridge event"},
 		"another source":      {strings.Replace(body(membercard.BrandUserCardCreateEvent, resource()), `"source":"wxcard"`, `"source":"aws.events"`, 1), "source"},
-		"another event":       {body("MEMBERCARD.ACTIVATE_CARD", resource()), "detail-type"},
+		"another event":       {body("MEMBERCARD.ACCEPT_CARD", resource()), "detail-type"},
+		"activation no code":  {body(membercard.OpenCardActivateEvent, resource()), "code"},
+		"sync bad kind":       {`{"wxcard":"member.other","card_id":"c","code":"1","version":1}`, "wxcard"},
+		"sync no version":     {`{"wxcard":"member.sync","card_id":"c","code":"1"}`, "version"},
+		"sync bad code":       {`{"wxcard":"member.sync","card_id":"c","code":"a b","version":1}`, "code"},
+		"sync bad card":       {`{"wxcard":"member.sync","card_id":"a/b","code":"1","version":1}`, "card_id"},
+		"sync version text":   {`{"wxcard":"member.sync","card_id":"c","code":"1","version":"1"}`, "version"},
 		"no resource":         {strings.Replace(body(membercard.BrandUserCardCreateEvent, resource()), `"resource"`, `"other"`, 1), "resource"},
 		"no code":             {body(membercard.BrandUserCardCreateEvent, with("user_card_code", nil)), "user_card_code"},
 		"code with a space":   {body(membercard.BrandUserCardCreateEvent, with("user_card_code", "7512 3421")), "user_card_code"},

@@ -30,7 +30,7 @@ type WeChatPay struct {
 var ErrNoIdentity = errors.New("no WeChat Pay secret for this kind of card: set WXPAY_BRAND_SECRET_ID (brand cards) or WXPAY_SECRET_ID (service provider)")
 
 func (w *WeChatPay) caller(src Source) (Caller, error) {
-	c := w.Partner
+	c := w.Partner // the service provider's cards, and membercard-open's (the merchant's)
 	if src == SourceBrand {
 		c = w.Brand
 	}
@@ -98,4 +98,131 @@ func (w *WeChatPay) CardState(ctx context.Context, src Source, o Opening) (strin
 		return "", fmt.Errorf("the user card's answer has no user_card_state (request ID %q)", resp.RequestID)
 	}
 	return card.UserCardState, nil
+}
+
+// Update sends a change: brand cards as the brand (PATCH user-cards for
+// level and attach, user-points/sync for points), a service provider's as
+// the service provider (their twins), membercard-open cards as the
+// merchant (PATCH codes/{code} for level and balance, PATCH …/rights for
+// points). Each request's out_request_no is the change's own, so the
+// same change sent again is never counted twice.
+func (w *WeChatPay) Update(ctx context.Context, it Item, c Change) error {
+	for _, req := range updateRequests(it, c) {
+		cl, err := w.caller(req.src)
+		if err != nil {
+			return err
+		}
+		if _, err := cl.Do(ctx, req.Request); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type sourcedRequest struct {
+	src Source
+	wxpay.Request
+}
+
+// updateRequests are the calls that send c, in order; building them
+// checks WeChat Pay's field rules (which the member API checked before it
+// accepted the change).
+func updateRequests(it Item, c Change) []sourcedRequest {
+	var reqs []sourcedRequest
+	add := func(src Source, method, path, route string, body any) {
+		b, err := json.Marshal(body)
+		if err != nil {
+			panic(err) // strings and numbers only
+		}
+		reqs = append(reqs, sourcedRequest{src, wxpay.Request{Method: method, Path: path, Route: route, Body: b}})
+	}
+	switch it.Source {
+	case SourceOpen:
+		if c.Level != nil || c.Balance != nil {
+			req := membercard.OpenUserCardUpdateRequest{OutRequestNo: OutRequestNo(it.CardID, it.UserCardCode, c.Version)}
+			if c.Level != nil {
+				req.Level = *c.Level
+			}
+			if c.Balance != nil {
+				req.BalanceInformation = &membercard.BalanceInformation{BeforeBalance: it.Balance, Balance: *c.Balance, AddBalance: *c.Balance - it.Balance}
+			}
+			add(SourceOpen, http.MethodPatch, membercard.OpenUserCardPath(it.CardID, it.UserCardCode), membercard.OpenUserCardRoute, req)
+		}
+		if c.Points != nil {
+			before, after := it.Points, *c.Points
+			delta := after - before
+			add(SourceOpen, http.MethodPatch, membercard.RightsPath(it.CardID, it.UserCardCode), membercard.RightsRoute,
+				membercard.RightsRequest{OutRequestNo: RightsRequestNo(it.CardID, it.UserCardCode, c.Version),
+					BeforeBonusValue: &before, BonusValue: &after, AddBonusValue: &delta})
+		}
+	case SourceBrand, SourcePartner:
+		if c.Level != nil || c.Attach != nil {
+			req := membercard.UserCardUpdateRequest{OpenID: it.OpenID}
+			if c.Level != nil {
+				req.Level = *c.Level
+			}
+			if c.Attach != nil {
+				req.Attach = *c.Attach
+			}
+			if it.Source == SourceBrand {
+				add(SourceBrand, http.MethodPatch, membercard.UserCardUpdatePath(it.UserCardCode, it.CardID), membercard.UserCardRoute, req)
+			} else {
+				add(SourcePartner, http.MethodPatch, membercard.PartnerUserCardUpdatePath(it.UserCardCode, it.CardID), membercard.PartnerUserCardRoute,
+					membercard.PartnerUserCardUpdateRequest{BrandID: it.BrandID, UserCardUpdateRequest: req})
+			}
+		}
+		if c.Points != nil {
+			reqs = append(reqs, pointsRequest(it, *c.Points, OutRequestNo(it.CardID, it.UserCardCode, c.Version)))
+		}
+	}
+	return reqs
+}
+
+// pointsRequest is user-points/sync of points, as the brand or the
+// service provider.
+func pointsRequest(it Item, points int64, outRequestNo string) sourcedRequest {
+	req := membercard.UserPointsSyncRequest{OutRequestNo: outRequestNo, CardID: it.CardID, OpenID: it.OpenID,
+		UserCardCode: it.UserCardCode, PointBalance: points}
+	var body any = req
+	path := membercard.UserPointsSyncPath
+	if it.Source == SourcePartner {
+		body, path = membercard.PartnerUserPointsSyncRequest{BrandID: it.BrandID, UserPointsSyncRequest: req}, membercard.PartnerUserPointsSyncPath
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
+	return sourcedRequest{it.Source, wxpay.Request{Method: http.MethodPost, Path: path, Route: path, Body: b}}
+}
+
+// SyncPoints tells WeChat Pay a brand or service-provider member's points
+// (user-points/sync), as *.SYNC_USER_POINT asks.
+func (w *WeChatPay) SyncPoints(ctx context.Context, it Item, points int64, outRequestNo string) error {
+	if it.Source == SourceOpen {
+		return fmt.Errorf("%s card: points are asked only of brand cards", it.Source)
+	}
+	req := pointsRequest(it, points, outRequestNo)
+	c, err := w.caller(req.src)
+	if err != nil {
+		return err
+	}
+	_, err = c.Do(ctx, req.Request)
+	return err
+}
+
+// OpenCard reads a membercard-open card, as the merchant.
+func (w *WeChatPay) OpenCard(ctx context.Context, cardID, code string) (membercard.OpenUserCard, error) {
+	c, err := w.caller(SourceOpen)
+	if err != nil {
+		return membercard.OpenUserCard{}, err
+	}
+	resp, err := c.Do(ctx, wxpay.Request{Method: http.MethodGet, Path: membercard.OpenUserCardPath(cardID, code), Route: membercard.OpenUserCardRoute})
+	if err != nil {
+		return membercard.OpenUserCard{}, err
+	}
+	var card membercard.OpenUserCard
+	if err := json.Unmarshal(resp.Body, &card); err != nil {
+		return membercard.OpenUserCard{}, fmt.Errorf("the card's answer is not a membercard-open card (request ID %q)", resp.RequestID)
+	}
+	return card, nil
 }

@@ -37,6 +37,11 @@ const (
 	KindAuthority = "authority"
 )
 
+// OpenIDIndex is the table's other sparse index: partition key openid,
+// sort key KeyAttr, projecting what GET /members/me answers. Only member
+// items carry openid, so it lists a user's members and nothing else.
+const OpenIDIndex = "openid-pk"
+
 // Key prefixes of the two kinds of item.
 const (
 	NotificationPrefix = "notification#"

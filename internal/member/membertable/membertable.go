@@ -45,6 +45,10 @@ const (
 	attrErrorMessage  = "error_message"
 	attrPending       = "pending"  // a list of {detail_type, time, detail}
 	attrWriteID       = "write_id" // random per write: recognises a retried write that was applied
+	attrPoints        = "points"
+	attrBalance       = "balance"
+	attrMembership    = "membership_number"
+	attrChanges       = "changes" // JSON of []member.Change
 )
 
 // Table is member.Store in the DynamoDB state table.
@@ -119,6 +123,20 @@ func (t Table) Put(ctx context.Context, it member.Item, expect int64) error {
 		}
 		av[attrPending] = &types.AttributeValueMemberL{Value: list}
 	}
+	if it.Points != 0 {
+		av[attrPoints] = statetable.Number(it.Points)
+	}
+	if it.Balance != 0 {
+		av[attrBalance] = statetable.Number(it.Balance)
+	}
+	set(attrMembership, it.MembershipNumber)
+	if len(it.Changes) > 0 {
+		b, err := json.Marshal(it.Changes)
+		if err != nil {
+			return err
+		}
+		set(attrChanges, string(b))
+	}
 	if it.State == member.Deleted && !it.DeletedAt.IsZero() {
 		av[statetable.TTLAttr] = statetable.Number(it.DeletedAt.Add(member.DeletedFor).Unix())
 	}
@@ -144,6 +162,71 @@ func newWriteID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// ByOpenID lists the user's members through the openid-pk index
+// (statetable.OpenIDIndex), at most member.MaxMembersPerUser: the index
+// projects the key, card, code, state, level, points and balance, which is
+// all of the Item it fills.
+func (t Table) ByOpenID(ctx context.Context, openid string) ([]member.Item, error) {
+	var out []member.Item
+	var start map[string]types.AttributeValue
+	for {
+		page, err := t.Client.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(t.Name), IndexName: aws.String(statetable.OpenIDIndex),
+			KeyConditionExpression:    aws.String("#o = :o"),
+			ExpressionAttributeNames:  map[string]string{"#o": attrOpenID},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":o": statetable.String(openid)},
+			ExclusiveStartKey:         start,
+			Limit:                     aws.Int32(member.MaxMembersPerUser),
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, av := range page.Items {
+			it, err := decodeIndexed(openid, av)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, it)
+			if len(out) == member.MaxMembersPerUser {
+				return out, nil
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// decodeIndexed reads an item of the openid-pk index.
+func decodeIndexed(openid string, av map[string]types.AttributeValue) (member.Item, error) {
+	str := func(name string) string {
+		v, _ := av[name].(*types.AttributeValueMemberS)
+		if v == nil {
+			return ""
+		}
+		return v.Value
+	}
+	num := func(name string) (int64, error) {
+		v, ok := av[name].(*types.AttributeValueMemberN)
+		if !ok {
+			return 0, nil
+		}
+		return strconv.ParseInt(v.Value, 10, 64)
+	}
+	points, err1 := num(attrPoints)
+	balance, err2 := num(attrBalance)
+	if err := errors.Join(err1, err2); err != nil {
+		return member.Item{}, errors.New("member index item: points or balance is not a whole number")
+	}
+	it := member.Item{CardID: str(attrCardID), UserCardCode: str(attrCode), OpenID: openid, State: member.State(str(attrState)),
+		Level: str(attrLevel), Points: points, Balance: balance}
+	if it.CardID == "" || it.UserCardCode == "" {
+		return member.Item{}, errors.New("member index item: no card_id or user_card_code")
+	}
+	return it, nil
 }
 
 func decode(cardID, code string, av map[string]types.AttributeValue) (member.Item, error) {
@@ -183,6 +266,12 @@ func decode(cardID, code string, av map[string]types.AttributeValue) (member.Ite
 		Version: num(attrVersion), Confirmations: int(num(attrConfirmations)),
 		LeaseID: str(attrLeaseID), LeaseUntil: when(attrLeaseUntil),
 		FailReason: str(attrFailReason), ErrorCode: str(attrErrorCode), ErrorMessage: str(attrErrorMessage),
+		Points: num(attrPoints), Balance: num(attrBalance), MembershipNumber: str(attrMembership),
+	}
+	if s := str(attrChanges); s != "" {
+		if err := json.Unmarshal([]byte(s), &it.Changes); err != nil {
+			return member.Item{}, errors.New("member item: changes is not JSON")
+		}
 	}
 	if s := str(attrDecision); s != "" {
 		var d member.Decision

@@ -92,3 +92,48 @@ func mustInt(t *testing.T, s string) int64 {
 	require.NoError(t, json.Unmarshal([]byte(s), &n))
 	return n
 }
+
+// Member care on DynamoDB (moto_server): points, balance, membership
+// number and waiting changes round trip; a user's members are read through
+// the openid-pk index, exactly theirs, and no other item is in it.
+func TestCareOnMoto(t *testing.T) {
+	t.Parallel()
+	for _, s := range awstest.Stacks(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			st, err := statetable.FromEnv(awstest.Getenv(s.Env(nil)))
+			require.NoError(t, err)
+			table := membertable.Table{Table: st}
+			ctx := context.Background()
+			at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+			level, points := "金卡", int64(70)
+			it := member.Item{CardID: "card", UserCardCode: "1001", OpenID: "oMine", Source: member.SourceOpen, State: member.Effective,
+				Level: "银卡", Points: 100, Balance: 2500, MembershipNumber: "M-1", CreatedAt: at, ConfirmedAt: at, Version: 1,
+				Changes: []member.Change{{Version: 1, Level: &level, Points: &points, Sends: 1, AcceptedAt: at}}}
+			require.NoError(t, table.Put(ctx, it, 0))
+			got, err := table.Get(ctx, "card", "1001")
+			require.NoError(t, err)
+			assert.Equal(t, it, got)
+
+			for i, m := range []member.Item{
+				{CardID: "card", UserCardCode: "1002", OpenID: "oMine", Source: member.SourceBrand, State: member.Deleted, DeletedAt: at, Version: 1},
+				{CardID: "card", UserCardCode: "1003", OpenID: "oOther", Source: member.SourceBrand, State: member.Effective, Points: 9, Version: 1},
+			} {
+				require.NoError(t, table.Put(ctx, m, 0), i)
+			}
+			// An item of another kind, without openid, is never in the index.
+			_, err = st.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(st.Name), Item: map[string]types.AttributeValue{
+				statetable.KeyAttr: statetable.String("notification#x"), "state": statetable.String("DONE")}})
+			require.NoError(t, err)
+
+			mine, err := table.ByOpenID(ctx, "oMine")
+			require.NoError(t, err)
+			assert.Equal(t, []member.Item{
+				{CardID: "card", UserCardCode: "1001", OpenID: "oMine", State: member.Effective, Level: "银卡", Points: 100, Balance: 2500},
+				{CardID: "card", UserCardCode: "1002", OpenID: "oMine", State: member.Deleted},
+			}, mine)
+			none, err := table.ByOpenID(ctx, "oNobody")
+			require.NoError(t, err)
+			assert.Empty(t, none)
+		})
+	}
+}
