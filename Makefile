@@ -7,7 +7,7 @@ GO_TOOLCHAIN  := $(shell awk '$$1 == "toolchain" {print $$2}' go.mod)
 export GOTOOLCHAIN := $(GO_TOOLCHAIN)
 # Lambda runs the functions on arm64 (template.yaml: Architectures).
 LAMBDA_GOARCH ?= arm64
-FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities authoritiesschedule authoritiesrefresh members session sessionkeys
+FUNCTIONS     := cardevents pretoken partnertoken permissiontoken authorities authoritiesschedule authoritiesrefresh members memberapi session sessionkeys
 GOBUILD       := CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 GOLANGCI_LINT_VERSION := v2.15.0
 GREMLINS_VERSION      := v0.6.0
@@ -23,7 +23,7 @@ VULNDB_DIR            := .cache/vulndb/$(VULNDB_VERSION)
 .PHONY: help build test lint bench bench-smoke vuln vulndb mutate run validate clean \
 	build-PreTokenFunction build-PartnerTokenFunction build-PermissionTokenFunction \
 	build-AuthoritiesFunction build-AuthoritiesScheduleFunction build-AuthoritiesRefreshFunction build-CardEventsFunction \
-	build-BrandCardEventsFunction build-MembersFunction build-SessionFunction build-SessionKeysFunction
+	build-BrandCardEventsFunction build-MembersFunction build-MemberApiFunction build-SessionFunction build-SessionKeysFunction
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-34s %s\n", $$1, $$2}' $(MAKEFILE_LIST) | \
@@ -56,6 +56,8 @@ build-AuthoritiesRefreshFunction: ## sam build: authoritiesrefresh (consumes the
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authoritiesrefresh
 build-MembersFunction: ## sam build: members (consumes the member queue, confirms opened cards) into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/members
+build-MemberApiFunction: ## sam build: memberapi (member care: POST /members/activate, GET /members/me, PATCH /members/{card_id}/{code}) into $(ARTIFACTS_DIR)/bootstrap
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/memberapi
 build-SessionFunction: ## sam build: session (POST /session, sign-in) into $(ARTIFACTS_DIR)/bootstrap
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/session
 build-SessionKeysFunction: ## sam build: sessionkeys (the issuer's discovery document and JWKS) into $(ARTIFACTS_DIR)/bootstrap

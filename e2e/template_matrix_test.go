@@ -141,8 +141,8 @@ func given(s *stack, cond string) bool {
 }
 
 // checkDeployed: exactly the functions whose secret the set gives are
-// deployed (with sign-in, its two; the members function always), the
-// members function is told of exactly the secrets given, and the outputs
+// deployed (with sign-in, its two; the members function and the member
+// API always), both are told of exactly the secrets given, and the outputs
 // name only the routes that exist.
 func checkDeployed(t *testing.T, s *stack) {
 	t.Helper()
@@ -158,12 +158,14 @@ func checkDeployed(t *testing.T, s *stack) {
 		}
 	}
 	assert.ElementsMatch(t, want, got, "the functions deployed are those whose secret is given")
-	vars := asMap(asMap(s.Resources["MembersFunction"].Properties["Environment"])["Variables"])
-	for param, env := range map[string]string{"PartnerSecretArn": "WXPAY_SECRET_ID", "BrandSecretArn": "WXPAY_BRAND_SECRET_ID"} {
-		if v := s.Params[param]; v != "" {
-			assert.Equal(t, v, vars[env], "MembersFunction's %s is %s", env, param)
-		} else {
-			assert.NotContains(t, vars, env, "MembersFunction without %s", param)
+	for _, id := range []string{"MembersFunction", "MemberApiFunction"} {
+		vars := asMap(asMap(s.Resources[id].Properties["Environment"])["Variables"])
+		for param, env := range map[string]string{"PartnerSecretArn": "WXPAY_SECRET_ID", "BrandSecretArn": "WXPAY_BRAND_SECRET_ID"} {
+			if v := s.Params[param]; v != "" {
+				assert.Equal(t, v, vars[env], "%s's %s is %s", id, env, param)
+			} else {
+				assert.NotContains(t, vars, env, "%s without %s", id, param)
+			}
 		}
 	}
 	outputs := map[string]bool{}
@@ -173,7 +175,7 @@ func checkDeployed(t *testing.T, s *stack) {
 	}
 	assert.Equal(t, given(s, "HasPartnerSecret"), outputs["CardEventsUrl"], "the service provider's notify_url")
 	assert.Equal(t, given(s, "HasBrandSecret"), outputs["BrandCardEventsUrl"], "the brand's notify_url")
-	assert.True(t, outputs["ApiUrl"] && outputs["MemberQueueUrl"] && outputs["EventBusName"], "in every stack")
+	assert.True(t, outputs["ApiUrl"] && outputs["MemberQueueUrl"] && outputs["EventBusName"] && outputs["MemberCareUrl"], "in every stack")
 }
 
 // metricFunctions: the function dimension of wxcard's metrics, as each
@@ -183,7 +185,7 @@ var metricFunctions = map[string]string{
 	"pretoken": "PreTokenFunction", "partnertoken": "PartnerTokenFunction", "permissiontoken": "PermissionTokenFunction",
 	"authorities": "AuthoritiesFunction", "authoritiesschedule": "AuthoritiesScheduleFunction",
 	"authoritiesrefresh": "AuthoritiesRefreshFunction", "session": "SessionFunction", "sessionkeys": "SessionKeysFunction",
-	"members": "MembersFunction",
+	"members": "MembersFunction", "memberapi": "MemberApiFunction",
 }
 
 // checkMetricFunction: the function whose metric (function and route
@@ -434,6 +436,22 @@ func checkRoutes(t *testing.T, s *stack) {
 	cors := asMap(body["x-amazon-apigateway-cors"])
 	if origins := s.Params["CorsAllowOrigins"].([]string); strings.Join(origins, "") != "" {
 		assert.Equal(t, origins, strs(cors["allowOrigins"]), "CORS origins")
+		// A browser calls the token routes (the H5 pages: the pre-auth tokens,
+		// POST /members/activate, GET /members/me); no other route's method
+		// is opened to browsers (PATCH /members/… is operators', IAM).
+		methods := strs(cors["allowMethods"])
+		browser := map[string]bool{"OPTIONS": true}
+		for key, r := range designRoutes {
+			if r.auth == "TOKEN" {
+				method, _, _ := strings.Cut(key, " ")
+				browser[method] = true
+				assert.Contains(t, methods, method, "CORS allows the token route %s", key)
+			}
+		}
+		for _, m := range methods {
+			assert.True(t, browser[m], "CORS allows %s, which no token route takes", m)
+		}
+		assert.NotContains(t, methods, "PATCH")
 	} else {
 		assert.Nil(t, cors, "no CORS without origins")
 	}
@@ -490,7 +508,7 @@ func checkInvokeGrant(t *testing.T, s *stack, function, key string) {
 		}
 		src := fmt.Sprint(asMap(r.Properties["SourceArn"])["Fn::Sub"])
 		_, pattern, _ := strings.Cut(src, "${Api}/*/")
-		pathPattern := strings.NewReplacer("{card_id}", "x", "{brand_id}", "x").Replace(p)
+		pathPattern := strings.NewReplacer("{card_id}", "x", "{brand_id}", "x", "{code}", "x").Replace(p)
 		if pattern != "" && globMatch(pattern, method+pathPattern) {
 			return
 		}
@@ -564,19 +582,24 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 		"AuthoritiesRefreshFunction": {"PartnerSecretArn"}, "CardEventsFunction": {"PartnerSecretArn"},
 		"BrandCardEventsFunction": {"BrandSecretArn"},
 	}
-	// The members function reads the secrets the stack has, either or both.
+	// The members function and the member API read the secrets the stack has, either or both.
 	for _, p := range []string{"PartnerSecretArn", "BrandSecretArn"} {
 		if s.Params[p] != "" {
 			secretsOf["MembersFunction"] = append(secretsOf["MembersFunction"], p)
+			secretsOf["MemberApiFunction"] = append(secretsOf["MemberApiFunction"], p)
 		}
 	}
 	// The items of the state table each function may touch (design.md).
 	itemsOf := map[string]string{
 		"AuthoritiesFunction": "authority#*", "AuthoritiesRefreshFunction": "authority#*", "AuthoritiesScheduleFunction": "authority#*",
 		"CardEventsFunction": "notification#*", "BrandCardEventsFunction": "notification#*", "MembersFunction": "member#*",
+		"MemberApiFunction": "member#*",
 	}
+	// The index of the state table each function may query, and nothing else of it.
+	indexOf := map[string]string{"AuthoritiesScheduleFunction": "kind-pk", "MemberApiFunction": "openid-pk"}
 	queueOf := map[string]string{
 		"AuthoritiesScheduleFunction": "RefreshQueue.Arn", "AuthoritiesRefreshFunction": "RefreshQueue.Arn", "MembersFunction": "MemberQueue.Arn",
+		"MemberApiFunction": "MemberQueue.Arn",
 	}
 	bus := "EventBus.Arn"
 	if name := s.Params["ExistingEventBusName"]; name != "" {
@@ -599,8 +622,15 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 						secretsRead++
 						secretsGranted[checkSecretGrant(t, s, id, secretsOf[id], res)] = true
 					case "dynamodb":
-						ok := getAtt(res) == "StateTable.Arn" || fmt.Sprint(res) == "map[Fn::Sub:${StateTable.Arn}/index/kind-pk]"
-						assert.True(t, ok, "%s: the state table or its index only", name)
+						if sub, ok := asMap(res)["Fn::Sub"].(string); ok && strings.HasPrefix(sub, "${StateTable.Arn}/index/") {
+							require.NotEmpty(t, indexOf[id], "%s: a function the design gives no index of the state table", name)
+							assert.Equal(t, "${StateTable.Arn}/index/"+indexOf[id], sub, "%s: its own index only", name)
+							assert.Equal(t, "dynamodb:Query", action, "%s: an index is queried, nothing more", name)
+							continue
+						}
+						assert.Equal(t, "StateTable.Arn", getAtt(res), "%s: the state table or its index only", name)
+						assert.NotEqual(t, "dynamodb:Query", action, "%s: no Query of the table itself", name)
+						assert.NotEqual(t, "dynamodb:Scan", action, "%s: no Scan", name)
 						if getAtt(res) == "StateTable.Arn" {
 							keys := asMap(st.Condition["ForAllValues:StringLike"])["dynamodb:LeadingKeys"]
 							require.NotEmpty(t, itemsOf[id], "%s: a function the design gives no items of the state table", name)
@@ -611,6 +641,9 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 						if id == "MembersFunction" {
 							own = append(own, "MemberDeadLetterQueue.Arn") // parks the members WeChat Pay refused
 							assert.Equal(t, "sqs:SendMessage", action, name)
+						}
+						if id == "MemberApiFunction" {
+							assert.Equal(t, "sqs:SendMessage", action, "%s: sends the changes it accepted, nothing more", name)
 						}
 						assert.Contains(t, own, getAtt(res), "%s: its own queue only", name)
 					case "lambda":
@@ -653,11 +686,16 @@ func checkStatements(t *testing.T, s *stack, set map[string]string) {
 
 // memberEventTypes are the card events the member queue takes (design.md,
 // "Members"): the openings and deletions of the brand's cards, the service
-// provider's, and the service provider's under their name before August 2025.
+// provider's, and the service provider's under their name before August 2025;
+// WeChat Pay's requests for a member's points of the same three families
+// (member care answers them with the stored points); and the activation of
+// a membercard-open card.
 var memberEventTypes = []string{
 	"BRAND_MEMBER_CARD.USER_CARD.CREATE", "BRAND_MEMBER_CARD.USER_CARD.DELETE",
 	"BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "BRAND_MEMBER_CARD_SP.USER_CARD.DELETE",
 	"MEMBERCARDSP.USER_CARD.CREATE", "MEMBERCARDSP.USER_CARD.DELETE",
+	"BRAND_MEMBER_CARD.SYNC_USER_POINT", "BRAND_MEMBER_CARD_SP.SYNC_USER_POINT", "MEMBERCARDSP.SYNC_USER_POINT",
+	"MEMBERCARD.ACTIVATE_CARD",
 }
 
 // checkMemberQueue: one rule on wxcard's bus sends exactly the member
@@ -686,7 +724,7 @@ func checkMemberQueue(t *testing.T, s *stack) {
 	assert.Equal(t, []string{"wxcard"}, strs(pattern["source"]))
 	types := strs(pattern["detail-type"])
 	assert.Len(t, types, len(memberEventTypes), "each type once")
-	assert.ElementsMatch(t, memberEventTypes, types, "exactly the openings and deletions")
+	assert.ElementsMatch(t, memberEventTypes, types, "exactly the openings, deletions, points requests and activations")
 	assert.ElementsMatch(t, member.EventTypes(), types, "exactly the types the members function takes")
 	targets := list(rule["Targets"])
 	require.Len(t, targets, 1, "the member queue alone")

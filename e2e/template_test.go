@@ -67,8 +67,10 @@ func loadTemplate(t *testing.T) (*yaml.Node, string) {
 // service provider's and a brand's, the same code given another secret)
 // are open, because WeChat Pay calls them and proves itself by signature, and so is
 // POST /session, how a caller gets a token (throttled: TestTemplateSignIn).
-// A route of the template not listed here fails TestTemplateMatrix, so
-// none is added open by accident.
+// Member care (functions/memberapi): a user activates a card and reads
+// their members as on the token routes; an operator changes a member
+// behind IAM. A route of the template not listed here fails
+// TestTemplateMatrix, so none is added open by accident.
 var designRoutes = map[string]struct{ function, dir, auth string }{
 	"POST /brand/card-member/pre-auth-tokens":                              {"PreTokenFunction", "pretoken", "TOKEN"},
 	"POST /v3/brand/partner/card-member/pre-auth-tokens":                   {"PartnerTokenFunction", "partnertoken", "TOKEN"},
@@ -78,6 +80,9 @@ var designRoutes = map[string]struct{ function, dir, auth string }{
 	"POST /notify/card-events":                                             {"CardEventsFunction", "cardevents", "NONE"},
 	"POST /notify/brand-card-events":                                       {"BrandCardEventsFunction", "cardevents", "NONE"},
 	"POST /session":                                                        {"SessionFunction", "session", "NONE"},
+	"POST /members/activate":                                               {"MemberApiFunction", "memberapi", "TOKEN"},
+	"GET /members/me":                                                      {"MemberApiFunction", "memberapi", "TOKEN"},
+	"PATCH /members/{card_id}/{code}":                                      {"MemberApiFunction", "memberapi", "AWS_IAM"},
 }
 
 // authorityFunctions record product authorities in the state table.
@@ -88,14 +93,15 @@ var authorityFunctions = map[string]bool{"authorities": true, "authoritiesrefres
 // provider's with its own (the refresh's scheduler holds none, but feeds
 // the refresh of the service provider's product authorities); sign-in's
 // need the mini-program's secret. The members function confirms cards of
-// either kind and exists in every stack.
+// either kind and exists in every stack, and so does the member API that
+// serves member care.
 var functionConditions = map[string]string{
 	"PreTokenFunction": "HasBrandSecret", "BrandCardEventsFunction": "HasBrandSecret",
 	"PartnerTokenFunction": "HasPartnerSecret", "PermissionTokenFunction": "HasPartnerSecret",
 	"AuthoritiesFunction": "HasPartnerSecret", "AuthoritiesScheduleFunction": "HasPartnerSecret",
 	"AuthoritiesRefreshFunction": "HasPartnerSecret", "CardEventsFunction": "HasPartnerSecret",
 	"SessionFunction": "HasSignIn", "SessionKeysFunction": "HasSignIn",
-	"MembersFunction": "",
+	"MembersFunction": "", "MemberApiFunction": "",
 }
 
 // ifThen is the value an !If gives under cond: n must be
@@ -124,7 +130,7 @@ func TestTemplate(t *testing.T) {
 			functions[id] = node(resources, id)
 		}
 	}
-	require.Len(t, functions, 11)
+	require.Len(t, functions, 12)
 	for id, fn := range functions {
 		want, ok := functionConditions[id]
 		require.True(t, ok, "%s: functionConditions says where it exists", id)
@@ -196,7 +202,8 @@ func TestTemplate(t *testing.T) {
 
 	// Each function's role may read only its own secret: the one in its
 	// WXPAY_SECRET_ID (the members function also the brand's, in its
-	// WXPAY_BRAND_SECRET_ID: checkMembers). The refresh's scheduler holds
+	// WXPAY_BRAND_SECRET_ID: checkMembers; the member API too:
+	// checkMemberAPI). The refresh's scheduler holds
 	// none; sign-in's two functions hold no WeChat Pay secret
 	// (TestTemplateSignIn).
 	for id, fn := range functions {
@@ -210,6 +217,10 @@ func TestTemplate(t *testing.T) {
 		}
 		if dirOf[id] == "members" {
 			checkMembers(t, doc, fn)
+			continue
+		}
+		if dirOf[id] == "memberapi" {
+			checkMemberAPI(t, doc, fn)
 			continue
 		}
 		secretRef := node(fn, "Properties", "Environment", "Variables", "WXPAY_SECRET_ID")
@@ -378,7 +389,8 @@ func TestTemplateOperations(t *testing.T) {
 	for _, id := range []string{"UpstreamSignatureInvalidAlarm", "UpstreamFailoverAlarm", "FrequencyLimitedAlarm", "RefreshDeadLetterAlarm",
 		"ScheduleDeadLetterAlarm", "RefreshBacklogAlarm", "AuthoritiesScheduleErrorsAlarm",
 		"CardEventsSignatureAlarm", "CardEventsErrorsAlarm", "AuthorityStateFailuresAlarm",
-		"MemberDeadLetterAlarm", "MembersFailedAlarm", "MemberBacklogAlarm", "MembersErrorsAlarm"} {
+		"MemberDeadLetterAlarm", "MembersFailedAlarm", "MemberBacklogAlarm", "MembersErrorsAlarm",
+		"MemberUpdatesFailedAlarm", "MemberApiErrorsAlarm"} {
 		assert.True(t, alarms[id], "alarm %s", id)
 	}
 	// Every card-event outcome that loses or delays an event has an alarm
@@ -412,6 +424,19 @@ func TestTemplateOperations(t *testing.T) {
 	assert.Equal(t, member.FailedMetric, node(failed, "MetricName").Value)
 	assert.Equal(t, map[string]string{"function": "members", "route": "members"}, dimensions(failed))
 	assert.Equal(t, map[string]string{"FunctionName": "MembersFunction"}, dimensions(node(resources, "MembersErrorsAlarm", "Properties")))
+	// Member care: a change WeChat Pay refused for good, as MembersFailedAlarm
+	// (the same function and route dimensions, the first occurrence); the
+	// member API's own failures.
+	updates := node(resources, "MemberUpdatesFailedAlarm", "Properties")
+	require.NotNil(t, updates)
+	assert.Equal(t, "wxcard", node(updates, "Namespace").Value)
+	assert.Equal(t, member.UpdateFailMetric, node(updates, "MetricName").Value)
+	assert.Equal(t, map[string]string{"function": "members", "route": "members"}, dimensions(updates))
+	for _, field := range []string{"Statistic", "Period", "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions"} {
+		assert.Equal(t, yamlText(t, node(failed, field)), yamlText(t, node(updates, field)), "MemberUpdatesFailedAlarm's %s is MembersFailedAlarm's", field)
+	}
+	assert.Contains(t, node(updates, "AlarmDescription").Value, "Member update failed", "names the event that was published")
+	assert.Equal(t, map[string]string{"FunctionName": "MemberApiFunction"}, dimensions(node(resources, "MemberApiErrorsAlarm", "Properties")))
 	dead := node(resources, "MemberDeadLetterAlarm", "Properties")
 	assert.Equal(t, "ApproximateNumberOfMessagesVisible", node(dead, "MetricName").Value)
 	assert.Equal(t, map[string]string{"QueueName": "MemberDeadLetterQueue.QueueName"}, dimensions(dead))
@@ -450,8 +475,16 @@ func TestTemplateOperations(t *testing.T) {
 	assert.True(t, seen["members"], "the dashboard shows members")
 	assert.True(t, seenQueues["${MemberQueue.QueueName}"] && seenQueues["${MemberDeadLetterQueue.QueueName}"], "the dashboard shows the member queues")
 	assert.Contains(t, body, `["AWS/SQS","ApproximateAgeOfOldestMessage","QueueName","${MemberQueue.QueueName}"]`)
-	for _, m := range []string{member.JoinedMetric, member.RefusedMetric, member.FailedMetric, member.LeftMetric, "MemberRetries"} {
+	for _, m := range []string{member.JoinedMetric, member.RefusedMetric, member.FailedMetric, member.LeftMetric, "MemberRetries",
+		member.UpdatedMetric, member.UpdateFailMetric, member.ActivatedMetric, member.PointsMetric} {
 		assert.True(t, seenMetrics[m], "the dashboard shows %s", m)
+	}
+	// Member care: the member API's requests, per route.
+	for key, r := range designRoutes {
+		if r.dir == "memberapi" {
+			_, p, _ := strings.Cut(key, " ")
+			assert.Contains(t, body, `["wxcard","Requests","function","memberapi","route","`+p+`"]`, "the dashboard shows the requests of %s", key)
+		}
 	}
 	assert.Contains(t, body, `"route","/notify/brand-card-events"`, "the dashboard shows the brand route")
 }
@@ -498,7 +531,7 @@ func checkRefreshFanOut(t *testing.T, doc *yaml.Node, functions map[string]*yaml
 	table := node(resources, "StateTable", "Properties")
 	require.Len(t, node(table, "KeySchema").Content, 1, "design.md: one partition key, no sort key")
 	gsis := node(table, "GlobalSecondaryIndexes").Content
-	require.Len(t, gsis, 1)
+	require.Len(t, gsis, 2, "kind-pk, then member care's openid-pk (checkMemberAPI)")
 	assert.Equal(t, statetable.KindIndex, node(gsis[0], "IndexName").Value)
 	var keys []string
 	for _, k := range node(gsis[0], "KeySchema").Content {
@@ -685,6 +718,112 @@ func checkMembers(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
 	for _, out := range []string{"MemberQueueUrl", "MemberDeadLetterQueueUrl"} {
 		assert.NotNil(t, node(doc, "Outputs", out), out)
 	}
+}
+
+// checkMemberAPI (design.md, "Members", member care): the member API is
+// told of the secrets the stack has, as the members function is, and of the
+// table, the bus and the member queue; its role reads those secrets, its
+// own member# items (a read and a conditional put), a user's members
+// through the sparse openid-pk index alone, publishes to the bus and sends
+// to the member queue, nothing more; the index is keyed by openid and pk
+// and projects what GET /members/me answers; the function answers before
+// API Gateway's integration gives up.
+func checkMemberAPI(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
+	t.Helper()
+	resources := node(doc, "Resources")
+	vars := node(fn, "Properties", "Environment", "Variables")
+	assert.Equal(t, "PartnerSecretArn", ifThen(t, node(vars, "WXPAY_SECRET_ID"), "HasPartnerSecret").Value)
+	assert.Equal(t, "BrandSecretArn", ifThen(t, node(vars, "WXPAY_BRAND_SECRET_ID"), "HasBrandSecret").Value)
+	assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value)
+	members := node(resources, "MembersFunction", "Properties", "Environment", "Variables")
+	assert.Equal(t, yamlText(t, node(members, "EVENT_BUS_NAME")), yamlText(t, node(vars, "EVENT_BUS_NAME")), "the bus the members function publishes to")
+	queue := node(vars, "MEMBER_QUEUE_URL")
+	require.NotNil(t, queue, "the member API sends the changes it accepts to the member queue")
+	assert.Equal(t, "!Ref", queue.Tag)
+	assert.Equal(t, "MemberQueue", queue.Value)
+	logs := node(fn, "Properties", "LoggingConfig", "LogGroup")
+	require.NotNil(t, logs)
+	assert.Equal(t, "MemberApiLogs", logs.Value)
+	assert.Equal(t, "AWS::Logs::LogGroup", node(resources, logs.Value, "Type").Value)
+	assert.Nil(t, node(resources, logs.Value, "Condition"), "its log group exists where it does: in every stack")
+
+	policies := node(fn, "Properties", "Policies").Content
+	require.Len(t, policies, 2, "the secrets, then the state, the bus and the queue")
+	secrets := node(policies[0], "Statement").Content
+	require.Len(t, secrets, 2)
+	for i, param := range []string{"PartnerSecretArn", "BrandSecretArn"} {
+		st := ifThen(t, secrets[i], map[string]string{"PartnerSecretArn": "HasPartnerSecret", "BrandSecretArn": "HasBrandSecret"}[param])
+		assert.Equal(t, "secretsmanager:GetSecretValue", node(st, "Action").Value)
+		assert.Equal(t, []string{param, "${" + param + "}-??????"}, values(node(st, "Resource")))
+	}
+	stmts := node(policies[1], "Statement").Content
+	require.Len(t, stmts, 4)
+	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:PutItem"}, values(node(stmts[0], "Action")), "a read and a conditional put")
+	assert.Equal(t, "StateTable.Arn", node(stmts[0], "Resource").Value)
+	assert.Equal(t, []string{"member#*"}, values(node(stmts[0], "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys")))
+	// A user's members: a Query of the openid-pk index, and of no other.
+	assert.Equal(t, []string{"dynamodb:Query"}, values(node(stmts[1], "Action")))
+	assert.Equal(t, "!Sub", node(stmts[1], "Resource").Tag)
+	assert.Equal(t, "${StateTable.Arn}/index/"+statetable.OpenIDIndex, node(stmts[1], "Resource").Value, "the openid-pk index only, not the table")
+	assert.Equal(t, []string{"events:PutEvents", "events:DescribeEventBus"}, values(node(stmts[2], "Action")))
+	assert.Equal(t, []string{"sqs:SendMessage"}, values(node(stmts[3], "Action")))
+	assert.Equal(t, []string{"MemberQueue.Arn"}, values(node(stmts[3], "Resource")), "the member queue alone, not its dead-letter queue")
+	// No other function queries the openid-pk index; only the schedule queries kind-pk.
+	for _, id := range mapKeys(resources) {
+		r := node(resources, id)
+		if node(r, "Type").Value != "AWS::Serverless::Function" {
+			continue
+		}
+		text := yamlText(t, node(r, "Properties", "Policies"))
+		if id != "MemberApiFunction" {
+			assert.NotContains(t, text, "/index/"+statetable.OpenIDIndex, "%s reads no member through the openid-pk index", id)
+		}
+		if id != "MemberApiFunction" && id != "AuthoritiesScheduleFunction" {
+			assert.NotContains(t, text, "dynamodb:Query", "%s queries nothing", id)
+		}
+	}
+
+	// The sparse index: only member items carry openid.
+	table := node(resources, "StateTable", "Properties")
+	var attrs []string
+	for _, a := range node(table, "AttributeDefinitions").Content {
+		attrs = append(attrs, node(a, "AttributeName").Value+" "+node(a, "AttributeType").Value)
+	}
+	assert.Contains(t, attrs, "openid S")
+	var index *yaml.Node
+	for _, g := range node(table, "GlobalSecondaryIndexes").Content {
+		if node(g, "IndexName").Value == statetable.OpenIDIndex {
+			index = g
+		}
+	}
+	require.NotNil(t, index, "the state table has the index %s", statetable.OpenIDIndex)
+	var keys []string
+	for _, k := range node(index, "KeySchema").Content {
+		keys = append(keys, node(k, "AttributeName").Value+" "+node(k, "KeyType").Value)
+	}
+	assert.Equal(t, []string{"openid HASH", statetable.KeyAttr + " RANGE"}, keys)
+	assert.Equal(t, "INCLUDE", node(index, "Projection", "ProjectionType").Value, "what GET /members/me answers, nothing more")
+	assert.Equal(t, []string{"card_id", "user_card_code", "state", "level", "points", "balance"}, values(node(index, "Projection", "NonKeyAttributes")))
+
+	// API Gateway waits for the function's answer: its timeout is below each
+	// of its routes' integration timeout.
+	timeout, err := strconv.Atoi(node(fn, "Properties", "Timeout").Value)
+	require.NoError(t, err)
+	paths := node(resources, "Api", "Properties", "Body", "paths")
+	n := 0
+	for key, r := range designRoutes {
+		if r.function != "MemberApiFunction" {
+			continue
+		}
+		method, p, _ := strings.Cut(key, " ")
+		op := node(paths, p, strings.ToLower(method))
+		require.NotNil(t, op, "route %s is declared in every stack, as its function is", key)
+		wait, err := strconv.Atoi(node(op, "x-amazon-apigateway-integration", "timeoutInMillis").Value)
+		require.NoError(t, err)
+		assert.Less(t, timeout*1000, wait, "%s: the function answers before API Gateway gives up", key)
+		n++
+	}
+	assert.Equal(t, 3, n, "member care's three routes")
 }
 
 // yamlText renders a node back to YAML, so that two intrinsic-function
