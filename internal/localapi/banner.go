@@ -41,4 +41,8 @@ func PrintBanner(w io.Writer, base string, stack *Stack, env lambdaapp.Env) {
 	for _, line := range CardCurlLines(base) {
 		fmt.Fprintln(w, "  "+line)
 	}
+	fmt.Fprintln(w, "Member care: the sandbox user takes a JUMP_ACTIVATE card and activates it as the merchant's H5 page would (from its activate_url's query), lists their members, and the card's points change (synced to WeChat Pay through the member queue); then a card WeChat Pay activates itself (AUTO_ACTIVATE), and WeChat Pay asks a brand card's points (SYNC_USER_POINT):")
+	for _, line := range MemberCurlLines(base, env) {
+		fmt.Fprintln(w, "  "+line)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -94,13 +95,16 @@ func cardEventsRoute(ctx context.Context, logger *slog.Logger, bus eventbus.Publ
 }
 
 // memberBus is the local bus: it prints every event (Memory) and hands the
-// card openings and deletions to the member queue's consumer at once, as
-// the template's rule and queue would, so the member's events print right
-// after the notification's.
+// card events the member queue takes to its consumer at once, as the
+// template's rule and queue would, so the member's events print right
+// after the notification's. The member API's sync messages reach the same
+// consumer (memberRoutes).
 type memberBus struct {
 	*eventbus.Memory
 	consumer *pacedqueue.Consumer
-	logger   *slog.Logger
+	// store holds the members, for the consumer and the member API alike.
+	store  *member.Memory
+	logger *slog.Logger
 }
 
 var memberTypes = member.EventTypes()
@@ -109,39 +113,56 @@ func (b *memberBus) Publish(ctx context.Context, evs ...eventbus.Event) error {
 	if err := b.Memory.Publish(ctx, evs...); err != nil {
 		return err
 	}
-	var batch events.SQSEvent
+	var bodies []string
 	for _, ev := range evs {
 		if !slices.Contains(memberTypes, ev.DetailType) {
 			continue
 		}
-		var id [8]byte
-		_, _ = rand.Read(id[:])
-		body, err := json.Marshal(map[string]any{"version": "0", "id": hex.EncodeToString(id[:]), "detail-type": ev.DetailType,
+		body, err := json.Marshal(map[string]any{"version": "0", "id": newMessageID(), "detail-type": ev.DetailType,
 			"source": eventbus.Source, "time": ev.Time.UTC().Format(time.RFC3339), "detail": ev.Detail})
 		if err != nil {
 			return err
 		}
-		batch.Records = append(batch.Records, events.SQSMessage{MessageId: hex.EncodeToString(id[:]), Body: string(body)})
-	}
-	if len(batch.Records) == 0 {
-		return nil
+		bodies = append(bodies, string(body))
 	}
 	// The notification is accepted whatever becomes of the member, as the
 	// queue decouples them when deployed: a failure is the consumer's log.
+	b.deliver(ctx, bodies)
+	return nil
+}
+
+// deliver hands bodies to the member queue's consumer as one batch of SQS
+// messages sent now, and waits for it.
+func (b *memberBus) deliver(ctx context.Context, bodies []string) {
+	if len(bodies) == 0 {
+		return
+	}
+	sent := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	var batch events.SQSEvent
+	for _, body := range bodies {
+		batch.Records = append(batch.Records, events.SQSMessage{MessageId: newMessageID(), Body: body,
+			Attributes: map[string]string{"SentTimestamp": sent}})
+	}
 	resp, err := b.consumer.Handle(context.WithoutCancel(ctx), batch)
 	if err == nil && len(resp.BatchItemFailures) > 0 {
 		b.logger.WarnContext(ctx, "local member queue: messages not handled (deployed, SQS would deliver them again)", "count", len(resp.BatchItemFailures))
 	}
-	return nil
+}
+
+func newMessageID() string {
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return hex.EncodeToString(id[:])
 }
 
 // newMemberBus is the local bus with the member queue's consumer behind
 // it: members kept in memory, every opening confirmed, as the brand or the
-// service provider.
+// service provider, and changes synced with the same two.
 func newMemberBus(logger *slog.Logger, brand, partner cardapi.Caller) *memberBus {
-	b := &memberBus{Memory: &eventbus.Memory{}, logger: logger}
-	keeper := &member.Keeper{Store: &member.Memory{}, Bus: b.Memory, Decider: member.AlwaysConfirm{},
-		WeChatPay: &member.WeChatPay{Brand: brand, Partner: partner}, Logger: logger}
+	b := &memberBus{Memory: &eventbus.Memory{}, store: &member.Memory{}, logger: logger}
+	wechatpay := &member.WeChatPay{Brand: brand, Partner: partner}
+	keeper := &member.Keeper{Store: b.store, Bus: b.Memory, Decider: member.AlwaysConfirm{},
+		WeChatPay: wechatpay, Updater: wechatpay, Logger: logger}
 	b.consumer = &pacedqueue.Consumer{Name: "member", Handler: &member.Queue{Keeper: keeper, Logger: logger}, Valid: member.Valid,
 		Logger: logger, Labels: member.Labels, Counts: member.Counts}
 	return b
@@ -153,86 +174,112 @@ type openCardRequest struct {
 	Flavour string `json:"flavour"` // "brand" (default) or "partner"
 }
 
+// sandboxUser is the sandbox playing WeChat Pay and its user for the
+// local routes: the cards the user opened here, and where WeChat Pay
+// posts their notifications.
+type sandboxUser struct {
+	srv     *membercardtest.Server
+	client  *http.Client
+	mu      sync.Mutex
+	routeOf map[string]string // a card opened here -> its card-events route
+}
+
+// self is the URL of path on this local API: only this machine, the Host
+// the request came in on.
+func (*sandboxUser) self(ev *events.APIGatewayV2HTTPRequest, path string) (string, *apigw.Error) {
+	host := apigw.Header(ev, "Host")
+	if name, _, err := net.SplitHostPort(host); err != nil || name != "localhost" && !net.ParseIP(name).IsLoopback() {
+		return "", apigw.ParamError("Host", "is not a loopback address of this local API")
+	}
+	return "http://" + host + path, nil
+}
+
+// cardRoute is the card-events route of a card opened here.
+func (u *sandboxUser) cardRoute(code string) (string, *apigw.Error) {
+	u.mu.Lock()
+	path, ok := u.routeOf[code]
+	u.mu.Unlock()
+	if !ok {
+		e := apigw.ParamError("user_card_code", "is no card the sandbox user opened here")
+		e.Status, e.Code = http.StatusNotFound, "NOT_FOUND"
+		return "", e
+	}
+	return path, nil
+}
+
+func notificationRefused(status int) events.APIGatewayV2HTTPResponse {
+	return apigw.JSON(http.StatusBadGateway, []byte(fmt.Sprintf(`{"code":"NOTIFICATION_REFUSED","message":"the card-events route answered %d"}`, status)))
+}
+
+func (u *sandboxUser) cardAnswer(code string) events.APIGatewayV2HTTPResponse {
+	card, _ := u.srv.UserCard(code)
+	b, _ := json.Marshal(map[string]string{"user_card_code": card.UserCardCode, "card_id": card.CardID, "user_card_state": card.UserCardState})
+	return apigw.JSON(http.StatusOK, b)
+}
+
 // sandboxCardRoutes make the sandbox play WeChat Pay and a user: the user
 // opens the sandbox card (brand or service-provider flavour), WeChat Pay
 // posts the genuine, freshly signed notification to this local API's
 // card-events route, and the answer is the user card as WeChat Pay then
 // holds it (EFFECTIVE once wxcard confirmed it). The deletion posts the
-// card's deletion.
+// card's deletion. The member-care routes (sandboxMemberRoutes) follow.
 func sandboxCardRoutes(srv *membercardtest.Server) []Route {
-	client := &http.Client{Timeout: 10 * time.Second}
-	var mu sync.Mutex
-	routeOf := map[string]string{} // a card opened here -> its card-events route
-	// Post only to this machine: the Host the request came in on.
-	self := func(ev *events.APIGatewayV2HTTPRequest, path string) (string, *apigw.Error) {
-		host := apigw.Header(ev, "Host")
-		if name, _, err := net.SplitHostPort(host); err != nil || name != "localhost" && !net.ParseIP(name).IsLoopback() {
-			return "", apigw.ParamError("Host", "is not a loopback address of this local API")
+	u := &sandboxUser{srv: srv, client: &http.Client{Timeout: 10 * time.Second}, routeOf: map[string]string{}}
+	return append([]Route{{"POST " + OpenCardPath, u.open}, {"POST " + DeleteCardRoute, u.del}}, u.memberRoutes()...)
+}
+
+func (u *sandboxUser) open(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	var req openCardRequest
+	if ev.Body != "" {
+		if err := membercard.Decode([]byte(ev.Body), &req); err != nil {
+			return apigw.ParamError("body", err.Error()).Respond(), nil
 		}
-		return "http://" + host + path, nil
 	}
-	cardAnswer := func(code string) events.APIGatewayV2HTTPResponse {
-		card, _ := srv.UserCard(code)
-		b, _ := json.Marshal(map[string]string{"user_card_code": card.UserCardCode, "card_id": card.CardID, "user_card_state": card.UserCardState})
-		return apigw.JSON(http.StatusOK, b)
+	o := membercardtest.Opening{Flavour: membercardtest.FlavourBrand, BrandID: SandboxBrandID, CardID: SandboxCardID, OpenID: SandboxOpenID,
+		Key: []byte(SandboxBrandAPIKey)}
+	path := BrandNotifyPath
+	switch req.Flavour {
+	case "", "brand":
+	case "partner":
+		o.Flavour, o.Key, path = membercardtest.FlavourPartner, []byte(SandboxAPIv3Key), NotifyPath
+	default:
+		return apigw.ParamError("flavour", "must be brand or partner").Respond(), nil
 	}
-	open := func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		var req openCardRequest
-		if ev.Body != "" {
-			if err := membercard.Decode([]byte(ev.Body), &req); err != nil {
-				return apigw.ParamError("body", err.Error()).Respond(), nil
-			}
-		}
-		o := membercardtest.Opening{Flavour: membercardtest.FlavourBrand, BrandID: SandboxBrandID, CardID: SandboxCardID, OpenID: SandboxOpenID,
-			Key: []byte(SandboxBrandAPIKey)}
-		path := BrandNotifyPath
-		switch req.Flavour {
-		case "", "brand":
-		case "partner":
-			o.Flavour, o.Key, path = membercardtest.FlavourPartner, []byte(SandboxAPIv3Key), NotifyPath
-		default:
-			return apigw.ParamError("flavour", "must be brand or partner").Respond(), nil
-		}
-		url, aerr := self(&ev, path)
-		if aerr != nil {
-			return aerr.Respond(), nil
-		}
-		code, status, err := srv.PostOpenCard(ctx, client, url, o)
-		if err != nil {
-			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("posting the notification: %w", err)
-		}
-		mu.Lock()
-		routeOf[code] = path
-		mu.Unlock()
-		if status != http.StatusOK {
-			return apigw.JSON(http.StatusBadGateway, []byte(fmt.Sprintf(`{"code":"NOTIFICATION_REFUSED","message":"the card-events route answered %d"}`, status))), nil
-		}
-		return cardAnswer(code), nil
+	url, aerr := u.self(&ev, path)
+	if aerr != nil {
+		return aerr.Respond(), nil
 	}
-	del := func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		code := ev.PathParameters["user_card_code"]
-		mu.Lock()
-		path, ok := routeOf[code]
-		mu.Unlock()
-		if !ok {
-			e := apigw.ParamError("user_card_code", "is no card the sandbox user opened here")
-			e.Status, e.Code = http.StatusNotFound, "NOT_FOUND"
-			return e.Respond(), nil
-		}
-		url, aerr := self(&ev, path)
-		if aerr != nil {
-			return aerr.Respond(), nil
-		}
-		status, err := srv.PostDeleteCard(ctx, client, url, code)
-		if err != nil {
-			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("posting the notification: %w", err)
-		}
-		if status != http.StatusOK {
-			return apigw.JSON(http.StatusBadGateway, []byte(fmt.Sprintf(`{"code":"NOTIFICATION_REFUSED","message":"the card-events route answered %d"}`, status))), nil
-		}
-		return cardAnswer(code), nil
+	code, status, err := u.srv.PostOpenCard(ctx, u.client, url, o)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("posting the notification: %w", err)
 	}
-	return []Route{{"POST " + OpenCardPath, open}, {"POST " + DeleteCardRoute, del}}
+	u.mu.Lock()
+	u.routeOf[code] = path
+	u.mu.Unlock()
+	if status != http.StatusOK {
+		return notificationRefused(status), nil
+	}
+	return u.cardAnswer(code), nil
+}
+
+func (u *sandboxUser) del(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	code := ev.PathParameters["user_card_code"]
+	path, aerr := u.cardRoute(code)
+	if aerr != nil {
+		return aerr.Respond(), nil
+	}
+	url, aerr := u.self(&ev, path)
+	if aerr != nil {
+		return aerr.Respond(), nil
+	}
+	status, err := u.srv.PostDeleteCard(ctx, u.client, url, code)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("posting the notification: %w", err)
+	}
+	if status != http.StatusOK {
+		return notificationRefused(status), nil
+	}
+	return u.cardAnswer(code), nil
 }
 
 // CardCurlLines have the sandbox user open the sandbox card, a brand's

@@ -135,13 +135,20 @@ func serve(w http.ResponseWriter, r *http.Request, rt Route) {
 			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims},
 		}
 	}
-	for _, name := range []string{"card_id", "brand_id", "user_card_code"} {
+	for _, name := range []string{"card_id", "brand_id", "user_card_code", "code"} {
 		if v := r.PathValue(name); v != "" {
 			ev.PathParameters[name] = v
 		}
 	}
 	if len(ev.PathParameters) == 0 {
 		ev.PathParameters = nil
+	}
+	// API Gateway joins a repeated query parameter's values with commas.
+	if q := r.URL.Query(); len(q) > 0 {
+		ev.QueryStringParameters = make(map[string]string, len(q))
+		for k, vs := range q {
+			ev.QueryStringParameters[k] = strings.Join(vs, ",")
+		}
 	}
 	// API Gateway base64-encodes bodies it considers binary; JSON is text.
 	if ct := r.Header.Get("Content-Type"); len(body) > 0 && !strings.Contains(ct, "json") && !strings.HasPrefix(ct, "text/") {
@@ -303,6 +310,15 @@ func NewSandboxStack(ctx context.Context, env lambdaapp.Env, logger *slog.Logger
 		}
 		routes = append(routes, notify)
 	}
+	// The member API (member care), sharing the members and the bus with
+	// the member queue's consumer; membercard-open is called as the
+	// merchant.
+	tokenPolicy, err := env.TokenPolicy()
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	routes = append(routes, bus.memberRoutes(partner, tokenPolicy, logger)...)
 	routes = append(routes, sandboxCardRoutes(srv)...)
 	return &Stack{Routes: routes, Sandbox: srv, Events: events, env: env, logger: logger, close: srv.Close}, nil
 }

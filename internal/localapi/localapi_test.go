@@ -61,7 +61,8 @@ func serve(t *testing.T, stack *localapi.Stack) *httptest.Server {
 	return srv
 }
 
-// Every curl line the banner prints, run as a user pastes it, succeeds:
+// Every curl line the banner prints, run as a user pastes it, succeeds
+// (the member-care lines, in order: TestMemberCurlLines):
 // with the token routes open and behind the JWT authorizer (whose lines
 // must carry the bearer token of the banner's sign-in, or they answer
 // 401), whatever OPENID_CLAIM names.
@@ -83,8 +84,14 @@ func TestBannerCurlLinesSucceed(t *testing.T) {
 			srv := serve(t, stack)
 			var banner strings.Builder
 			localapi.PrintBanner(&banner, srv.URL, stack, env)
+			// The member-care lines build on each other: pasted in order,
+			// they succeed (TestMemberCurlLines).
+			shown, care, found := strings.Cut(banner.String(), "\nMember care:")
+			require.True(t, found, banner.String())
+			_, care, _ = strings.Cut(care, "\n")
+			assert.Equal(t, "  "+strings.Join(localapi.MemberCurlLines(srv.URL, env), "\n  ")+"\n", care)
 			var lines, signIn []string
-			for _, l := range strings.Split(banner.String(), "\n") {
+			for _, l := range strings.Split(shown, "\n") {
 				switch {
 				case strings.HasPrefix(l, "  curl "):
 					lines = append(lines, strings.TrimSpace(l))

@@ -24,6 +24,7 @@ import (
 	"github.com/wxcard/wxcard/internal/kmssign"
 	"github.com/wxcard/wxcard/internal/kmssign/kmssigntest"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
+	"github.com/wxcard/wxcard/internal/memberapi"
 	"github.com/wxcard/wxcard/internal/session"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/wxlogin"
@@ -43,11 +44,14 @@ const (
 )
 
 // tokenRouteKeys are the routes the template puts behind the JWT
-// authorizer under TokenRoutesAuthorization=JWT.
+// authorizer under TokenRoutesAuthorization=JWT: the pre-auth tokens and
+// the member API's activation and listing (its PATCH is an IAM route).
 var tokenRouteKeys = []string{
 	"POST " + membercard.BrandPreAuthTokensPath,
 	"POST " + membercard.PartnerPreAuthTokensPath,
 	"POST " + membercard.PartnerOpenUserCardTokensPath,
+	memberapi.ActivateRoute,
+	memberapi.MeRoute,
 }
 
 // localSignIn is what EnableSignIn runs: the login stand-in, the issuer
