@@ -23,7 +23,10 @@ import (
 
 	"github.com/wxcard/wxcard/internal/awstest"
 	"github.com/wxcard/wxcard/internal/lambdatest"
+	"github.com/wxcard/wxcard/internal/member"
+	"github.com/wxcard/wxcard/internal/member/membertable"
 	"github.com/wxcard/wxcard/internal/secretstest"
+	"github.com/wxcard/wxcard/internal/statetable"
 	"github.com/wxcard/wxcard/pkg/membercard"
 	"github.com/wxcard/wxcard/pkg/membercard/membercardtest"
 	"github.com/wxcard/wxcard/pkg/wxpay/wxpaytest"
@@ -451,6 +454,49 @@ func TestSampleEvents(t *testing.T) {
 				assert.Empty(t, consume(t, f)(ev).BatchItemFailures)
 				assert.Contains(t, f.Proc.Output(), `"outcome":"failed"`)
 				assert.Equal(t, 1, st.QueueDepth(t, dlq), "parked")
+				return
+			case "memberapi":
+				// The samples name a card and member the fresh stand-in and
+				// table do not hold: as they are, WeChat Pay cannot decrypt
+				// the code, the caller has no members, the member is not
+				// found; with a card the stand-in issued and a member in the
+				// table, they succeed.
+				st := awstest.Stacks(t)[0]
+				queue := st.NewQueue(t, "wxcard-sample-members")
+				f := StartFunction(t, fn, s.Env(secretID, append(stateEnv(st), "AWS_ENDPOINT_URL_SQS="+st.Endpoint, "MEMBER_QUEUE_URL="+queue,
+					"TOKEN_ROUTES_AUTHORIZATION=JWT")...))
+				var ev events.APIGatewayV2HTTPRequest
+				require.NoError(t, json.Unmarshal(raw, &ev))
+				resp := f.HTTP(t, ev)
+				tbl, err := statetable.FromEnv(awstest.Getenv(st.Env(nil)))
+				require.NoError(t, err)
+				switch ev.RouteKey {
+				case "POST /members/activate":
+					assert.Equal(t, 400, resp.StatusCode, resp.Body)
+					assert.Contains(t, resp.Body, "INVALID_REQUEST")
+					var body map[string]string
+					require.NoError(t, json.Unmarshal([]byte(ev.Body), &body))
+					card, err := s.WxPay.IssueOpenCard(membercardtest.OpenCardIssue{CardID: body["card_id"], OpenID: ev.RequestContext.Authorizer.JWT.Claims["openid"]})
+					require.NoError(t, err)
+					body["encrypt_code"], body["activate_ticket"] = card.EncryptCode, card.ActivateTicket
+					b, err := json.Marshal(body)
+					require.NoError(t, err)
+					ev.Body = string(b)
+					resp = f.HTTP(t, ev)
+					assert.Equal(t, 200, resp.StatusCode, resp.Body)
+					assert.Contains(t, resp.Body, `"state":"EFFECTIVE"`)
+				case "GET /members/me":
+					assert.Equal(t, 200, resp.StatusCode, resp.Body)
+					assert.JSONEq(t, `{"members":[]}`, resp.Body)
+				default:
+					assert.Equal(t, 404, resp.StatusCode, resp.Body)
+					assert.Contains(t, resp.Body, "MEMBER_NOT_FOUND")
+					require.NoError(t, membertable.Table{Table: tbl}.Put(context.Background(), member.Item{CardID: ev.PathParameters["card_id"],
+						UserCardCode: ev.PathParameters["code"], OpenID: openid, Source: member.SourceOpen, State: member.Effective, Version: 1}, 0))
+					resp = f.HTTP(t, ev)
+					assert.Equal(t, 202, resp.StatusCode, resp.Body)
+					assert.Equal(t, 1, st.QueueDepth(t, queue), "its sync queued")
+				}
 				return
 			case "cardevents":
 				// The sample is encrypted with notifyAPIv3Key (the brand's as
