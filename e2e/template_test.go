@@ -721,8 +721,8 @@ func checkMembers(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
 }
 
 // checkMemberAPI (design.md, "Members", member care): the member API is
-// told of the secrets the stack has, as the members function is, and of the
-// table, the bus and the member queue; its role reads those secrets, its
+// told of the service provider's secret (activation), and of the
+// table, the bus and the member queue; its role reads that secret, its
 // own member# items (a read and a conditional put), a user's members
 // through the sparse openid-pk index alone, publishes to the bus and sends
 // to the member queue, nothing more; the index is keyed by openid and pk
@@ -733,7 +733,7 @@ func checkMemberAPI(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
 	resources := node(doc, "Resources")
 	vars := node(fn, "Properties", "Environment", "Variables")
 	assert.Equal(t, "PartnerSecretArn", ifThen(t, node(vars, "WXPAY_SECRET_ID"), "HasPartnerSecret").Value)
-	assert.Equal(t, "BrandSecretArn", ifThen(t, node(vars, "WXPAY_BRAND_SECRET_ID"), "HasBrandSecret").Value)
+	assert.Nil(t, node(vars, "WXPAY_BRAND_SECRET_ID"), "activation calls WeChat Pay as the service provider alone: the brand's key is not the member API's")
 	assert.Equal(t, "StateTable", node(vars, "STATE_TABLE_NAME").Value)
 	members := node(resources, "MembersFunction", "Properties", "Environment", "Variables")
 	assert.Equal(t, yamlText(t, node(members, "EVENT_BUS_NAME")), yamlText(t, node(vars, "EVENT_BUS_NAME")), "the bus the members function publishes to")
@@ -749,13 +749,10 @@ func checkMemberAPI(t *testing.T, doc *yaml.Node, fn *yaml.Node) {
 
 	policies := node(fn, "Properties", "Policies").Content
 	require.Len(t, policies, 2, "the secrets, then the state, the bus and the queue")
-	secrets := node(policies[0], "Statement").Content
-	require.Len(t, secrets, 2)
-	for i, param := range []string{"PartnerSecretArn", "BrandSecretArn"} {
-		st := ifThen(t, secrets[i], map[string]string{"PartnerSecretArn": "HasPartnerSecret", "BrandSecretArn": "HasBrandSecret"}[param])
-		assert.Equal(t, "secretsmanager:GetSecretValue", node(st, "Action").Value)
-		assert.Equal(t, []string{param, "${" + param + "}-??????"}, values(node(st, "Resource")))
-	}
+	secrets := node(ifThen(t, policies[0], "HasPartnerSecret"), "Statement").Content
+	require.Len(t, secrets, 1)
+	assert.Equal(t, "secretsmanager:GetSecretValue", node(secrets[0], "Action").Value)
+	assert.Equal(t, []string{"PartnerSecretArn", "${PartnerSecretArn}-??????"}, values(node(secrets[0], "Resource")))
 	stmts := node(policies[1], "Statement").Content
 	require.Len(t, stmts, 4)
 	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:PutItem"}, values(node(stmts[0], "Action")), "a read and a conditional put")

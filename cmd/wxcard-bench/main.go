@@ -38,6 +38,8 @@ var runs = []run{
 	// 1,000 openings through the paced member queue, twice (about 9 minutes):
 	// the pace is the measurement.
 	{"./internal/member", "^BenchmarkMemberJoins$", []string{"-benchtime", "1000x", "-count", "1", "-timeout", "30m"}},
+	// 1,000 points changes synced through the same paced queue (another 9 minutes).
+	{"./internal/member", "^BenchmarkMemberUpdates$", []string{"-benchtime", "1000x", "-count", "1", "-timeout", "30m"}},
 }
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
@@ -203,6 +205,15 @@ func membersTable(samples map[string]map[string][]float64) {
 		ok := get("pace-ratio") >= 0.95 && get("drain/bound") <= 1 && get("lost") == 0 && get("dup-confirms") == 0 && get("failed") == 0
 		fmt.Printf("| %s | %.3f | %.3f | %.3f | %.2f ms | %.0f | %.0f | %.0f | %.0f | %s |\n", c, get("members/s"), get("pace-ratio"),
 			get("drain/bound"), get("cpu-ms/confirm"), get("lost"), get("dup-confirms"), get("429s"), get("failed"), verdict(ok))
+	}
+	fmt.Println("\n### Member updates: 1,000 points changes synced through the paced member queue (pace 4/s, 2 invocations)")
+	fmt.Println("| WeChat Pay's limit | updates/s | / pace (≥ 0.95) | drain / (1.1 × N / pace) (≤ 1) | CPU per update | lost | applied twice | 429s | failed | |\n|---|---|---|---|---|---|---|---|---|---|")
+	for _, c := range []string{"unlimited", "at-limit"} {
+		s := samples["MemberUpdates/"+c]
+		get := func(unit string) float64 { return median(s[unit]) }
+		ok := get("pace-ratio") >= 0.95 && get("drain/bound") <= 1 && get("lost") == 0 && get("dup-applies") == 0 && get("failed") == 0
+		fmt.Printf("| %s | %.3f | %.3f | %.3f | %.2f ms | %.0f | %.0f | %.0f | %.0f | %s |\n", c, get("updates/s"), get("pace-ratio"),
+			get("drain/bound"), get("cpu-ms/update"), get("lost"), get("dup-applies"), get("429s"), get("failed"), verdict(ok))
 	}
 }
 

@@ -21,10 +21,14 @@ import (
 	"github.com/wxcard/wxcard/internal/member/membertable"
 	"github.com/wxcard/wxcard/internal/memberapi"
 	"github.com/wxcard/wxcard/internal/statetable"
+	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
 func main() {
-	app := lambdaapp.MustBootEither("memberapi")
+	// Activation calls membercard-open as the merchant or service provider
+	// (WXPAY_SECRET_ID); the other routes call no WeChat Pay API, so a
+	// brand-only stack serves them without a secret.
+	app := lambdaapp.MustBootOptional("memberapi", wxsign.Merchant)
 	policy := app.MustTokenPolicy()
 	table, err := statetable.FromEnv(os.Getenv)
 	if err != nil {

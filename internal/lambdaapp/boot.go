@@ -115,6 +115,27 @@ func MustBootEither(function string) *App {
 	return app
 }
 
+// MustBootOptional boots a function whose WeChat Pay calls are optional
+// (the member API: activation needs the service provider's or merchant's
+// secret, its other routes none): with WXPAY_SECRET_ID as MustBoot does,
+// as identity kind; without it, with no Upstream. A failure refuses to
+// serve as MustBoot does.
+func MustBootOptional(function string, kind wxsign.Scheme) *App {
+	fn := lambdainit.New(function)
+	env, err := OSEnv()
+	if err != nil {
+		fn.Refuse(err)
+	}
+	app := &App{Function: fn, Env: env}
+	if env.SecretID == "" {
+		return app
+	}
+	if err := bootClients(context.Background(), app, identity{env.SecretID, kind, &app.Upstream}); err != nil {
+		fn.Refuse(err)
+	}
+	return app
+}
+
 // BootReceiver is the cold start of a function that calls no WeChat Pay
 // API but verifies and decrypts what WeChat Pay sends: the environment and
 // the secret as identity kind, which must hold the key its notifications

@@ -150,6 +150,9 @@ func (k *Keeper) Sync(ctx context.Context, cardID, code string, version int64) (
 		switch {
 		case it.Version < version:
 			return "", ErrNotWritten
+		case it.State == Deleted:
+			// The user deleted the card: its waiting changes go nowhere.
+			return Duplicate, nil
 		case it.leased(now):
 			return "", ErrInFlight
 		case len(it.Pending) > 0:
@@ -204,7 +207,7 @@ func (k *Keeper) modify(ctx context.Context, cardID, code, lease string, f func(
 func (k *Keeper) syncChanges(ctx context.Context, cardID, code, lease string, res *SyncResult) error {
 	for {
 		it, err := k.modify(ctx, cardID, code, lease, func(it *Item) {
-			if len(it.Changes) > 0 {
+			if len(it.Changes) > 0 && it.State != Deleted {
 				it.Changes[0].Sends++
 			} else {
 				it.LeaseID, it.LeaseUntil = "", time.Time{}
@@ -220,21 +223,20 @@ func (k *Keeper) syncChanges(ctx context.Context, cardID, code, lease string, re
 		case err == nil:
 			it, err = k.modify(ctx, cardID, code, lease, func(it *Item) {
 				it.Changes = it.Changes[1:]
-				if c.Level != nil {
-					it.Level = *c.Level
-				}
-				if c.Points != nil {
-					it.Points = *c.Points
-				}
-				if c.Balance != nil {
-					it.Balance = *c.Balance
-				}
+				apply(it, c)
 				it.Pending = []eventbus.Event{k.event(UpdatedEvent, updatedDetail(it, c.Version))}
 			})
 			res.Updated++
 		case errors.As(err, &ae) && ae.Status != http.StatusUnauthorized && !ae.Retryable():
+			var part *PartlyApplied
+			errors.As(err, &part)
 			it, err = k.modify(ctx, cardID, code, lease, func(it *Item) {
 				it.Changes = it.Changes[1:]
+				if part != nil {
+					// What WeChat Pay took before it refused the rest: the
+					// member's values are what WeChat Pay has.
+					apply(it, part.Applied)
+				}
 				it.Pending = []eventbus.Event{k.event(UpdateFailedEvent, map[string]any{"brand_id": it.BrandID, "card_id": it.CardID,
 					"code": it.UserCardCode, "openid": it.OpenID, "version": c.Version, "error_code": ae.Code, "error_message": ae.Message})}
 			})
@@ -253,6 +255,34 @@ func (k *Keeper) syncChanges(ctx context.Context, cardID, code, lease string, re
 		}
 	}
 }
+
+// apply sets the member's values to those c carries.
+func apply(it *Item, c Change) {
+	if c.Level != nil {
+		it.Level = *c.Level
+	}
+	if c.Points != nil {
+		it.Points = *c.Points
+	}
+	if c.Balance != nil {
+		it.Balance = *c.Balance
+	}
+}
+
+// PartlyApplied is a change WeChat Pay took in part: a membercard-open
+// change of level or balance and of points is two calls, and the second
+// can be refused for good after the first was taken. Applied holds the
+// fields WeChat Pay took; Err is the refusal.
+type PartlyApplied struct {
+	Applied Change
+	Err     error
+}
+
+func (e *PartlyApplied) Error() string {
+	return "the change was taken in part, then refused: " + e.Err.Error()
+}
+
+func (e *PartlyApplied) Unwrap() error { return e.Err }
 
 func updatedDetail(it *Item, version int64) map[string]any {
 	d := map[string]any{"card_id": it.CardID, "code": it.UserCardCode, "openid": it.OpenID,
@@ -290,10 +320,12 @@ func RightsRequestNo(cardID, code string, version int64) string {
 }
 
 // PointsRequestNo is the out_request_no that answers one SYNC_USER_POINT
-// notification: a redelivered notification sends the same.
-func PointsRequestNo(cardID, code, notificationID string) string {
-	sum := sha256.Sum256([]byte(notificationID))
-	return "wxp" + memberHash(cardID, code) + "-" + hex.EncodeToString(sum[:4])
+// notification with points: a redelivered notification sends the same
+// (WeChat Pay counts it once); one answered after the points changed
+// sends another (the same number with another body is refused).
+func PointsRequestNo(cardID, code, notificationID string, points int64) string {
+	sum := sha256.Sum256([]byte(notificationID + "#" + strconv.FormatInt(points, 10)))
+	return "wxp" + memberHash(cardID, code) + "-" + hex.EncodeToString(sum[:6])
 }
 
 // memberHash is 14 hex digits of the member's key: with a prefix of 3 and
@@ -314,7 +346,20 @@ func (k *Keeper) AnswerPoints(ctx context.Context, o Opening, notificationID str
 	if it.Version == 0 || it.State != Effective {
 		return NotHeld, nil
 	}
-	if err := k.Updater.SyncPoints(ctx, it, it.Points, PointsRequestNo(it.CardID, it.UserCardCode, notificationID)); err != nil {
+	if it.leased(k.now()) || len(it.Changes) > 0 {
+		// A sync sends the member's points in flight or soon: answering
+		// beside it could land after it with the older value.
+		return "", ErrInFlight
+	}
+	// The lease keeps a sync off the member while the answer is in flight.
+	lease := newID()
+	it.LeaseID, it.LeaseUntil = lease, k.now().Add(k.lease(ctx))
+	if it, err = k.put(ctx, it); err != nil {
+		return "", err
+	}
+	err = k.Updater.SyncPoints(ctx, it, it.Points, PointsRequestNo(it.CardID, it.UserCardCode, notificationID, it.Points))
+	k.release(ctx, Opening{CardID: it.CardID, UserCardCode: it.UserCardCode}, lease)
+	if err != nil {
 		return "", fmt.Errorf("syncing the points: %w", err)
 	}
 	return PointsSynced, nil
@@ -346,6 +391,8 @@ func (k *Keeper) Activated(ctx context.Context, a Activation) (Outcome, error) {
 		}
 		now := k.now()
 		switch {
+		case it.State == Effective && len(it.Pending) == 0:
+			return Duplicate, nil
 		case it.leased(now):
 			return "", ErrInFlight
 		case len(it.Pending) > 0:
@@ -353,8 +400,6 @@ func (k *Keeper) Activated(ctx context.Context, a Activation) (Outcome, error) {
 				return "", err
 			}
 			return "", ErrConflict // read again
-		case it.State == Effective:
-			return Duplicate, nil
 		}
 		created := it.CreatedAt
 		if created.IsZero() {
@@ -390,8 +435,10 @@ func (k *Keeper) AutoActivated(ctx context.Context, o Opening) (Outcome, error) 
 	if err != nil {
 		return "", fmt.Errorf("reading the card: %w", err)
 	}
-	if card.OpenID != "" && card.OpenID != o.OpenID {
-		return "", fmt.Errorf("the card's openid is not the notification's: %w", ErrNotMember)
+	if (card.OpenID != "" && card.OpenID != o.OpenID) || card.UserCardStatus != membercard.OpenCardEffective {
+		// Not the notification's user, or no longer active (deleted,
+		// expired since): nothing to record, and no retry changes that.
+		return NotHeld, nil
 	}
 	return k.Activated(ctx, Activation{CardID: o.CardID, Code: o.UserCardCode, OpenID: o.OpenID, MembershipNumber: card.MembershipNumber,
 		Level: card.Level, Points: card.BonusValue, Balance: card.Balance})

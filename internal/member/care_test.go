@@ -31,6 +31,7 @@ type updater struct {
 	synced    []string
 	card      membercard.OpenUserCard
 	cardErr   error
+	cardReads int
 }
 
 func (u *updater) Update(_ context.Context, it member.Item, c member.Change) error {
@@ -80,6 +81,9 @@ func (u *updater) SyncPoints(_ context.Context, _ member.Item, points int64, no 
 }
 
 func (u *updater) OpenCard(context.Context, string, string) (membercard.OpenUserCard, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.cardReads++
 	return u.card, u.cardErr
 }
 
@@ -143,6 +147,7 @@ func TestUpdateThenSync(t *testing.T) {
 	v1 := f.patch(t, member.Patch{Points: ptr[int64](100)})
 	v2 := f.patch(t, member.Patch{Points: ptr[int64](70), Level: ptr("金卡")})
 	assert.Equal(t, v1+1, v2)
+	assert.Equal(t, f.item(t).Version, v2, "the version answered is the one written")
 	assert.Equal(t, []int64{v1, v2}, f.wk.versions, "one sync message per change, sent for its version")
 	assert.Len(t, f.item(t).Changes, 2)
 
@@ -254,13 +259,17 @@ func TestSyncNotWrittenAndRepublish(t *testing.T) {
 	require.ErrorIs(t, err, member.ErrNotWritten)
 
 	v := f.patch(t, member.Patch{Points: ptr[int64](100)})
+	f.patch(t, member.Patch{Points: ptr[int64](50)})
 	f.bus.fail = 1
 	_, err = f.keeper.Sync(context.Background(), opening.CardID, opening.UserCardCode, v)
 	require.Error(t, err)
 	assert.Len(t, f.item(t).Pending, 1, "the event waits in the item")
-	assert.Equal(t, member.SyncResult{}, f.sync(t, v))
-	assert.Len(t, f.bus.Events(), 1)
-	assert.Len(t, f.up.sent, 1)
+	f.bus.fail = 1
+	_, err = f.keeper.Sync(context.Background(), opening.CardID, opening.UserCardCode, v)
+	require.Error(t, err, "the bus still failing")
+	assert.Equal(t, member.SyncResult{Updated: 1}, f.sync(t, v), "the waiting event first, then the next change")
+	assert.Len(t, f.bus.Events(), 2)
+	assert.Len(t, f.up.sent, 2)
 }
 
 // What Update refuses, and that a refusal writes nothing.
@@ -346,12 +355,30 @@ func TestActivated(t *testing.T) {
 	assert.Equal(t, int64(300), it.Balance)
 	assert.Equal(t, "M001", it.MembershipNumber)
 	assert.Nil(t, g.events(t)[0]["user_information"])
+	reads := up.cardReads
+	out, err = g.keeper.AutoActivated(ctx, member.Opening{CardID: opening.CardID, UserCardCode: opening.UserCardCode, OpenID: opening.OpenID})
+	require.NoError(t, err)
+	assert.Equal(t, member.Duplicate, out)
+	assert.Equal(t, reads, up.cardReads, "a member already EFFECTIVE: the card is not read again")
+	up.cardErr = errors.New("timeout")
+	fresh := newFixture()
+	fresh.keeper.Updater = up
+	_, err = fresh.keeper.AutoActivated(ctx, member.Opening{CardID: opening.CardID, UserCardCode: opening.UserCardCode, OpenID: opening.OpenID})
+	require.Error(t, err)
+	up.cardErr = nil
 
 	// A card whose openid is another's is not recorded.
 	h := newFixture()
 	h.keeper.Updater = up
-	_, err = h.keeper.AutoActivated(ctx, member.Opening{CardID: opening.CardID, UserCardCode: opening.UserCardCode, OpenID: "someone-else"})
-	require.ErrorIs(t, err, member.ErrNotMember)
+	out, err = h.keeper.AutoActivated(ctx, member.Opening{CardID: opening.CardID, UserCardCode: opening.UserCardCode, OpenID: "someone-else"})
+	require.NoError(t, err)
+	assert.Equal(t, member.NotHeld, out)
+	assert.Zero(t, h.item(t).Version)
+	// A card no longer active (deleted since) is not recorded either.
+	up.card.UserCardStatus = membercard.OpenCardDeleted
+	out, err = h.keeper.AutoActivated(ctx, member.Opening{CardID: opening.CardID, UserCardCode: opening.UserCardCode, OpenID: opening.OpenID})
+	require.NoError(t, err)
+	assert.Equal(t, member.NotHeld, out)
 	assert.Zero(t, h.item(t).Version)
 }
 
@@ -362,15 +389,31 @@ func TestAnswerPoints(t *testing.T) {
 	f := newMember(t)
 	v := f.patch(t, member.Patch{Points: ptr[int64](42)})
 	f.sync(t, v)
+	var out member.Outcome
 	for range 2 {
-		out, err := f.keeper.AnswerPoints(ctx, opening, "notification-1")
+		var err error
+		out, err = f.keeper.AnswerPoints(ctx, opening, "notification-1")
 		require.NoError(t, err)
 		assert.Equal(t, member.PointsSynced, out)
 	}
 	require.Len(t, f.up.synced, 2)
-	assert.Equal(t, f.up.synced[0], f.up.synced[1])
+	assert.Equal(t, f.up.synced[0], f.up.synced[1], "the same notification, the same points: the same out_request_no")
 	assert.Equal(t, int64(42), f.up.points)
-	out, err := f.keeper.AnswerPoints(ctx, member.Opening{CardID: opening.CardID, UserCardCode: "other"}, "n")
+	assert.Empty(t, f.item(t).LeaseID, "the lease given back")
+
+	// Points changed since: another out_request_no (the same one with
+	// another body would be refused).
+	f.sync(t, f.patch(t, member.Patch{Points: ptr[int64](7)}))
+	_, err := f.keeper.AnswerPoints(ctx, opening, "notification-1")
+	require.NoError(t, err)
+	assert.NotEqual(t, f.up.synced[0], f.up.synced[2])
+
+	// A change waiting, or a sync in flight: answered after it.
+	f.patch(t, member.Patch{Points: ptr[int64](8)})
+	_, err = f.keeper.AnswerPoints(ctx, opening, "notification-2")
+	require.ErrorIs(t, err, member.ErrInFlight)
+	assert.Len(t, f.up.synced, 3)
+	out, err = f.keeper.AnswerPoints(ctx, member.Opening{CardID: opening.CardID, UserCardCode: "other"}, "n")
 	require.NoError(t, err)
 	assert.Equal(t, member.NotHeld, out)
 }
@@ -384,9 +427,46 @@ func TestOutRequestNo(t *testing.T) {
 	assert.Regexp(t, re, a)
 	assert.Regexp(t, re, member.OutRequestNo(opening.CardID, long, math.MaxInt64))
 	assert.Regexp(t, re, member.RightsRequestNo(opening.CardID, long, 1<<40))
-	assert.Regexp(t, re, member.PointsRequestNo(opening.CardID, long, "5f4b0c4e-…"))
+	assert.Regexp(t, re, member.PointsRequestNo(opening.CardID, long, "5f4b0c4e-…", math.MaxInt32))
 	assert.NotEqual(t, a, member.OutRequestNo(opening.CardID, long, 1<<40+1))
 	assert.NotEqual(t, a, member.OutRequestNo(opening.CardID, long[1:], 1<<40))
 	assert.NotEqual(t, a, member.RightsRequestNo(opening.CardID, long, 1<<40))
 	assert.Equal(t, a, member.OutRequestNo(opening.CardID, long, 1<<40))
+}
+
+// A change WeChat Pay took in part (membercard-open: the level, then the
+// points refused): the member keeps what WeChat Pay took, and Member
+// update failed says why.
+func TestSyncPartlyApplied(t *testing.T) {
+	f := newMember(t)
+	v := f.patch(t, member.Patch{Level: ptr("金卡"), Points: ptr[int64](100)})
+	refused := &wxpay.APIError{Status: http.StatusBadRequest, Code: "PARAM_ERROR", Message: "参数错误"}
+	f.up.answers = []error{&member.PartlyApplied{Applied: member.Change{Level: ptr("金卡")}, Err: refused}}
+	assert.Equal(t, member.SyncResult{Failed: 1}, f.sync(t, v))
+	it := f.item(t)
+	assert.Equal(t, "金卡", it.Level)
+	assert.Zero(t, it.Points)
+	evs := f.events(t)
+	require.Len(t, evs, 1)
+	assert.Equal(t, "PARAM_ERROR", evs[0]["error_code"])
+	assert.Contains(t, (&member.PartlyApplied{Err: refused}).Error(), "in part")
+}
+
+// A member deleted while its changes wait (or during their sync): nothing
+// more is sent, nothing published.
+func TestSyncDeleted(t *testing.T) {
+	f := newMember(t)
+	v := f.patch(t, member.Patch{Points: ptr[int64](100)})
+	f.patch(t, member.Patch{Points: ptr[int64](50)})
+	f.up.hook = func() {
+		_, err := f.keeper.Delete(context.Background(), member.SourceBrand, opening)
+		require.NoError(t, err)
+	}
+	_, err := f.keeper.Sync(context.Background(), opening.CardID, opening.UserCardCode, v)
+	require.Error(t, err, "the deletion took the lease")
+	assert.Equal(t, member.SyncResult{}, f.sync(t, v))
+	assert.Len(t, f.up.sent, 1, "the second change is not sent")
+	for _, ev := range f.events(t) {
+		assert.NotEqual(t, member.UpdateFailedEvent, ev["detail-type"])
+	}
 }

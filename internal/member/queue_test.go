@@ -117,20 +117,39 @@ func TestParseMessage(t *testing.T) {
 	assert.Nil(t, m.Opening.UserInformation)
 }
 
+// A sync message names the member and the version; version 1 is the
+// least.
+func TestParseWake(t *testing.T) {
+	m, err := member.ParseMessage(member.WakeBody(opening.CardID, opening.UserCardCode, 1))
+	require.NoError(t, err)
+	assert.Equal(t, member.Message{Kind: member.SyncAsked, EventType: "member.sync", Version: 1,
+		Opening: member.Opening{CardID: opening.CardID, UserCardCode: opening.UserCardCode}}, m)
+	_, err = member.ParseMessage(member.WakeBody(opening.CardID, opening.UserCardCode, 0))
+	require.ErrorContains(t, err, "version")
+}
+
 func FuzzParseMessage(f *testing.F) {
 	f.Add(body(membercard.BrandUserCardCreateEvent, resource()))
 	f.Add(body(membercard.PartnerUserCardDeleteEvent, map[string]any{"user_card_code": "1", "card_id": "c", "openid": "o", "brand_id": "b"}))
 	f.Add(`{"source":"wxcard","detail-type":"BRAND_MEMBER_CARD.USER_CARD.CREATE","detail":{"resource":{"user_information":null}}}`)
+	f.Add(member.WakeBody("pbLatjvWOibDc5-TBnbUk1pD12o0", "751234212312", 7))
+	f.Add(body(membercard.OpenCardActivateEvent, map[string]any{"code": "1", "card_id": "c", "openid": "o", "activate_scene": "NEW_ACTIVATE"}))
 	f.Fuzz(func(t *testing.T, b string) {
 		m, err := member.ParseMessage(b)
 		if err != nil {
 			return
 		}
-		// What parses is keyed and confirmed by checked identifiers.
+		// What parses is keyed (and confirmed) by checked identifiers.
 		require.NoError(t, membercard.CheckUserCardCode("user_card_code", m.Opening.UserCardCode))
 		require.NoError(t, membercard.CheckID("card_id", m.Opening.CardID, 32))
+		if m.Kind == member.SyncAsked {
+			require.Positive(t, m.Version)
+			return
+		}
 		require.NoError(t, membercard.CheckID("openid", m.Opening.OpenID, 128))
-		require.NoError(t, membercard.CheckID("brand_id", m.Opening.BrandID, 32))
+		if m.Kind != member.OpenActivated {
+			require.NoError(t, membercard.CheckID("brand_id", m.Opening.BrandID, 32))
+		}
 		require.Contains(t, member.EventTypes(), m.EventType)
 	})
 }

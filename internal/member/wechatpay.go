@@ -107,14 +107,19 @@ func (w *WeChatPay) CardState(ctx context.Context, src Source, o Opening) (strin
 // points). Each request's out_request_no is the change's own, so the
 // same change sent again is never counted twice.
 func (w *WeChatPay) Update(ctx context.Context, it Item, c Change) error {
-	for _, req := range updateRequests(it, c) {
+	var applied Change
+	for i, req := range updateRequests(it, c) {
 		cl, err := w.caller(req.src)
 		if err != nil {
 			return err
 		}
 		if _, err := cl.Do(ctx, req.Request); err != nil {
+			if i > 0 {
+				return &PartlyApplied{Applied: applied, Err: err}
+			}
 			return err
 		}
+		req.fields(&applied, c)
 	}
 	return nil
 }
@@ -122,19 +127,25 @@ func (w *WeChatPay) Update(ctx context.Context, it Item, c Change) error {
 type sourcedRequest struct {
 	src Source
 	wxpay.Request
+	// fields copies into applied the fields of c this request sends.
+	fields func(applied *Change, c Change)
 }
 
-// updateRequests are the calls that send c, in order; building them
-// checks WeChat Pay's field rules (which the member API checked before it
-// accepted the change).
+func levelAndBalance(applied *Change, c Change) { applied.Level, applied.Balance = c.Level, c.Balance }
+func levelAndAttach(applied *Change, c Change)  { applied.Level, applied.Attach = c.Level, c.Attach }
+func pointsOnly(applied *Change, c Change)      { applied.Points = c.Points }
+
+// updateRequests are the calls that send c, in order. The member API
+// checked c against WeChat Pay's field rules before it accepted it; a
+// request WeChat Pay refuses anyway fails the change for good.
 func updateRequests(it Item, c Change) []sourcedRequest {
 	var reqs []sourcedRequest
-	add := func(src Source, method, path, route string, body any) {
+	add := func(src Source, method, path, route string, body any, fields func(*Change, Change)) {
 		b, err := json.Marshal(body)
 		if err != nil {
 			panic(err) // strings and numbers only
 		}
-		reqs = append(reqs, sourcedRequest{src, wxpay.Request{Method: method, Path: path, Route: route, Body: b}})
+		reqs = append(reqs, sourcedRequest{src, wxpay.Request{Method: method, Path: path, Route: route, Body: b}, fields})
 	}
 	switch it.Source {
 	case SourceOpen:
@@ -146,14 +157,14 @@ func updateRequests(it Item, c Change) []sourcedRequest {
 			if c.Balance != nil {
 				req.BalanceInformation = &membercard.BalanceInformation{BeforeBalance: it.Balance, Balance: *c.Balance, AddBalance: *c.Balance - it.Balance}
 			}
-			add(SourceOpen, http.MethodPatch, membercard.OpenUserCardPath(it.CardID, it.UserCardCode), membercard.OpenUserCardRoute, req)
+			add(SourceOpen, http.MethodPatch, membercard.OpenUserCardPath(it.CardID, it.UserCardCode), membercard.OpenUserCardRoute, req, levelAndBalance)
 		}
 		if c.Points != nil {
 			before, after := it.Points, *c.Points
 			delta := after - before
 			add(SourceOpen, http.MethodPatch, membercard.RightsPath(it.CardID, it.UserCardCode), membercard.RightsRoute,
 				membercard.RightsRequest{OutRequestNo: RightsRequestNo(it.CardID, it.UserCardCode, c.Version),
-					BeforeBonusValue: &before, BonusValue: &after, AddBonusValue: &delta})
+					BeforeBonusValue: &before, BonusValue: &after, AddBonusValue: &delta}, pointsOnly)
 		}
 	case SourceBrand, SourcePartner:
 		if c.Level != nil || c.Attach != nil {
@@ -165,10 +176,10 @@ func updateRequests(it Item, c Change) []sourcedRequest {
 				req.Attach = *c.Attach
 			}
 			if it.Source == SourceBrand {
-				add(SourceBrand, http.MethodPatch, membercard.UserCardUpdatePath(it.UserCardCode, it.CardID), membercard.UserCardRoute, req)
+				add(SourceBrand, http.MethodPatch, membercard.UserCardUpdatePath(it.UserCardCode, it.CardID), membercard.UserCardRoute, req, levelAndAttach)
 			} else {
 				add(SourcePartner, http.MethodPatch, membercard.PartnerUserCardUpdatePath(it.UserCardCode, it.CardID), membercard.PartnerUserCardRoute,
-					membercard.PartnerUserCardUpdateRequest{BrandID: it.BrandID, UserCardUpdateRequest: req})
+					membercard.PartnerUserCardUpdateRequest{BrandID: it.BrandID, UserCardUpdateRequest: req}, levelAndAttach)
 			}
 		}
 		if c.Points != nil {
@@ -192,7 +203,7 @@ func pointsRequest(it Item, points int64, outRequestNo string) sourcedRequest {
 	if err != nil {
 		panic(err)
 	}
-	return sourcedRequest{it.Source, wxpay.Request{Method: http.MethodPost, Path: path, Route: path, Body: b}}
+	return sourcedRequest{it.Source, wxpay.Request{Method: http.MethodPost, Path: path, Route: path, Body: b}, pointsOnly}
 }
 
 // SyncPoints tells WeChat Pay a brand or service-provider member's points

@@ -264,13 +264,21 @@ func (h *Handler) activate(ctx context.Context, ev *events.APIGatewayV2HTTPReque
 	if membercard.CheckID("openid", openid, 128) != nil {
 		return 0, nil, &apigw.Error{Status: http.StatusBadGateway, Code: "UPSTREAM_INVALID_ANSWER", Message: "WeChat Pay's card names no openid"}
 	}
+	res.openid = openid
 	number := req.MembershipNumber
 	var form json.RawMessage
 	switch card.UserCardStatus {
 	case membercard.OpenCardEffective:
 		// Activated already: a retry after an answer or a record that was
-		// lost. The ticket is spent; the member is recorded (once).
+		// lost. The member is recorded (once), with the form if the ticket
+		// still reads (WeChat Pay does not say how long it does).
 		number = card.MembershipNumber
+		if req.ActivateTicket != "" {
+			var info membercard.ActivateInformation
+			if h.call(ctx, wxpay.Request{Method: http.MethodGet, Path: membercard.ActivateInformationPath(req.ActivateTicket), Route: membercard.ActivateInformationRoute}, &info) == nil {
+				form = info.UserInformation
+			}
+		}
 	case membercard.OpenCardNotActivated:
 		if req.ActivateTicket != "" {
 			var info membercard.ActivateInformation

@@ -297,3 +297,97 @@ func TestMe(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Contains(t, got["message"], "openid")
 }
+
+// FuzzHandle: whatever the body and path, the member API answers JSON,
+// never panics, and refuses before WeChat Pay (absent here) or the store
+// sees anything malformed.
+func FuzzHandle(f *testing.F) {
+	f.Add(uint8(0), `{"card_id":"`+cardID+`","code":"1001"}`, "1001")
+	f.Add(uint8(0), `{"card_id":"`+cardID+`","encrypt_code":"a+b/c=","activate_ticket":"t"}`, "")
+	f.Add(uint8(1), ``, "")
+	f.Add(uint8(2), `{"points":100,"level":"金卡"}`, "1001")
+	f.Add(uint8(2), `{"balance":1,"attach":"x","points":null}`, "a b")
+	f.Fuzz(func(t *testing.T, route uint8, body, code string) {
+		store := &member.Memory{}
+		_, err := (&member.Keeper{Store: store, Bus: &eventbus.Memory{}}).Activated(context.Background(), member.Activation{CardID: cardID, Code: "1001", OpenID: openid})
+		require.NoError(t, err)
+		h := &memberapi.Handler{Keeper: &member.Keeper{Store: store, Bus: &eventbus.Memory{}, Waker: &wakes{}}, Policy: cardapi.Policy{RequireJWT: true, OpenIDClaim: "openid"},
+			Logger: slog.New(slog.DiscardHandler)}
+		keys := []string{memberapi.ActivateRoute, memberapi.MeRoute, memberapi.PatchRoute}
+		key := keys[int(route)%len(keys)]
+		method, _, _ := strings.Cut(key, " ")
+		ev := request(method, key, body, map[string]string{"openid": openid})
+		ev.PathParameters = map[string]string{"card_id": cardID, "code": code}
+		resp, err := h.Handle(context.Background(), ev)
+		require.NoError(t, err)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(resp.Body), &got), resp.Body)
+		switch {
+		case resp.StatusCode == http.StatusOK, resp.StatusCode == http.StatusAccepted:
+			require.NotEqual(t, memberapi.ActivateRoute, key, "no activation without WeChat Pay")
+		case resp.StatusCode >= 400:
+			require.NotEmpty(t, got["code"])
+			if resp.StatusCode >= 500 {
+				require.Equal(t, "CONFIGURATION_ERROR", got["code"], "only activation without WeChat Pay is a 5xx here")
+			}
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+}
+
+// One log line per request: the route, status and what names the member
+// without revealing it; refusals at WARN-free INFO, 5xx at ERROR.
+func TestLogLines(t *testing.T) {
+	e := newEnv(t, false)
+	card, err := e.srv.IssueOpenCard(membercardtest.OpenCardIssue{CardID: cardID, OpenID: openid})
+	require.NoError(t, err)
+	// Without JWT the card's own openid is the member's.
+	status, got := e.activate(t, mustJSON(map[string]string{"card_id": cardID, "code": card.Code}), nil)
+	require.Equal(t, http.StatusOK, status, got)
+	it, err := e.store.Get(context.Background(), cardID, card.Code)
+	require.NoError(t, err)
+	assert.Equal(t, openid, it.OpenID)
+
+	patch := func(body string) (int, map[string]any) {
+		ev := request(http.MethodPatch, memberapi.PatchRoute, body, nil)
+		ev.PathParameters = map[string]string{"card_id": cardID, "code": card.Code}
+		return e.serve(t, ev)
+	}
+	for _, body := range []string{`{"points":0}`, `{"points":2147483647}`, `{"balance":0}`, `{"balance":2147483647}`} {
+		status, got := patch(body)
+		assert.Equal(t, http.StatusAccepted, status, "%s: %v", body, got)
+	}
+	status, got = patch(`{"level":"金卡","points":-1}`)
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, got["message"], "points")
+	e.wakes.fail = true
+	status, _ = patch(`{"points":1}`)
+	require.Equal(t, http.StatusServiceUnavailable, status)
+
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m))
+		if m["route"] != nil {
+			lines = append(lines, m)
+		}
+	}
+	require.NotEmpty(t, lines)
+	first := lines[0]
+	assert.Equal(t, "request served", first["msg"])
+	assert.Equal(t, cardapi.HashOpenID(openid), first["openid_hash"])
+	assert.Equal(t, cardID, first["card_id"])
+	assert.Equal(t, member.Ref(cardID, card.Code), first["member"])
+	assert.Equal(t, "INFO", first["level"])
+	assert.NotNil(t, lines[1]["version"], "a change's line names its version")
+	assert.Nil(t, first["version"])
+	last := lines[len(lines)-1]
+	assert.Equal(t, "ERROR", last["level"], "a 5xx is an error")
+	assert.Equal(t, "QUEUE_UNAVAILABLE", last["code"])
+	refused := lines[len(lines)-2]
+	assert.Equal(t, "INFO", refused["level"], "a 4xx is the caller's")
+	assert.Equal(t, "PARAM_ERROR", refused["code"])
+	assert.NotContains(t, e.logs.String(), card.Code)
+	assert.NotContains(t, e.logs.String(), `"`+openid+`"`)
+}

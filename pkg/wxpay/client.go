@@ -31,6 +31,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -532,7 +533,7 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	trace.Unlock()
 	if err != nil {
 		info.waited = time.Since(sent)
-		return nil, info, err
+		return nil, info, withoutURL(err, req.Route)
 	}
 	defer hresp.Body.Close()
 	info.answered = true
@@ -558,6 +559,17 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 		return nil, info, err
 	}
 	return &Response{Status: hresp.StatusCode, Body: raw, RequestID: requestID}, info, nil
+}
+
+// withoutURL replaces the URL in a transport error by the API's route: a
+// URL's path and query can carry what identifies a user's card (a card
+// code, an encrypt_code), and errors end up in logs.
+func withoutURL(err error, route string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &url.Error{Op: ue.Op, URL: route, Err: ue.Err}
+	}
+	return err
 }
 
 func isTimeout(err error) bool {

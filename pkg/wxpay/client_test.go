@@ -234,6 +234,15 @@ func TestUnreachableOnBothHosts(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.True(t, ce.FailedOver)
 	assert.Equal(t, 2, ce.Attempts)
+
+	// The error names the API's route, never the URL: a path or query can
+	// carry a user's card code.
+	req := partnerRequest()
+	req.Path, req.Route = "/v3/marketing/membercard-open/cards/c/codes/SECRET-CODE-42/rights", "/v3/marketing/membercard-open/cards/{card_id}/codes/{code}/rights"
+	_, err = c.Do(ctxWithin(t, 5*time.Second), req)
+	require.ErrorIs(t, err, wxpay.ErrUnreachable)
+	assert.NotContains(t, err.Error(), "SECRET-CODE-42")
+	assert.Contains(t, err.Error(), req.Route)
 }
 
 // After an HTTP answer (here 502, three times) the call never moves to the
