@@ -271,3 +271,21 @@ func TestMemberCareEdgesThroughTheBinaries(t *testing.T) {
 	assert.Equal(t, syncs+1, c.s.WxPay.PointSyncs(code), "one answer, applied once")
 	assert.Contains(t, c.members.Proc.Output(), `"MemberPointsSynced"`)
 }
+
+// A stack without the service provider's secret (a brand's alone): the
+// member API starts without one, lists members and accepts changes, and
+// activation answers 500 CONFIGURATION_ERROR without calling anyone.
+func TestMemberAPIWithoutASecret(t *testing.T) {
+	t.Parallel()
+	m := newMemberStack(t, wxpaytest.Options{}, "")
+	env := append(m.s.Env("", stateEnv(m.aws)...), "AWS_ENDPOINT_URL_SQS="+m.aws.Endpoint, "MEMBER_QUEUE_URL="+m.queueURL,
+		"TOKEN_ROUTES_AUTHORIZATION=JWT")
+	c := &careStack{memberStack: m, api: StartFunction(t, "memberapi", env)}
+	status, got := c.call(t, http.MethodGet, "/members/me", "/members/me", "", openid, nil)
+	require.Equal(t, http.StatusOK, status, got)
+	before := len(c.s.WxPay.Requests())
+	status, got = c.activate(t, map[string]string{"card_id": cardID, "code": "1001"}, openid)
+	assert.Equal(t, http.StatusInternalServerError, status)
+	assert.Equal(t, "CONFIGURATION_ERROR", got["code"])
+	assert.Len(t, c.s.WxPay.Requests(), before, "nothing reached WeChat Pay")
+}

@@ -122,7 +122,7 @@ func MustBootEither(function string) *App {
 // serve as MustBoot does.
 func MustBootOptional(function string, kind wxsign.Scheme) *App {
 	fn := lambdainit.New(function)
-	env, err := OSEnv()
+	env, err := envFrom(os.Getenv)
 	if err != nil {
 		fn.Refuse(err)
 	}
