@@ -53,7 +53,6 @@ type Handler struct {
 type result struct {
 	openid, cardID, member string
 	version                int64
-	requestID              string
 }
 
 // Handle serves one event, by its route key.
