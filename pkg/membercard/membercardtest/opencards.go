@@ -407,21 +407,32 @@ type appliedRequest struct {
 	reply   wxpaytest.Reply
 }
 
-func (c *Cards) updateOpenCard(call *wxpaytest.Call) wxpaytest.Reply {
+// changeCall reads a change of a membercard-open card: its path, its body
+// into req, and the card, which it answers with c.mu held (ok only).
+func (c *Cards) changeCall(call *wxpaytest.Call, req interface{ Validate() error }) (*openCard, wxpaytest.Reply, bool) {
 	cardID, code, reply, ok := openCardCall(call)
 	if !ok {
-		return reply
+		return nil, reply, false
 	}
-	var req membercard.OpenUserCardUpdateRequest
-	if err := decode(call.Body, &req); err != nil {
-		return paramError(err)
+	if err := decode(call.Body, req); err != nil {
+		return nil, paramError(err), false
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	oc, reply, ok := c.openCardOf(cardID, code)
+	if !ok {
+		c.mu.Unlock()
+		return nil, reply, false
+	}
+	return oc, wxpaytest.Reply{}, true
+}
+
+func (c *Cards) updateOpenCard(call *wxpaytest.Call) wxpaytest.Reply {
+	var req membercard.OpenUserCardUpdateRequest
+	oc, reply, ok := c.changeCall(call, &req)
 	if !ok {
 		return reply
 	}
+	defer c.mu.Unlock()
 	return c.once(call.Caller.ID, "update", req.OutRequestNo, call.Path, req, func() wxpaytest.Reply {
 		if oc.card.UserCardStatus != membercard.OpenCardEffective {
 			return wxpaytest.Error(http.StatusBadRequest, "INVALID_REQUEST", badCardState)
@@ -441,20 +452,12 @@ func (c *Cards) updateOpenCard(call *wxpaytest.Call) wxpaytest.Reply {
 }
 
 func (c *Cards) updateRights(call *wxpaytest.Call) wxpaytest.Reply {
-	cardID, code, reply, ok := openCardCall(call)
-	if !ok {
-		return reply
-	}
 	var req membercard.RightsRequest
-	if err := decode(call.Body, &req); err != nil {
-		return paramError(err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	oc, reply, ok := c.openCardOf(cardID, code)
+	oc, reply, ok := c.changeCall(call, &req)
 	if !ok {
 		return reply
 	}
+	defer c.mu.Unlock()
 	return c.once(call.Caller.ID, "rights", req.OutRequestNo, call.Path, req, func() wxpaytest.Reply {
 		if oc.card.UserCardStatus != membercard.OpenCardEffective {
 			return wxpaytest.Error(http.StatusBadRequest, "INVALID_REQUEST", badCardState)
