@@ -89,6 +89,8 @@ func TestFunctionsLinkOnlyTheAWSClientsTheyCall(t *testing.T) {
 		"cardevents":         {"dynamodb", "eventbridge", "secretsmanager"},
 		// Sends back what it had no time for, and invokes the brand's decision function.
 		"members": {"dynamodb", "eventbridge", "lambda", "secretsmanager", "sqs"},
+		// Sends an accepted change's sync message; never decides (no Lambda client).
+		"memberapi": {"dynamodb", "eventbridge", "secretsmanager", "sqs"},
 		// The scheduler and the keys function hold no secret, so they link
 		// no Secrets Manager client: they boot with internal/lambdainit.
 		"authoritiesschedule": {"dynamodb", "sqs"},

@@ -27,7 +27,7 @@ import (
 // Packages are the critical packages, as the mutation issue lists them.
 var Packages = []string{
 	"./pkg/wxsign", "./pkg/wxpay", "./pkg/membercard", "./internal/cardapi", "./internal/secret", "./internal/cardevents", "./internal/kmssign",
-	"./pkg/wxlogin", "./internal/session", "./internal/pacedqueue", "./internal/member", "./internal/memberapi",
+	"./pkg/wxlogin", "./internal/session", "./internal/pacedqueue", "./internal/member", "./internal/member/lambdadecider", "./internal/memberapi",
 }
 
 // onMoto are the packages whose tests under mutation run on moto_server

@@ -22,6 +22,7 @@ import (
 	"github.com/wxcard/wxcard/internal/eventbus/bridge"
 	"github.com/wxcard/wxcard/internal/lambdaapp"
 	"github.com/wxcard/wxcard/internal/member"
+	"github.com/wxcard/wxcard/internal/member/lambdadecider"
 	"github.com/wxcard/wxcard/internal/member/membertable"
 	"github.com/wxcard/wxcard/internal/pacedqueue"
 	"github.com/wxcard/wxcard/internal/pacedqueue/sqsqueue"
@@ -31,7 +32,7 @@ import (
 func main() {
 	app := lambdaapp.MustBootEither("members")
 	// The configuration first: a mistake there is named before any AWS call.
-	decider, err := member.DeciderFromEnv(os.Getenv)
+	decider, err := lambdadecider.FromEnv(os.Getenv)
 	if err != nil {
 		app.Refuse(err)
 	}

@@ -123,11 +123,12 @@ var ErrNotWritten = errors.New("member: the version to sync is not stored")
 
 // The outcomes of a sync.
 const (
-	Updated      Outcome = "updated"       // changes synced; Member updated published for each
-	UpdateFailed Outcome = "update_failed" // WeChat Pay refused a change for good; Member update failed published
-	PointsSynced Outcome = "points_synced" // SYNC_USER_POINT answered
-	NotHeld      Outcome = "not_held"      // a member wxcard does not hold: nothing to do
-	Activated    Outcome = "activated"     // Member activated published
+	Updated       Outcome = "updated"        // changes synced; Member updated published for each
+	UpdateFailed  Outcome = "update_failed"  // WeChat Pay refused a change for good; Member update failed published
+	PointsSynced  Outcome = "points_synced"  // SYNC_USER_POINT answered
+	PointsPending Outcome = "points_pending" // SYNC_USER_POINT left to a waiting change, which sends newer points
+	NotHeld       Outcome = "not_held"       // a member wxcard does not hold: nothing to do
+	Activated     Outcome = "activated"      // Member activated published
 )
 
 // SyncResult counts what one sync did.
@@ -150,11 +151,25 @@ func (k *Keeper) Sync(ctx context.Context, cardID, code string, version int64) (
 		switch {
 		case it.Version < version:
 			return "", ErrNotWritten
-		case it.State == Deleted:
-			// The user deleted the card: its waiting changes go nowhere.
-			return Duplicate, nil
 		case it.leased(now):
 			return "", ErrInFlight
+		case it.State == Deleted && len(it.Changes) > 0 && len(it.Pending) == 0:
+			// The user deleted the card: its waiting changes go nowhere,
+			// each answered Member update failed (MEMBER_DELETED).
+			for _, c := range it.Changes {
+				it.Pending = append(it.Pending, k.event(UpdateFailedEvent, failedDetail(&it, c.Version, "MEMBER_DELETED", "the user deleted the card")))
+			}
+			res.Failed += len(it.Changes)
+			it.Changes = nil
+			it.LeaseID, it.LeaseUntil = newID(), now.Add(k.lease(ctx))
+			if it, err = k.put(ctx, it); err != nil {
+				res.Failed -= len(it.Pending)
+				return "", err
+			}
+			_, err := k.flush(ctx, it)
+			return "", err
+		case it.State == Deleted && len(it.Pending) == 0:
+			return Duplicate, nil
 		case len(it.Pending) > 0:
 			if _, err := k.flush(ctx, it); err != nil {
 				return "", err
@@ -169,6 +184,11 @@ func (k *Keeper) Sync(ctx context.Context, cardID, code string, version int64) (
 			return "", err
 		}
 		err = k.syncChanges(ctx, cardID, code, lease, &res)
+		if errors.Is(err, errLeaseLost) {
+			// A deletion (or a delivery after this one's lease) took the
+			// member: read it again.
+			return "", ErrConflict
+		}
 		if err != nil {
 			k.release(ctx, Opening{CardID: cardID, UserCardCode: code}, lease)
 		}
@@ -226,7 +246,9 @@ func (k *Keeper) syncChanges(ctx context.Context, cardID, code, lease string, re
 				apply(it, c)
 				it.Pending = []eventbus.Event{k.event(UpdatedEvent, updatedDetail(it, c.Version))}
 			})
-			res.Updated++
+			if err == nil {
+				res.Updated++
+			}
 		case errors.As(err, &ae) && ae.Status != http.StatusUnauthorized && !ae.Retryable():
 			var part *PartlyApplied
 			errors.As(err, &part)
@@ -237,10 +259,11 @@ func (k *Keeper) syncChanges(ctx context.Context, cardID, code, lease string, re
 					// member's values are what WeChat Pay has.
 					apply(it, part.Applied)
 				}
-				it.Pending = []eventbus.Event{k.event(UpdateFailedEvent, map[string]any{"brand_id": it.BrandID, "card_id": it.CardID,
-					"code": it.UserCardCode, "openid": it.OpenID, "version": c.Version, "error_code": ae.Code, "error_message": ae.Message})}
+				it.Pending = []eventbus.Event{k.event(UpdateFailedEvent, failedDetail(it, c.Version, ae.Code, ae.Message))}
 			})
-			res.Failed++
+			if err == nil {
+				res.Failed++
+			}
 		default:
 			return fmt.Errorf("syncing version %d: %w", c.Version, err)
 		}
@@ -283,6 +306,14 @@ func (e *PartlyApplied) Error() string {
 }
 
 func (e *PartlyApplied) Unwrap() error { return e.Err }
+
+// failedDetail is Member update failed of version: the refusal, and the
+// values the member keeps (those WeChat Pay has).
+func failedDetail(it *Item, version int64, code, message string) map[string]any {
+	d := updatedDetail(it, version)
+	d["error_code"], d["error_message"] = code, message
+	return d
+}
 
 func updatedDetail(it *Item, version int64) map[string]any {
 	d := map[string]any{"card_id": it.CardID, "code": it.UserCardCode, "openid": it.OpenID,
@@ -339,6 +370,10 @@ func memberHash(cardID, code string) string {
 // stored points: a member wxcard does not hold is NotHeld (some other
 // system keeps it).
 func (k *Keeper) AnswerPoints(ctx context.Context, o Opening, notificationID string) (Outcome, error) {
+	return untilNoConflict(func() (Outcome, error) { return k.answerPoints(ctx, o, notificationID) })
+}
+
+func (k *Keeper) answerPoints(ctx context.Context, o Opening, notificationID string) (Outcome, error) {
 	it, err := k.Store.Get(ctx, o.CardID, o.UserCardCode)
 	if err != nil {
 		return "", fmt.Errorf("reading the member: %w", err)
@@ -346,10 +381,16 @@ func (k *Keeper) AnswerPoints(ctx context.Context, o Opening, notificationID str
 	if it.Version == 0 || it.State != Effective {
 		return NotHeld, nil
 	}
-	if it.leased(k.now()) || len(it.Changes) > 0 {
-		// A sync sends the member's points in flight or soon: answering
-		// beside it could land after it with the older value.
+	if it.leased(k.now()) {
+		// A sync in flight: answering beside it could land after it with
+		// the older value. Delivered again.
 		return "", ErrInFlight
+	}
+	for _, c := range it.Changes {
+		if c.Points != nil {
+			// A waiting change sends newer points (its sync is queued).
+			return PointsPending, nil
+		}
 	}
 	// The lease keeps a sync off the member while the answer is in flight.
 	lease := newID()
@@ -413,8 +454,16 @@ func (k *Keeper) Activated(ctx context.Context, a Activation) (Outcome, error) {
 		if a.UserInformation == nil {
 			detail["user_information"] = nil
 		}
-		it.LeaseID, it.LeaseUntil = newID(), now.Add(k.lease(ctx))
-		return k.transition(ctx, it, ActivatedEvent, detail, now)
+		lease := newID()
+		it.LeaseID, it.LeaseUntil = lease, now.Add(k.lease(ctx))
+		out, err := k.transition(ctx, it, ActivatedEvent, detail, now)
+		if err != nil && !errors.Is(err, ErrConflict) {
+			// The event waits in the item: a retry (of the page, or any
+			// delivery for the member) publishes it, without waiting for
+			// this lease.
+			k.release(ctx, Opening{CardID: a.CardID, UserCardCode: a.Code}, lease)
+		}
+		return out, err
 	})
 }
 

@@ -212,7 +212,8 @@ func TestSyncRefused(t *testing.T) {
 	evs := f.events(t)
 	require.Len(t, evs, 2)
 	assert.Equal(t, map[string]any{"detail-type": member.UpdateFailedEvent, "brand_id": "1004", "card_id": opening.CardID, "code": opening.UserCardCode,
-		"openid": opening.OpenID, "version": float64(v1), "error_code": "INVALID_REQUEST", "error_message": "用户会员卡状态异常"}, evs[0])
+		"openid": opening.OpenID, "version": float64(v1), "error_code": "INVALID_REQUEST", "error_message": "用户会员卡状态异常",
+		"level": "银卡", "points": float64(0)}, evs[0], "with the values the member keeps")
 	assert.Equal(t, member.UpdatedEvent, evs[1]["detail-type"])
 	assert.Equal(t, float64(v2), evs[1]["version"])
 	assert.Equal(t, int64(50), f.item(t).Points)
@@ -408,11 +409,25 @@ func TestAnswerPoints(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, f.up.synced[0], f.up.synced[2])
 
-	// A change waiting, or a sync in flight: answered after it.
+	// A change of the points waiting: it sends newer points.
 	f.patch(t, member.Patch{Points: ptr[int64](8)})
-	_, err = f.keeper.AnswerPoints(ctx, opening, "notification-2")
-	require.ErrorIs(t, err, member.ErrInFlight)
+	out, err = f.keeper.AnswerPoints(ctx, opening, "notification-2")
+	require.NoError(t, err)
+	assert.Equal(t, member.PointsPending, out)
 	assert.Len(t, f.up.synced, 3)
+	// A sync in flight: answered after it.
+	f.up.hook = func() {
+		_, err := f.keeper.AnswerPoints(ctx, opening, "notification-3")
+		require.ErrorIs(t, err, member.ErrInFlight)
+	}
+	f.sync(t, f.item(t).Version)
+	assert.Len(t, f.up.synced, 3)
+	// A change of the level alone waiting: answered now.
+	f.patch(t, member.Patch{Level: ptr("金卡")})
+	out, err = f.keeper.AnswerPoints(ctx, opening, "notification-4")
+	require.NoError(t, err)
+	assert.Equal(t, member.PointsSynced, out)
+	assert.Len(t, f.up.synced, 4)
 	out, err = f.keeper.AnswerPoints(ctx, member.Opening{CardID: opening.CardID, UserCardCode: "other"}, "n")
 	require.NoError(t, err)
 	assert.Equal(t, member.NotHeld, out)
@@ -462,11 +477,32 @@ func TestSyncDeleted(t *testing.T) {
 		_, err := f.keeper.Delete(context.Background(), member.SourceBrand, opening)
 		require.NoError(t, err)
 	}
-	_, err := f.keeper.Sync(context.Background(), opening.CardID, opening.UserCardCode, v)
-	require.Error(t, err, "the deletion took the lease")
-	assert.Equal(t, member.SyncResult{}, f.sync(t, v))
+	res := f.sync(t, v)
+	assert.Equal(t, member.SyncResult{Failed: 2}, res, "the deletion took the member: each change answered")
 	assert.Len(t, f.up.sent, 1, "the second change is not sent")
+	var failed []any
 	for _, ev := range f.events(t) {
-		assert.NotEqual(t, member.UpdateFailedEvent, ev["detail-type"])
+		if ev["detail-type"] == member.UpdateFailedEvent {
+			assert.Equal(t, "MEMBER_DELETED", ev["error_code"])
+			failed = append(failed, ev["version"])
+		}
 	}
+	assert.Len(t, failed, 2, "one Member update failed per version")
+	assert.Empty(t, f.item(t).Changes)
+	assert.Equal(t, member.SyncResult{}, f.sync(t, v), "delivered again: nothing more")
+}
+
+// An activation whose event could not be published gives its lease back:
+// the retry publishes it at once.
+func TestActivatedPublishFails(t *testing.T) {
+	f := newFixture()
+	f.bus.fail = 1
+	a := member.Activation{CardID: opening.CardID, Code: opening.UserCardCode, OpenID: opening.OpenID}
+	_, err := f.keeper.Activated(context.Background(), a)
+	require.Error(t, err)
+	assert.Empty(t, f.item(t).LeaseID, "no lease left to wait for")
+	_, err = f.keeper.Activated(context.Background(), a)
+	require.NoError(t, err)
+	assert.Len(t, f.bus.Events(), 1, "published by the retry, once")
+	assert.Empty(t, f.item(t).Pending)
 }

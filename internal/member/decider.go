@@ -2,16 +2,11 @@ package member
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/wxcard/wxcard/pkg/membercard"
 )
@@ -94,68 +89,10 @@ func (AlwaysConfirm) Decide(context.Context, Opening) (Decision, error) {
 	return Decision{State: membercard.ConfirmSuccess}, nil
 }
 
-// LambdaAPI is the Lambda call LambdaDecider makes.
-type LambdaAPI interface {
-	Invoke(ctx context.Context, in *lambda.InvokeInput, opts ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
-}
-
-// LambdaDecider asks the brand's own function (MEMBER_CONFIRM_FUNCTION): a
-// synchronous invoke with the Opening as JSON, whose answer is a Decision
-// (exact keys, no null), checked against WeChat Pay's field rules.
-type LambdaDecider struct {
-	Client      LambdaAPI
-	FunctionARN string
-	// Timeout bounds the invoke; 0 means DecisionTimeout.
-	Timeout time.Duration
-}
-
 // DecisionTimeout is how long a decision function may take: a decision
 // is a lookup, and the member's lease and the consumer's batch wait for
 // it. A slower one confirms nothing and is retried.
 const DecisionTimeout = 10 * time.Second
-
-// maxDecision bounds the decision function's answer.
-const maxDecision = 16 << 10
-
-// Decide invokes the function. Its error says what went wrong without the
-// opening's data: the function's error type, or the answer's invalid field.
-func (l LambdaDecider) Decide(ctx context.Context, o Opening) (Decision, error) {
-	payload, err := json.Marshal(o)
-	if err != nil {
-		return Decision{}, fmt.Errorf("decision function: encoding the opening: %w", err)
-	}
-	timeout := l.Timeout
-	if timeout <= 0 {
-		timeout = DecisionTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out, err := l.Client.Invoke(ctx, &lambda.InvokeInput{
-		FunctionName: aws.String(l.FunctionARN), InvocationType: types.InvocationTypeRequestResponse, Payload: payload,
-	})
-	if err != nil {
-		return Decision{}, fmt.Errorf("decision function %s: invoking: %w", l.FunctionARN, err)
-	}
-	if out.FunctionError != nil {
-		// The error document's message may quote the opening: only its type.
-		var doc struct {
-			ErrorType string `json:"errorType"`
-		}
-		_ = json.Unmarshal(out.Payload, &doc)
-		return Decision{}, &DecisionError{Function: l.FunctionARN, Reason: fmt.Sprintf("failed (%s, %.40s)", aws.ToString(out.FunctionError), doc.ErrorType)}
-	}
-	if len(out.Payload) > maxDecision {
-		return Decision{}, &DecisionError{Function: l.FunctionARN, Reason: fmt.Sprintf("answered more than %d bytes", maxDecision)}
-	}
-	var d Decision
-	if err := membercard.Decode(out.Payload, &d); err != nil {
-		return Decision{}, &DecisionError{Function: l.FunctionARN, Reason: "answered something that is not a decision", Err: err}
-	}
-	if err := d.Validate(o); err != nil {
-		return Decision{}, &DecisionError{Function: l.FunctionARN, Reason: "answered an invalid decision", Err: err}
-	}
-	return d, nil
-}
 
 // DecisionError is a decision function that failed or answered something
 // unusable; Err, when set, names the answer's invalid field.

@@ -3,15 +3,12 @@ package member
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/wxcard/wxcard/internal/awsenv"
 	"github.com/wxcard/wxcard/internal/pacedqueue"
 	"github.com/wxcard/wxcard/internal/pacedqueue/sqsqueue"
 )
@@ -50,26 +47,6 @@ const (
 // each attempt and each user-card query included, waits for it.
 func PacerFromEnv(getenv func(string) string) (*pacedqueue.Pacer, error) {
 	return pacedqueue.PacerFromEnv(getenv, "MEMBER_CALLS_PER_SECOND", "MEMBER_CONCURRENCY", DefaultCallsPerSecond, DefaultConcurrency, 5)
-}
-
-// DeciderFromEnv is the members function's Decider: AlwaysConfirm, or
-// with MEMBER_CONFIRM_FUNCTION (a Lambda function's ARN or name) a
-// LambdaDecider through a Lambda client of the AWS region and credentials
-// (AWS_ENDPOINT_URL_LAMBDA for a local endpoint).
-func DeciderFromEnv(getenv func(string) string) (Decider, error) {
-	fn := strings.TrimSpace(getenv("MEMBER_CONFIRM_FUNCTION"))
-	if fn == "" {
-		return AlwaysConfirm{}, nil
-	}
-	if len(fn) > 170 || strings.ContainsAny(fn, " \t\n\"'") {
-		return nil, fmt.Errorf("MEMBER_CONFIRM_FUNCTION is %.40q…: want a Lambda function's ARN or name", fn)
-	}
-	env, err := awsenv.FromEnv(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("AWS environment: %w", err)
-	}
-	c := lambda.New(lambda.Options{Region: env.Region, Credentials: env.Credentials, BaseEndpoint: env.Endpoint("LAMBDA")})
-	return LambdaDecider{Client: c, FunctionARN: fn}, nil
 }
 
 // WakeDelay holds a sync message back from the members function long

@@ -141,8 +141,9 @@ type Store interface {
 	// Put writes it if the stored version is still expect (0: absent), or
 	// answers ErrConflict.
 	Put(ctx context.Context, it Item, expect int64) error
-	// ByOpenID lists the user's members, at most MaxMembersPerUser, in key
-	// order (through the table's openid-pk index: eventually consistent).
+	// ByOpenID lists the user's members but the deleted ones, at most
+	// MaxMembersPerUser, in key order (through the table's openid-pk
+	// index: eventually consistent).
 	ByOpenID(ctx context.Context, openid string) ([]Item, error)
 }
 

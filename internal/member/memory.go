@@ -50,13 +50,13 @@ func (m *Memory) Items() []Item {
 	return out
 }
 
-// ByOpenID lists the user's members in key order.
+// ByOpenID lists the user's members but the deleted ones, in key order.
 func (m *Memory) ByOpenID(_ context.Context, openid string) ([]Item, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Item
 	for _, it := range m.items {
-		if it.OpenID == openid {
+		if it.OpenID == openid && it.State != Deleted {
 			out = append(out, clone(it))
 		}
 	}

@@ -272,11 +272,25 @@ func (h *Handler) activate(ctx context.Context, ev *events.APIGatewayV2HTTPReque
 		// lost. The member is recorded (once), with the form if the ticket
 		// still reads (WeChat Pay does not say how long it does).
 		number = card.MembershipNumber
+		it, err := h.Keeper.Store.Get(ctx, req.CardID, code)
+		if err != nil {
+			h.Logger.ErrorContext(ctx, "member not read", "card_id", req.CardID, "member", res.member, "error", err.Error())
+			return 0, nil, stateUnavailable("reading the member")
+		}
+		if it.State == member.Effective && len(it.Pending) == 0 {
+			break // recorded and published: the same answer
+		}
 		if req.ActivateTicket != "" {
 			var info membercard.ActivateInformation
-			if h.call(ctx, wxpay.Request{Method: http.MethodGet, Path: membercard.ActivateInformationPath(req.ActivateTicket), Route: membercard.ActivateInformationRoute}, &info) == nil {
+			aerr := h.call(ctx, wxpay.Request{Method: http.MethodGet, Path: membercard.ActivateInformationPath(req.ActivateTicket), Route: membercard.ActivateInformationRoute}, &info)
+			switch {
+			case aerr == nil:
 				form = info.UserInformation
+			case aerr.Status >= 500 || aerr.Status == http.StatusTooManyRequests:
+				return 0, nil, aerr // a retry may still read it
 			}
+			// A ticket WeChat Pay no longer reads (spent by the activation,
+			// or expired): recorded without the form.
 		}
 	case membercard.OpenCardNotActivated:
 		if req.ActivateTicket != "" {
@@ -339,9 +353,6 @@ func (h *Handler) me(ctx context.Context, ev *events.APIGatewayV2HTTPRequest, re
 		Members []Member `json:"members"`
 	}{Members: []Member{}}
 	for _, it := range items {
-		if it.State == member.Deleted {
-			continue
-		}
 		out.Members = append(out.Members, Member{CardID: it.CardID, Code: it.UserCardCode, State: string(it.State), Level: it.Level, Points: it.Points, Balance: it.Balance})
 	}
 	return http.StatusOK, marshal(out), nil

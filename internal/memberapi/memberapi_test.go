@@ -277,6 +277,8 @@ func TestMe(t *testing.T) {
 		_, err := e.h.Keeper.Activated(ctx, a)
 		require.NoError(t, err)
 	}
+	// A card the user deleted is no member of theirs any more.
+	require.NoError(t, e.store.Put(ctx, member.Item{CardID: cardID, UserCardCode: "1003", OpenID: openid, State: member.Deleted, Version: 1}, 0))
 	status, got := e.serve(t, request(http.MethodGet, memberapi.MeRoute, "", map[string]string{"openid": openid}))
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, map[string]any{"members": []any{map[string]any{"card_id": cardID, "code": "1001", "state": "EFFECTIVE", "level": "银卡",
@@ -390,4 +392,46 @@ func TestLogLines(t *testing.T) {
 	assert.Equal(t, "PARAM_ERROR", refused["code"])
 	assert.NotContains(t, e.logs.String(), card.Code)
 	assert.NotContains(t, e.logs.String(), `"`+openid+`"`)
+}
+
+// failingBus fails its next publications.
+type failingBus struct {
+	eventbus.Memory
+	fail int
+}
+
+func (b *failingBus) Publish(ctx context.Context, evs ...eventbus.Event) error {
+	if b.fail > 0 {
+		b.fail--
+		return errors.New("PutEvents: ServiceUnavailable")
+	}
+	return b.Memory.Publish(ctx, evs...)
+}
+
+// The card activated at WeChat Pay, its event not published (the bus
+// down): 503, and the page's retry publishes Member activated once, with
+// the form, though the ticket is spent by then.
+func TestActivateRetriedAfterTheBusFailed(t *testing.T) {
+	e := newEnv(t, true)
+	bus := &failingBus{fail: 1}
+	e.h.Keeper.Bus = bus
+	card, err := e.srv.IssueOpenCard(membercardtest.OpenCardIssue{CardID: cardID, OpenID: openid, UserInformation: form})
+	require.NoError(t, err)
+	body := mustJSON(map[string]string{"card_id": cardID, "encrypt_code": card.EncryptCode, "activate_ticket": card.ActivateTicket})
+	status, got := e.activate(t, body, map[string]string{"openid": openid})
+	require.Equal(t, http.StatusServiceUnavailable, status, got)
+	assert.Equal(t, "STATE_UNAVAILABLE", got["code"])
+	assert.NotContains(t, got["message"], "ServiceUnavailable", "the cause is logged, not answered")
+
+	status, got = e.activate(t, body, map[string]string{"openid": openid})
+	require.Equal(t, http.StatusOK, status, got)
+	evs := bus.Events()
+	require.Len(t, evs, 1)
+	assert.Contains(t, string(evs[0].Detail), "张三")
+	status, _ = e.activate(t, body, map[string]string{"openid": openid})
+	require.Equal(t, http.StatusOK, status)
+	assert.Len(t, bus.Events(), 1)
+	it, err := e.store.Get(context.Background(), cardID, card.Code)
+	require.NoError(t, err)
+	assert.Empty(t, it.Pending, "the form is not kept once published")
 }

@@ -508,7 +508,7 @@ func (c *Client) once(ctx context.Context, host string, req Request) (*Response,
 	})
 	hreq, err := http.NewRequestWithContext(ctx, req.Method, host+req.Path, body)
 	if err != nil {
-		return nil, info, fmt.Errorf("wxpay: building request for %s: %w", req.Route, err)
+		return nil, info, fmt.Errorf("wxpay: building request for %s: %w", req.Route, withoutURL(err, req.Route))
 	}
 	// Sign the request target net/http will write, which may be escaped
 	// differently from req.Path (as the official SDK does).

@@ -164,8 +164,9 @@ func newWriteID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// ByOpenID lists the user's members through the openid-pk index
-// (statetable.OpenIDIndex), at most member.MaxMembersPerUser: the index
+// ByOpenID lists the user's members but the deleted ones through the
+// openid-pk index (statetable.OpenIDIndex), at most
+// member.MaxMembersPerUser: the index
 // projects the key, card, code, state, level, points and balance, which is
 // all of the Item it fills.
 func (t Table) ByOpenID(ctx context.Context, openid string) ([]member.Item, error) {
@@ -187,6 +188,9 @@ func (t Table) ByOpenID(ctx context.Context, openid string) ([]member.Item, erro
 			it, err := decodeIndexed(openid, av)
 			if err != nil {
 				return nil, err
+			}
+			if it.State == member.Deleted {
+				continue // counted against no user's limit
 			}
 			out = append(out, it)
 			if len(out) == member.MaxMembersPerUser {
