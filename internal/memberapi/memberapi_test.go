@@ -139,8 +139,20 @@ func TestActivate(t *testing.T) {
 			assert.Contains(t, string(evs[0].Detail), "张三", "the form, as WeChat Pay gave it")
 		}
 
-		// The answer lost, the page retries: the card is EFFECTIVE already.
+		// The answer lost, the page retries: the card is EFFECTIVE already,
+		// the member recorded: no form read again.
+		forms := func() int {
+			n := 0
+			for _, r := range e.srv.Requests() {
+				if strings.Contains(r.URI, "/activate-informations/") {
+					n++
+				}
+			}
+			return n
+		}
+		read := forms()
 		status, got = e.activate(t, mustJSON(body), map[string]string{"openid": openid})
+		assert.Equal(t, read, forms())
 		require.Equal(t, http.StatusOK, status, got)
 		assert.Equal(t, "M-0001", got["membership_number"])
 		assert.Len(t, e.bus.Events(), 1)
@@ -434,4 +446,14 @@ func TestActivateRetriedAfterTheBusFailed(t *testing.T) {
 	it, err := e.store.Get(context.Background(), cardID, card.Code)
 	require.NoError(t, err)
 	assert.Empty(t, it.Pending, "the form is not kept once published")
+}
+
+// A 500 is logged at ERROR: activation in a stack without the secret.
+func TestConfigurationErrorLogged(t *testing.T) {
+	e := newEnv(t, true)
+	e.h.WeChatPay = nil
+	status, got := e.activate(t, `{"card_id":"`+cardID+`","code":"1001"}`, map[string]string{"openid": openid})
+	require.Equal(t, http.StatusInternalServerError, status)
+	assert.Equal(t, "CONFIGURATION_ERROR", got["code"])
+	assert.Contains(t, e.logs.String(), `"level":"ERROR"`)
 }

@@ -125,3 +125,21 @@ func TestDeciderFromEnv(t *testing.T) {
 	_, err = lambdadecider.FromEnv(env(map[string]string{"MEMBER_CONFIRM_FUNCTION": "decide"}))
 	require.ErrorContains(t, err, "AWS_REGION")
 }
+
+// The bounds, to the byte: an answer of exactly 16 KiB is read; a
+// function name of 170 characters (Lambda's longest ARN) is taken.
+func TestBounds(t *testing.T) {
+	valid := `{"state":"CREATE_CARD_SUCCESS"}`
+	fake := &lambdaFake{payload: valid + strings.Repeat(" ", 16<<10-len(valid))}
+	d, err := lambdadecider.Decider{Client: fake, FunctionARN: "decide"}.Decide(context.Background(), opening)
+	require.NoError(t, err)
+	assert.Equal(t, membercard.ConfirmSuccess, d.State)
+
+	env := map[string]string{"AWS_REGION": "ap-east-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+		"MEMBER_CONFIRM_FUNCTION": strings.Repeat("f", 170)}
+	_, err = lambdadecider.FromEnv(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	env["MEMBER_CONFIRM_FUNCTION"] += "f"
+	_, err = lambdadecider.FromEnv(func(k string) string { return env[k] })
+	require.ErrorContains(t, err, "MEMBER_CONFIRM_FUNCTION")
+}
