@@ -159,13 +159,13 @@ func (k *Keeper) Sync(ctx context.Context, cardID, code string, version int64) (
 			for _, c := range it.Changes {
 				it.Pending = append(it.Pending, k.event(UpdateFailedEvent, failedDetail(&it, c.Version, "MEMBER_DELETED", "the user deleted the card")))
 			}
-			res.Failed += len(it.Changes)
+			dropped := len(it.Changes)
 			it.Changes = nil
 			it.LeaseID, it.LeaseUntil = newID(), now.Add(k.lease(ctx))
 			if it, err = k.put(ctx, it); err != nil {
-				res.Failed -= len(it.Pending)
 				return "", err
 			}
+			res.Failed += dropped
 			_, err := k.flush(ctx, it)
 			return "", err
 		case it.State == Deleted && len(it.Pending) == 0:
@@ -227,7 +227,7 @@ func (k *Keeper) modify(ctx context.Context, cardID, code, lease string, f func(
 func (k *Keeper) syncChanges(ctx context.Context, cardID, code, lease string, res *SyncResult) error {
 	for {
 		it, err := k.modify(ctx, cardID, code, lease, func(it *Item) {
-			if len(it.Changes) > 0 && it.State != Deleted {
+			if len(it.Changes) > 0 {
 				it.Changes[0].Sends++
 			} else {
 				it.LeaseID, it.LeaseUntil = "", time.Time{}
@@ -252,12 +252,24 @@ func (k *Keeper) syncChanges(ctx context.Context, cardID, code, lease string, re
 		case errors.As(err, &ae) && ae.Status != http.StatusUnauthorized && !ae.Retryable():
 			var part *PartlyApplied
 			errors.As(err, &part)
+			// Sent before, its answer lost: WeChat Pay may hold the change
+			// and refuse it now for what it holds (a membercard-open
+			// change carries the values it expects before): read the card.
+			var card *membercard.OpenUserCard
+			if it.Source == SourceOpen && c.Sends > 1 {
+				if read, rerr := k.Updater.OpenCard(ctx, cardID, code); rerr == nil {
+					card = &read
+				}
+			}
 			it, err = k.modify(ctx, cardID, code, lease, func(it *Item) {
 				it.Changes = it.Changes[1:]
 				if part != nil {
 					// What WeChat Pay took before it refused the rest: the
 					// member's values are what WeChat Pay has.
 					apply(it, part.Applied)
+				}
+				if card != nil {
+					it.Level, it.Points, it.Balance = card.Level, card.BonusValue, card.Balance
 				}
 				it.Pending = []eventbus.Event{k.event(UpdateFailedEvent, failedDetail(it, c.Version, ae.Code, ae.Message))}
 			})

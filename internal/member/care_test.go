@@ -506,3 +506,22 @@ func TestActivatedPublishFails(t *testing.T) {
 	assert.Len(t, f.bus.Events(), 1, "published by the retry, once")
 	assert.Empty(t, f.item(t).Pending)
 }
+
+// A membercard-open change sent again after a lost answer and refused
+// then (WeChat Pay took the first): the member takes WeChat Pay's values.
+func TestSyncRefusedAfterALostAnswer(t *testing.T) {
+	ctx := context.Background()
+	f := &careFixture{fixture: newFixture(), up: &updater{}, wk: &waker{}}
+	f.keeper.Updater, f.keeper.Waker = f.up, f.wk
+	_, err := f.keeper.Activated(ctx, member.Activation{CardID: opening.CardID, Code: opening.UserCardCode, OpenID: opening.OpenID, Balance: 100})
+	require.NoError(t, err)
+	v := f.patch(t, member.Patch{Balance: ptr[int64](250)})
+	f.up.lostAfter = true
+	_, err = f.keeper.Sync(ctx, opening.CardID, opening.UserCardCode, v)
+	require.Error(t, err)
+	f.up.answers = []error{&wxpay.APIError{Status: http.StatusBadRequest, Code: "INVALID_REQUEST", Message: "before_balance与当前余额不一致"}}
+	f.up.card = membercard.OpenUserCard{Level: "银", BonusValue: 3, Balance: 250, UserCardStatus: membercard.OpenCardEffective}
+	assert.Equal(t, member.SyncResult{Failed: 1}, f.sync(t, v))
+	it := f.item(t)
+	assert.Equal(t, []any{"银", int64(3), int64(250)}, []any{it.Level, it.Points, it.Balance}, "what WeChat Pay holds")
+}
