@@ -17,12 +17,12 @@ import (
 	"github.com/wxcard/wxcard/pkg/wxsign"
 )
 
-// The confirm and user-card APIs against the stand-in, which checks them
-// as WeChat Pay does: each flavour through its own identity and API; a
-// second confirmation is 404; an unknown card reads as not found.
-func TestWeChatPayAgainstTheStandIn(t *testing.T) {
+// standIn is the stand-in with the test card, and a WeChatPay of its
+// brand and service provider, each call tried once.
+func standIn(t *testing.T) (*membercardtest.Server, *member.WeChatPay) {
+	t.Helper()
 	srv := membercardtest.NewServer(wxpaytest.Options{})
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	srv.AddCard(opening.CardID)
 	client := func(id *wxsign.Identity) member.Caller {
 		cfg := srv.Config(id)
@@ -31,7 +31,14 @@ func TestWeChatPayAgainstTheStandIn(t *testing.T) {
 		require.NoError(t, err)
 		return c
 	}
-	wx := &member.WeChatPay{Brand: client(srv.AddBrand("1004")), Partner: client(srv.AddMerchant("1900000001"))}
+	return srv, &member.WeChatPay{Brand: client(srv.AddBrand("1004")), Partner: client(srv.AddMerchant("1900000001"))}
+}
+
+// The confirm and user-card APIs against the stand-in, which checks them
+// as WeChat Pay does: each flavour through its own identity and API; a
+// second confirmation is 404; an unknown card reads as not found.
+func TestWeChatPayAgainstTheStandIn(t *testing.T) {
+	srv, wx := standIn(t)
 	ctx := context.Background()
 	key := []byte("0123456789abcdef0123456789abcdef")
 	for _, tc := range []struct {
@@ -127,17 +134,7 @@ func TestMemoryStore(t *testing.T) {
 // again (a lost answer) is applied once; SYNC_USER_POINT's answer and the
 // card read.
 func TestWeChatPayUpdatesAgainstTheStandIn(t *testing.T) {
-	srv := membercardtest.NewServer(wxpaytest.Options{})
-	defer srv.Close()
-	srv.AddCard(opening.CardID)
-	client := func(id *wxsign.Identity) member.Caller {
-		cfg := srv.Config(id)
-		cfg.MaxAttempts = 1
-		c, err := wxpay.New(cfg)
-		require.NoError(t, err)
-		return c
-	}
-	wx := &member.WeChatPay{Brand: client(srv.AddBrand("1004")), Partner: client(srv.AddMerchant("1900000001"))}
+	srv, wx := standIn(t)
 	ctx := context.Background()
 	key := []byte("0123456789abcdef0123456789abcdef")
 	level, attach := "金卡", "vip"
