@@ -63,6 +63,16 @@ func benchSetup(b *testing.B, s *Stack, fn string) ([]string, events.APIGatewayV
 		st := awstest.Stacks(b)[0]
 		return s.Env("wxcard/partner", append(stateEnv(st), "WXPAY_BRAND_SECRET_ID=wxcard/brand", "AWS_ENDPOINT_URL_SQS="+st.Endpoint,
 			"MEMBER_DEAD_LETTER_QUEUE_URL="+st.Endpoint+"/123456789012/wxcard-member-dlq")...), events.APIGatewayV2HTTPRequest{}
+	case "memberapi":
+		// The service provider's secret, the state table, the bus (checked at
+		// cold start) and the member queue; a warm invocation is a user's
+		// GET /members/me, a Query of the openid-pk index.
+		st := awstest.Stacks(b)[0]
+		ev := httpEvent("GET", "/members/me", "/members/me", "", nil)
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"openid": openid}}}
+		return s.Env("wxcard/partner", append(stateEnv(st), "AWS_ENDPOINT_URL_SQS="+st.Endpoint, "TOKEN_ROUTES_AUTHORIZATION=JWT",
+			"MEMBER_QUEUE_URL="+st.Endpoint+"/123456789012/wxcard-members")...), ev
 	default:
 		return s.envFor(b, fn, "wxcard/partner"), httpEvent("GET", membercard.ProductAuthoritiesRoute, membercard.ProductAuthoritiesPath(brandID), "", map[string]string{"brand_id": brandID})
 	}
