@@ -174,14 +174,7 @@ func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Cal
 		attrs = append(attrs, slog.String("openid_hash", HashOpenID(out.openid)))
 	}
 	if aerr != nil {
-		attrs = append(attrs, slog.Int("status", aerr.Status), slog.String("code", aerr.Code),
-			slog.String("message", aerr.Message), slog.String("wechatpay_request_id", aerr.RequestID))
-		level := slog.LevelInfo
-		if aerr.Status >= 500 {
-			level = slog.LevelError
-		}
-		logger.LogAttrs(ctx, level, "request refused", attrs...)
-		return aerr.Respond()
+		return Refuse(ctx, logger, aerr, append(attrs, slog.Int("status", aerr.Status))...)
 	}
 	if tokenField != "" {
 		var m map[string]any
@@ -194,6 +187,19 @@ func serve(ctx context.Context, logger *slog.Logger, em *metrics.Emitter, up Cal
 	attrs = append(attrs, slog.Int("status", resp.Status), slog.String("wechatpay_request_id", resp.RequestID), slog.Int("attempts", resp.Attempts))
 	logger.LogAttrs(ctx, slog.LevelInfo, "request served", attrs...)
 	return apigw.JSON(resp.Status, resp.Body)
+}
+
+// Refuse logs a refused request's one line, attrs with the refusal's code,
+// message and WeChat Pay's request ID (INFO: the caller's; ERROR for a
+// 5xx), and answers it.
+func Refuse(ctx context.Context, logger *slog.Logger, aerr *apigw.Error, attrs ...slog.Attr) events.APIGatewayV2HTTPResponse {
+	attrs = append(attrs, slog.String("code", aerr.Code), slog.String("message", aerr.Message), slog.String("wechatpay_request_id", aerr.RequestID))
+	level := slog.LevelInfo
+	if aerr.Status >= 500 {
+		level = slog.LevelError
+	}
+	logger.LogAttrs(ctx, level, "request refused", attrs...)
+	return aerr.Respond()
 }
 
 // countCall records a WeChat Pay call: the time spent waiting for WeChat

@@ -1,13 +1,17 @@
 package cardapi_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/wxcard/wxcard/internal/apigw"
 	"github.com/wxcard/wxcard/internal/cardapi"
@@ -87,5 +91,23 @@ func TestRetryAfter(t *testing.T) {
 			resp := cardapi.FromUpstream(tc.err).Respond()
 			assert.Equal(t, tc.want, resp.Headers["Retry-After"])
 		})
+	}
+}
+
+// A refusal's one line: the caller's (4xx) at INFO, a 5xx, from 500 on,
+// at ERROR; the answer is the refusal.
+func TestRefuse(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		level  string
+	}{{499, "INFO"}, {500, "ERROR"}, {502, "ERROR"}} {
+		var logs bytes.Buffer
+		aerr := &apigw.Error{Status: tc.status, Code: "X", Message: "m", RequestID: "r"}
+		resp := cardapi.Refuse(context.Background(), slog.New(slog.NewJSONHandler(&logs, nil)), aerr, slog.String("route", "/x"))
+		assert.Equal(t, tc.status, resp.StatusCode)
+		var line map[string]any
+		require.NoError(t, json.Unmarshal(logs.Bytes(), &line))
+		assert.Equal(t, map[string]any{"level": tc.level, "msg": "request refused", "route": "/x", "code": "X", "message": "m",
+			"wechatpay_request_id": "r", "time": line["time"]}, line)
 	}
 }

@@ -100,13 +100,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		attrs = append(attrs, slog.Int64("version", res.version))
 	}
 	if aerr != nil {
-		attrs = append(attrs, slog.String("code", aerr.Code), slog.String("message", aerr.Message), slog.String("wechatpay_request_id", aerr.RequestID))
-		level := slog.LevelInfo
-		if aerr.Status >= 500 {
-			level = slog.LevelError
-		}
-		h.Logger.LogAttrs(ctx, level, "request refused", attrs...)
-		return aerr.Respond(), nil
+		return cardapi.Refuse(ctx, h.Logger, aerr, attrs...), nil
 	}
 	h.Logger.LogAttrs(ctx, slog.LevelInfo, "request served", attrs...)
 	return apigw.JSON(status, body), nil
@@ -280,25 +274,17 @@ func (h *Handler) activate(ctx context.Context, ev *events.APIGatewayV2HTTPReque
 		if it.State == member.Effective && len(it.Pending) == 0 {
 			break // recorded and published: the same answer
 		}
-		if req.ActivateTicket != "" {
-			var info membercard.ActivateInformation
-			aerr := h.call(ctx, wxpay.Request{Method: http.MethodGet, Path: membercard.ActivateInformationPath(req.ActivateTicket), Route: membercard.ActivateInformationRoute}, &info)
-			switch {
-			case aerr == nil:
-				form = info.UserInformation
-			case aerr.Status >= 500 || aerr.Status == http.StatusTooManyRequests:
-				return 0, nil, aerr // a retry may still read it
-			}
-			// A ticket WeChat Pay no longer reads (spent by the activation,
-			// or expired): recorded without the form.
+		var aerr *apigw.Error
+		form, aerr = h.form(ctx, req.ActivateTicket)
+		if aerr != nil && (aerr.Status >= 500 || aerr.Status == http.StatusTooManyRequests) {
+			return 0, nil, aerr // a retry may still read it
 		}
+		// A ticket WeChat Pay no longer reads (spent by the activation, or
+		// expired): recorded without the form.
 	case membercard.OpenCardNotActivated:
-		if req.ActivateTicket != "" {
-			var info membercard.ActivateInformation
-			if aerr := h.call(ctx, wxpay.Request{Method: http.MethodGet, Path: membercard.ActivateInformationPath(req.ActivateTicket), Route: membercard.ActivateInformationRoute}, &info); aerr != nil {
-				return 0, nil, aerr
-			}
-			form = info.UserInformation
+		var aerr *apigw.Error
+		if form, aerr = h.form(ctx, req.ActivateTicket); aerr != nil {
+			return 0, nil, aerr
 		}
 		if aerr := h.call(ctx, wxpay.Request{Method: http.MethodPost, Path: membercard.ActivatePath(req.CardID, code), Route: membercard.ActivateRoute,
 			Body: marshal(membercard.ActivateRequest{MembershipNumber: req.MembershipNumber})}, nil); aerr != nil {
@@ -318,6 +304,19 @@ func (h *Handler) activate(ctx context.Context, ev *events.APIGatewayV2HTTPReque
 		return 0, nil, stateUnavailable("the card is activated at WeChat Pay; recording the member")
 	}
 	return http.StatusOK, marshal(ActivateAnswer{CardID: req.CardID, Code: code, State: string(member.Effective), MembershipNumber: number}), nil
+}
+
+// form reads the form the user filled in, with the activation's ticket
+// (none without one).
+func (h *Handler) form(ctx context.Context, ticket string) (json.RawMessage, *apigw.Error) {
+	if ticket == "" {
+		return nil, nil
+	}
+	var info membercard.ActivateInformation
+	if aerr := h.call(ctx, wxpay.Request{Method: http.MethodGet, Path: membercard.ActivateInformationPath(ticket), Route: membercard.ActivateInformationRoute}, &info); aerr != nil {
+		return nil, aerr
+	}
+	return info.UserInformation, nil
 }
 
 // Member is one of GET /members/me's members.
